@@ -1,0 +1,568 @@
+//! The content-hashed DAG: a [`Plan`] → [`Dag`] of window, ONC request, archive listing, file and
+//! clip nodes, each with a blake3 [`NodeKey`].
+//!
+//! Input: a validated plan. Output: a petgraph graph whose edges always run from an earlier kind
+//! to a later one (window → request | listing → file → clip), so it is acyclic by construction,
+//! plus the plan's window table. No errors: everything that could be wrong was checked by `plan`.
+//!
+//! Keys and what they cover (see `key.rs`):
+//! * window: device, start, end — not its label or stage, which change no data;
+//! * product request / archive listing: device, product, extension, every option, dateFrom,
+//!   dateTo: exactly the query ONC receives, so two windows that need the same query share it;
+//! * file: device, source (product + extension + options, or archive type) and the five-minute
+//!   slot — not the request that fetches it, so a file is fetched once however requests change;
+//! * clip: device, clip window, media, formats, gap policy, label, name and its input file keys.
+
+pub mod key;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use serde::Serialize;
+
+use crate::plan::time::{FILE_MS, add_ms, onc_date, rfc3339};
+use crate::plan::windows::{coalesce, nominal_files, slots};
+use crate::plan::{Plan, Source, Window};
+pub use key::{KeyFields, NodeKey};
+
+/// What a node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Window,
+    ProductRequest,
+    ArchiveList,
+    File,
+    Clip,
+}
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Window => "window",
+            NodeKind::ProductRequest => "product_request",
+            NodeKind::ArchiveList => "archive_list",
+            NodeKind::File => "file",
+            NodeKind::Clip => "clip",
+        }
+    }
+}
+
+/// Kind-specific facts about a node, shown by `plan`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum NodeDetail {
+    Window {
+        stage: String,
+        device: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        start: String,
+        end: String,
+    },
+    /// An ONC request: `query` holds the exact parameters that would be sent (token excluded).
+    Request {
+        device: String,
+        fetch: Vec<String>,
+        query: BTreeMap<String, String>,
+        estimated_files: i64,
+        windows: usize,
+    },
+    File {
+        device: String,
+        source: String,
+        /// The nominal five-minute slot; ONC's real file starts somewhere near it.
+        slot_start: String,
+        slot_end: String,
+    },
+    Clip {
+        stage: String,
+        fetch: String,
+        device: String,
+        tag: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        name: String,
+        media: &'static str,
+        formats: Vec<String>,
+        gaps: &'static str,
+        clip_start: String,
+        clip_end: String,
+    },
+}
+
+/// One node of the DAG.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub key: NodeKey,
+    pub kind: NodeKind,
+    pub inputs: Vec<NodeKey>,
+    #[serde(flatten)]
+    pub detail: NodeDetail,
+}
+
+/// One row of the plan's window table (`plan --format json` → `windows`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowRow {
+    pub stage: String,
+    pub device: String,
+    pub label: Option<String>,
+    pub start: String,
+    pub end: String,
+    pub clip_start: String,
+    pub clip_end: String,
+}
+
+/// The whole graph.
+#[derive(Debug, Clone, Default)]
+pub struct Dag {
+    graph: StableDiGraph<Node, ()>,
+    by_key: HashMap<NodeKey, NodeIndex>,
+    pub windows: Vec<WindowRow>,
+}
+
+impl Dag {
+    /// Nodes in insertion order, which is a topological order (inputs before their users).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.graph
+            .node_indices()
+            .filter_map(|index| self.graph.node_weight(index))
+    }
+
+    pub fn node(&self, key: &NodeKey) -> Option<&Node> {
+        self.by_key
+            .get(key)
+            .and_then(|index| self.graph.node_weight(*index))
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    pub fn count(&self, kind: NodeKind) -> usize {
+        self.nodes().filter(|node| node.kind == kind).count()
+    }
+
+    /// Whether the graph has no cycle (always true by construction; checked in tests).
+    pub fn is_acyclic(&self) -> bool {
+        !petgraph::algo::is_cyclic_directed(&self.graph)
+    }
+
+    /// Adds a node, or returns the existing one with the same key (merging its inputs).
+    fn add(&mut self, node: Node) -> NodeKey {
+        let key = node.key;
+        if let Some(&index) = self.by_key.get(&key) {
+            let new_inputs: Vec<NodeKey> = match self.graph.node_weight_mut(index) {
+                Some(existing) => {
+                    let fresh: Vec<NodeKey> = node
+                        .inputs
+                        .iter()
+                        .filter(|input| !existing.inputs.contains(input))
+                        .copied()
+                        .collect();
+                    existing.inputs.extend(fresh.iter().copied());
+                    fresh
+                }
+                None => Vec::new(),
+            };
+            self.connect(index, &new_inputs);
+            return key;
+        }
+        let inputs = node.inputs.clone();
+        let index = self.graph.add_node(node);
+        self.by_key.insert(key, index);
+        self.connect(index, &inputs);
+        key
+    }
+
+    fn connect(&mut self, index: NodeIndex, inputs: &[NodeKey]) {
+        for input in inputs {
+            if let Some(&from) = self.by_key.get(input) {
+                self.graph.add_edge(from, index, ());
+            }
+        }
+    }
+
+    /// Graphviz DOT text: one box per node, labelled with kind, short key and what it is.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph onc_pipe {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
+        for node in self.nodes() {
+            let label = format!(
+                "{} {}\\n{}",
+                node.kind.as_str(),
+                node.key.short(),
+                describe(node)
+            );
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\"];",
+                node.key.short(),
+                label.replace('"', "'")
+            );
+        }
+        for node in self.nodes() {
+            for input in &node.inputs {
+                let _ = writeln!(out, "  \"{}\" -> \"{}\";", input.short(), node.key.short());
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+/// A one-line description of a node for text and DOT output.
+pub fn describe(node: &Node) -> String {
+    match &node.detail {
+        NodeDetail::Window {
+            device, start, end, ..
+        } => format!("{device} {start} .. {end}"),
+        NodeDetail::Request {
+            query,
+            estimated_files,
+            ..
+        } => format!(
+            "{} {} {}.{} {} .. {} (~{estimated_files} files)",
+            query.get("deviceCode").map_or("", String::as_str),
+            if node.kind == NodeKind::ArchiveList {
+                "archive"
+            } else {
+                "product"
+            },
+            query.get("dataProductCode").map_or("", String::as_str),
+            query
+                .get("extension")
+                .or_else(|| query.get("fileExtension"))
+                .map_or("", String::as_str),
+            query.get("dateFrom").map_or("", String::as_str),
+            query.get("dateTo").map_or("", String::as_str),
+        ),
+        NodeDetail::File {
+            device,
+            source,
+            slot_start,
+            ..
+        } => format!("{device} {source} @ {slot_start}"),
+        NodeDetail::Clip {
+            name,
+            media,
+            formats,
+            clip_start,
+            clip_end,
+            ..
+        } => {
+            format!(
+                "{media} {name} [{}] {clip_start} .. {clip_end}",
+                formats.join(",")
+            )
+        }
+    }
+}
+
+fn source_description(source: &Source) -> String {
+    match source {
+        Source::Product {
+            code,
+            extension,
+            options,
+        } => {
+            let options: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if options.is_empty() {
+                format!("{code}.{extension}")
+            } else {
+                format!("{code}.{extension}?{}", options.join("&"))
+            }
+        }
+        Source::Archive { extension } => format!("archive.{extension}"),
+    }
+}
+
+fn source_key_fields(fields: KeyFields, source: &Source) -> KeyFields {
+    match source {
+        Source::Product {
+            code,
+            extension,
+            options,
+        } => fields
+            .field("source", "product")
+            .field("product", code.clone())
+            .field("extension", extension.clone())
+            .map_field("options", options),
+        Source::Archive { extension } => fields
+            .field("source", "archive")
+            .field("extension", extension.clone()),
+    }
+}
+
+fn ms_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The default clip basename: device and padded window, safe as a file name.
+pub fn default_clip_name(device: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    format!(
+        "{device}_{}_{}",
+        start.format("%Y%m%dT%H%M%S%.3fZ"),
+        end.format("%Y%m%dT%H%M%S%.3fZ")
+    )
+}
+
+/// Window node key: what data a window asks for (device and times), nothing descriptive.
+pub fn window_key(window: &Window) -> NodeKey {
+    KeyFields::new("window")
+        .field("device", window.device.clone())
+        .field("start", onc_date(window.start))
+        .field("end", onc_date(window.end))
+        .key()
+}
+
+/// Builds the DAG of a plan.
+pub fn build(plan: &Plan) -> Dag {
+    let mut dag = Dag::default();
+
+    // 1. Windows, and the table `plan` prints.
+    let window_keys: Vec<NodeKey> = plan
+        .windows
+        .iter()
+        .map(|window| {
+            dag.add(Node {
+                key: window_key(window),
+                kind: NodeKind::Window,
+                inputs: Vec::new(),
+                detail: NodeDetail::Window {
+                    stage: window.stage.clone(),
+                    device: window.device.clone(),
+                    label: window.label.clone(),
+                    start: rfc3339(window.start),
+                    end: rfc3339(window.end),
+                },
+            })
+        })
+        .collect();
+    for window in &plan.windows {
+        let clip = plan
+            .clips
+            .iter()
+            .filter(|clip| clip.plan == window.stage)
+            .find_map(|clip| clip.clip_window(window))
+            .unwrap_or((window.start, window.end));
+        dag.windows.push(WindowRow {
+            stage: window.stage.clone(),
+            device: window.device.clone(),
+            label: window.label.clone(),
+            start: rfc3339(window.start),
+            end: rfc3339(window.end),
+            clip_start: rfc3339(clip.0),
+            clip_end: rfc3339(clip.1),
+        });
+    }
+
+    // 2. Group what each fetch stage needs by (device, source): the same source file is fetched
+    //    once however many stages or windows need it. A window's fetch span includes the padded
+    //    clip windows of the clip stages that use it, so padding across a file boundary is fetched.
+    struct Group {
+        fetches: Vec<String>,
+        per_request: u32,
+        spans: Vec<(i64, i64)>,
+        windows: Vec<usize>,
+    }
+    let mut groups: BTreeMap<(String, Source), Group> = BTreeMap::new();
+    for fetch in &plan.fetches {
+        for (index, window) in plan.windows.iter().enumerate() {
+            if !fetch.plans.contains(&window.stage) {
+                continue;
+            }
+            let Some(source) = fetch.source_for(window) else {
+                continue;
+            };
+            let (mut start, mut end) = (window.start, window.end);
+            for clip in plan
+                .clips
+                .iter()
+                .filter(|c| c.plan == window.stage && c.fetches.contains(&fetch.name))
+            {
+                if let Some((clip_start, clip_end)) = clip.clip_window(window) {
+                    start = start.min(clip_start);
+                    end = end.max(clip_end);
+                }
+            }
+            let group = groups
+                .entry((window.device.clone(), source))
+                .or_insert_with(|| Group {
+                    fetches: Vec::new(),
+                    per_request: fetch.per_request,
+                    spans: Vec::new(),
+                    windows: Vec::new(),
+                });
+            if !group.fetches.contains(&fetch.name) {
+                group.fetches.push(fetch.name.clone());
+            }
+            group.per_request = group.per_request.min(fetch.per_request);
+            group
+                .spans
+                .push((start.timestamp_millis(), end.timestamp_millis()));
+            group.windows.push(index);
+        }
+    }
+
+    // 3. Requests (coalesced, batched by per_request) and the nominal files they bring.
+    let mut files_by_group: HashMap<(String, Source), BTreeMap<i64, NodeKey>> = HashMap::new();
+    for ((device, source), group) in &groups {
+        for span in coalesce(&group.spans, group.per_request) {
+            // ONC wants dateFrom < dateTo: an instant asks for the second that contains it.
+            let date_from = ms_time(span.start_ms);
+            let date_to = if span.end_ms > span.start_ms {
+                ms_time(span.end_ms)
+            } else {
+                add_ms(date_from, 1_000)
+            };
+            let mut query = BTreeMap::new();
+            query.insert("deviceCode".to_owned(), device.clone());
+            query.insert("dateFrom".to_owned(), onc_date(date_from));
+            query.insert("dateTo".to_owned(), onc_date(date_to));
+            let (kind, fields) = match source {
+                Source::Product {
+                    code,
+                    extension,
+                    options,
+                } => {
+                    query.insert("dataProductCode".to_owned(), code.clone());
+                    query.insert("extension".to_owned(), extension.clone());
+                    for (name, value) in options {
+                        query.insert(name.clone(), value.clone());
+                    }
+                    (NodeKind::ProductRequest, KeyFields::new("product_request"))
+                }
+                Source::Archive { extension } => {
+                    query.insert("fileExtension".to_owned(), extension.clone());
+                    query.insert("returnOptions".to_owned(), "all".to_owned());
+                    (NodeKind::ArchiveList, KeyFields::new("archive_list"))
+                }
+            };
+            let key = source_key_fields(fields, source)
+                .field("device", device.clone())
+                .field("dateFrom", onc_date(date_from))
+                .field("dateTo", onc_date(date_to))
+                .key();
+            let inputs: Vec<NodeKey> = span
+                .members
+                .iter()
+                .map(|&m| window_keys[group.windows[m]])
+                .collect();
+            let member_windows = span.members.len();
+            let request_key = dag.add(Node {
+                key,
+                kind,
+                inputs,
+                detail: NodeDetail::Request {
+                    device: device.clone(),
+                    fetch: group.fetches.clone(),
+                    query,
+                    estimated_files: nominal_files(span.start_ms, span.end_ms),
+                    windows: member_windows,
+                },
+            });
+            let (first, last) = slots(date_from.timestamp_millis(), date_to.timestamp_millis());
+            let group_files = files_by_group
+                .entry((device.clone(), source.clone()))
+                .or_default();
+            for slot in first..=last {
+                let slot_start = ms_time(slot * FILE_MS);
+                let file_key = source_key_fields(KeyFields::new("file"), source)
+                    .field("device", device.clone())
+                    .field("slot", onc_date(slot_start))
+                    .key();
+                dag.add(Node {
+                    key: file_key,
+                    kind: NodeKind::File,
+                    inputs: vec![request_key],
+                    detail: NodeDetail::File {
+                        device: device.clone(),
+                        source: source_description(source),
+                        slot_start: rfc3339(slot_start),
+                        slot_end: rfc3339(ms_time((slot + 1) * FILE_MS)),
+                    },
+                });
+                group_files.insert(slot, file_key);
+            }
+        }
+    }
+
+    // 4. Clips: one per clip stage, window and fetch stage, fed by the files covering the clip.
+    for clip in &plan.clips {
+        for (_, window) in plan.windows_of(&clip.plan) {
+            let Some((clip_start, clip_end)) = clip.clip_window(window) else {
+                continue;
+            };
+            for fetch_name in &clip.fetches {
+                let Some(fetch) = plan.fetches.iter().find(|f| &f.name == fetch_name) else {
+                    continue;
+                };
+                let Some(source) = fetch.source_for(window) else {
+                    continue;
+                };
+                let Some(files) = files_by_group.get(&(window.device.clone(), source.clone()))
+                else {
+                    continue;
+                };
+                let (first, last) =
+                    slots(clip_start.timestamp_millis(), clip_end.timestamp_millis());
+                let inputs: Vec<NodeKey> = files.range(first..=last).map(|(_, key)| *key).collect();
+                let media = if source.is_spectrogram() {
+                    "spectrogram"
+                } else {
+                    "audio"
+                };
+                let formats: Vec<String> = if source.is_spectrogram() {
+                    clip.spectrogram
+                        .iter()
+                        .map(|f| f.as_str().to_owned())
+                        .collect()
+                } else {
+                    vec![clip.audio.clone()]
+                };
+                let name = window
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
+                let key = KeyFields::new("clip")
+                    .field("device", window.device.clone())
+                    .field("clip_start", onc_date(clip_start))
+                    .field("clip_end", onc_date(clip_end))
+                    .field("media", media)
+                    .field("formats", formats.join(","))
+                    .field("gaps", clip.gaps.as_str())
+                    .field("label", window.label.clone().unwrap_or_default())
+                    .field("name", name.clone())
+                    .inputs(inputs.iter().copied())
+                    .key();
+                dag.add(Node {
+                    key,
+                    kind: NodeKind::Clip,
+                    inputs,
+                    detail: NodeDetail::Clip {
+                        stage: clip.name.clone(),
+                        fetch: fetch_name.clone(),
+                        device: window.device.clone(),
+                        tag: window.tag.clone(),
+                        label: window.label.clone(),
+                        name,
+                        media,
+                        formats,
+                        gaps: clip.gaps.as_str(),
+                        clip_start: rfc3339(clip_start),
+                        clip_end: rfc3339(clip_end),
+                    },
+                });
+            }
+        }
+    }
+    dag
+}

@@ -1,0 +1,12 @@
+//! onc-pipe: declarative, resumable pipelines for Ocean Networks Canada hydrophone data.
+//!
+//! The data flows one way: `manifest` (TOML or request file → [`manifest::Loaded`]) →
+//! `plan` (typed, validated windows → [`plan::Plan`]) → `dag` (content-hashed nodes →
+//! [`dag::Dag`]). `cli` maps commands onto these stages and errors onto exit codes.
+
+pub mod cli;
+pub mod compile;
+pub mod dag;
+pub mod manifest;
+pub mod plan;
+pub mod report;

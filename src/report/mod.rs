@@ -1,0 +1,159 @@
+//! Reporting: compiled plans and DAGs → text, JSON. The only module that formats results for
+//! people and machines; commands just print what it returns.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::compile::Compiled;
+use crate::dag::{Node, NodeDetail, NodeKind, describe};
+
+/// A node's state in the cache. Until the cache exists every node is "to run", because new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Cached,
+    InFlight,
+    ToRun,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Cached => "cached",
+            NodeState::InFlight => "in flight",
+            NodeState::ToRun => "to run",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct NodeView<'a> {
+    #[serde(flatten)]
+    node: &'a Node,
+    state: &'static str,
+    why: &'static str,
+}
+
+#[derive(Serialize)]
+struct PlanView<'a> {
+    manifest: &'a str,
+    settings: BTreeMap<&'static str, String>,
+    summary: BTreeMap<&'static str, usize>,
+    windows: &'a [crate::dag::WindowRow],
+    nodes: Vec<NodeView<'a>>,
+}
+
+fn summary(compiled: &Compiled) -> BTreeMap<&'static str, usize> {
+    let dag = &compiled.dag;
+    let estimated_files = dag
+        .nodes()
+        .map(|node| match &node.detail {
+            NodeDetail::Request {
+                estimated_files, ..
+            } => usize::try_from(*estimated_files).unwrap_or(0),
+            _ => 0,
+        })
+        .sum();
+    BTreeMap::from([
+        ("windows", compiled.plan.windows.len()),
+        ("product_requests", dag.count(NodeKind::ProductRequest)),
+        ("archive_lists", dag.count(NodeKind::ArchiveList)),
+        ("files", dag.count(NodeKind::File)),
+        ("estimated_files", estimated_files),
+        ("clips", dag.count(NodeKind::Clip)),
+        ("nodes", dag.len()),
+    ])
+}
+
+fn settings(compiled: &Compiled) -> BTreeMap<&'static str, String> {
+    let s = &compiled.plan.settings;
+    BTreeMap::from([
+        ("base_url", s.base_url.clone()),
+        ("output_dir", s.output_dir.display().to_string()),
+        ("cache_dir", s.cache_dir.display().to_string()),
+        ("stagger_ms", s.stagger_ms.to_string()),
+        ("poll_interval_ms", s.poll_interval_ms.to_string()),
+        ("max_wait_ms", s.max_wait_ms.to_string()),
+        ("max_runs", s.max_runs.to_string()),
+        ("download_workers", s.download_workers.to_string()),
+        ("max_attempts", s.max_attempts.to_string()),
+        ("timeout_ms", s.timeout_ms.to_string()),
+    ])
+}
+
+/// `plan --format json`: settings, summary, `windows` and `nodes` with state and reason.
+pub fn plan_json(compiled: &Compiled) -> String {
+    let view = PlanView {
+        manifest: &compiled.loaded.file,
+        settings: settings(compiled),
+        summary: summary(compiled),
+        windows: &compiled.dag.windows,
+        nodes: compiled
+            .dag
+            .nodes()
+            .map(|node| NodeView {
+                node,
+                state: NodeState::ToRun.as_str(),
+                why: "new",
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&view).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// `plan --format text`: a summary, then every ONC request with its query, then clips.
+pub fn plan_text(compiled: &Compiled) -> String {
+    let mut out = String::new();
+    let s = summary(compiled);
+    let count = |key: &str| s.get(key).copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "plan for {} (base URL {})",
+        compiled.loaded.file, compiled.plan.settings.base_url
+    );
+    let _ = writeln!(
+        out,
+        "  {} windows -> {} ONC product requests + {} archive listings -> {} files (~{} expected) -> {} clips",
+        count("windows"),
+        count("product_requests"),
+        count("archive_lists"),
+        count("files"),
+        count("estimated_files"),
+        count("clips"),
+    );
+    let _ = writeln!(out, "  every node: to run (new: nothing cached yet)");
+    for kind in [
+        NodeKind::ProductRequest,
+        NodeKind::ArchiveList,
+        NodeKind::Clip,
+    ] {
+        let nodes: Vec<&Node> = compiled.dag.nodes().filter(|n| n.kind == kind).collect();
+        if nodes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n{} ({}):",
+            kind.as_str().replace('_', " "),
+            nodes.len()
+        );
+        for node in nodes {
+            let _ = writeln!(out, "  {} to run  {}", node.key.short(), describe(node));
+            if let NodeDetail::Request { query, .. } = &node.detail {
+                let options: Vec<String> = query
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("dpo_"))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if !options.is_empty() {
+                    let _ = writeln!(out, "               {}", options.join(" "));
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the manifest compiler and the real `onc-pipe` binary.
+//!
+//! One test binary (faster to link than one per file), modules by topic.
+
+// Test code panics on purpose: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod examples;
+mod keys;
+mod support;

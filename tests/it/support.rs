@@ -1,0 +1,130 @@
+//! Test helpers: temporary manifests, compiling them, running the real binary.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use onc_pipe::compile::{Compiled, compile};
+use onc_pipe::dag::NodeKind;
+
+/// The repository root (where `manifests/` and `schemas/` live).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary folder holding files for one test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Compiles manifest text written to a scratch file; panics with the diagnostics on failure.
+pub fn compile_text(text: &str) -> Compiled {
+    let scratch = Scratch::new();
+    let path = scratch.write("m.toml", text);
+    match compile(&path) {
+        Ok(compiled) => compiled,
+        Err(diagnostics) => panic!(
+            "{}",
+            diagnostics
+                .iter()
+                .map(|d| d.render_human())
+                .collect::<String>()
+        ),
+    }
+}
+
+/// The keys of every node of one kind.
+pub fn keys_of(compiled: &Compiled, kind: NodeKind) -> BTreeSet<String> {
+    compiled
+        .dag
+        .nodes()
+        .filter(|node| node.kind == kind)
+        .map(|node| node.key.to_hex())
+        .collect()
+}
+
+/// Output of one run of the real binary.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `onc-pipe` with arguments in a working folder.
+pub fn onc_pipe(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ONC_BASE_URL")
+        .output()
+        .unwrap();
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A small manifest used by key tests; `{...}` placeholders are replaced by the caller.
+pub const BASE: &str = r#"#:schema ../schemas/manifest.schema.json
+version = 1
+
+[plan.events]
+device = "ICLISTENHF6324"
+windows = [
+  { start = 2024-04-01T04:24:50Z, end = 2024-04-01T04:25:10Z, label = "LABEL" },
+]
+
+[fetch.plotres]
+plan = "events"
+product = "HSD"
+extension = "EXT"
+options = { dpo_spectralDataDownsample = DOWNSAMPLE, dpo_hydrophoneDataDiversionMode = "OD" }
+
+[clip.events]
+plan = "events"
+fetch = "plotres"
+pad_before = "PAD_BEFORE"
+pad_after = "15s"
+spectrogram = "FORMAT"
+gaps = "GAPS"
+"#;
+
+/// [`BASE`] with its default values, and each placeholder overridable.
+pub fn base_with(overrides: &[(&str, &str)]) -> String {
+    let defaults = [
+        ("LABEL", "humpback call"),
+        ("EXT", "mat"),
+        ("DOWNSAMPLE", "2"),
+        ("PAD_BEFORE", "10s"),
+        ("FORMAT", "npz"),
+        ("GAPS", "fill"),
+    ];
+    let mut text = BASE.to_owned();
+    for (placeholder, default) in defaults {
+        let value = overrides
+            .iter()
+            .find(|(p, _)| *p == placeholder)
+            .map_or(default, |(_, v)| *v);
+        text = text.replace(placeholder, value);
+    }
+    text
+}
