@@ -15,12 +15,49 @@ use serde::Serialize;
 pub const KEY_FORMAT_VERSION: u32 = 1;
 
 /// A node's content key: 32 bytes of blake3, shown as 64 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NodeKey(pub [u8; 32]);
+
+impl std::hash::Hash for NodeKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // A blake3 output is already uniformly random: eight of its bytes make a good hash.
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// A hasher for maps keyed by [`NodeKey`]: passes the key's own random bits through instead of
+/// running SipHash over them again.
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+}
+
+/// `HashMap` state for [`NodeKey`] keys.
+pub type KeyHashState = std::hash::BuildHasherDefault<KeyHasher>;
 
 impl NodeKey {
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(64);
+        for byte in self.0 {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        out
     }
 
     /// The first 12 hex digits, for text output.
@@ -87,9 +124,17 @@ impl KeyFields {
 
     pub fn key(&self) -> NodeKey {
         // serde_json writes struct fields in declaration order and BTreeMaps sorted: canonical.
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        let mut hasher = blake3::Hasher::new_derive_key("onc-pipe node key");
-        hasher.update(&canonical);
-        NodeKey(*hasher.finalize().as_bytes())
+        thread_local! {
+            // One buffer per thread, reused: serde_json writes many tiny pieces, and feeding
+            // them to blake3 one by one (or allocating a buffer per node) cost more than the
+            // hash itself when planning 100,000 rows.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            // Writing to a Vec cannot fail, and string maps always serialize.
+            let _ = serde_json::to_writer(&mut *buffer, self);
+            NodeKey(blake3::derive_key("onc-pipe node key", buffer))
+        })
     }
 }

@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::Serialize;
 
-use crate::plan::time::{FILE_MS, add_ms, onc_date, rfc3339};
-use crate::plan::windows::{coalesce, nominal_files, slots};
+use crate::plan::time::{FILE_MS, add_ms, compact_date, onc_date, rfc3339};
+use crate::plan::windows::{coalesce, slots};
 use crate::plan::{Plan, Source, Window};
 pub use key::{KeyFields, NodeKey};
 
@@ -119,8 +119,7 @@ pub struct WindowRow {
 #[derive(Debug, Clone, Default)]
 pub struct Dag {
     graph: StableDiGraph<Node, ()>,
-    by_key: HashMap<NodeKey, NodeIndex>,
-    pub windows: Vec<WindowRow>,
+    by_key: HashMap<NodeKey, NodeIndex, key::KeyHashState>,
 }
 
 impl Dag {
@@ -301,17 +300,20 @@ fn source_key_fields(fields: KeyFields, source: &Source) -> KeyFields {
     }
 }
 
+/// Nominal five-minute files a query returns: the grid slots it touches. ONC's real files start
+/// off the grid, so the real count can be one more.
+fn slot_count(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    let (first, last) = slots(from.timestamp_millis(), to.timestamp_millis());
+    last - first + 1
+}
+
 fn ms_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// The default clip basename: device and padded window, safe as a file name.
 pub fn default_clip_name(device: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-    format!(
-        "{device}_{}_{}",
-        start.format("%Y%m%dT%H%M%S%.3fZ"),
-        end.format("%Y%m%dT%H%M%S%.3fZ")
-    )
+    format!("{device}_{}_{}", compact_date(start), compact_date(end))
 }
 
 /// Window node key: what data a window asks for (device and times), nothing descriptive.
@@ -323,11 +325,43 @@ pub fn window_key(window: &Window) -> NodeKey {
         .key()
 }
 
+/// The plan's window table (`plan --format json` → `windows`): each window with the clip
+/// window of the first clip stage that clips it (a row's own padding first), or itself.
+pub fn window_rows(plan: &Plan) -> Vec<WindowRow> {
+    plan.windows
+        .iter()
+        .map(|window| {
+            let clip = plan
+                .clips
+                .iter()
+                .filter(|clip| clip.plan == window.stage)
+                .find_map(|clip| clip.clip_window(window))
+                .unwrap_or((window.start, window.end));
+            WindowRow {
+                stage: window.stage.clone(),
+                device: window.device.clone(),
+                label: window.label.clone(),
+                start: rfc3339(window.start),
+                end: rfc3339(window.end),
+                clip_start: rfc3339(clip.0),
+                clip_end: rfc3339(clip.1),
+            }
+        })
+        .collect()
+}
+
 /// Builds the DAG of a plan.
 pub fn build(plan: &Plan) -> Dag {
-    let mut dag = Dag::default();
+    // Reserve up front: nodes are a few hundred bytes each, and growing a graph of hundreds of
+    // thousands of them by doubling copied it over and over (BENCHMARKS.md).
+    let clip_pairs: usize = plan.clips.iter().map(|clip| clip.fetches.len()).sum();
+    let capacity = plan.windows.len() * (2 + clip_pairs + plan.fetches.len());
+    let mut dag = Dag {
+        graph: StableDiGraph::with_capacity(capacity, capacity),
+        by_key: HashMap::with_capacity_and_hasher(capacity, key::KeyHashState::default()),
+    };
 
-    // 1. Windows, and the table `plan` prints.
+    // 1. Windows.
     let window_keys: Vec<NodeKey> = plan
         .windows
         .iter()
@@ -346,35 +380,24 @@ pub fn build(plan: &Plan) -> Dag {
             })
         })
         .collect();
-    for window in &plan.windows {
-        let clip = plan
-            .clips
-            .iter()
-            .filter(|clip| clip.plan == window.stage)
-            .find_map(|clip| clip.clip_window(window))
-            .unwrap_or((window.start, window.end));
-        dag.windows.push(WindowRow {
-            stage: window.stage.clone(),
-            device: window.device.clone(),
-            label: window.label.clone(),
-            start: rfc3339(window.start),
-            end: rfc3339(window.end),
-            clip_start: rfc3339(clip.0),
-            clip_end: rfc3339(clip.1),
-        });
-    }
-
     // 2. Group what each fetch stage needs by (device, source): the same source file is fetched
     //    once however many stages or windows need it. A window's fetch span includes the padded
     //    clip windows of the clip stages that use it, so padding across a file boundary is fetched.
     struct Group {
+        device: String,
+        source: Source,
         fetches: Vec<String>,
         per_request: u32,
         spans: Vec<(i64, i64)>,
         windows: Vec<usize>,
+        /// Five-minute slot → file node, filled in step 3.
+        files: BTreeMap<i64, NodeKey>,
     }
-    let mut groups: BTreeMap<(String, Source), Group> = BTreeMap::new();
-    for fetch in &plan.fetches {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of: HashMap<(String, Source), usize> = HashMap::new();
+    // (fetch index, window index) → group, so step 4 need not rebuild sources.
+    let mut window_group: HashMap<(usize, usize), usize> = HashMap::new();
+    for (fetch_index, fetch) in plan.fetches.iter().enumerate() {
         for (index, window) in plan.windows.iter().enumerate() {
             if !fetch.plans.contains(&window.stage) {
                 continue;
@@ -393,14 +416,22 @@ pub fn build(plan: &Plan) -> Dag {
                     end = end.max(clip_end);
                 }
             }
-            let group = groups
+            let group_index = *group_of
                 .entry((window.device.clone(), source))
-                .or_insert_with(|| Group {
-                    fetches: Vec::new(),
-                    per_request: fetch.per_request,
-                    spans: Vec::new(),
-                    windows: Vec::new(),
+                .or_insert_with_key(|(device, source)| {
+                    groups.push(Group {
+                        device: device.clone(),
+                        source: source.clone(),
+                        fetches: Vec::new(),
+                        per_request: fetch.per_request,
+                        spans: Vec::new(),
+                        windows: Vec::new(),
+                        files: BTreeMap::new(),
+                    });
+                    groups.len() - 1
                 });
+            window_group.insert((fetch_index, index), group_index);
+            let group = &mut groups[group_index];
             if !group.fetches.contains(&fetch.name) {
                 group.fetches.push(fetch.name.clone());
             }
@@ -411,10 +442,17 @@ pub fn build(plan: &Plan) -> Dag {
             group.windows.push(index);
         }
     }
+    // Deterministic node order whatever the hash map did: by device, then source.
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by(|&a, &b| {
+        (&groups[a].device, &groups[a].source).cmp(&(&groups[b].device, &groups[b].source))
+    });
 
     // 3. Requests (coalesced, batched by per_request) and the nominal files they bring.
-    let mut files_by_group: HashMap<(String, Source), BTreeMap<i64, NodeKey>> = HashMap::new();
-    for ((device, source), group) in &groups {
+    for &group_index in &order {
+        let group = &groups[group_index];
+        let (device, source) = (&group.device, &group.source);
+        let mut new_files = Vec::new();
         for span in coalesce(&group.spans, group.per_request) {
             // ONC wants dateFrom < dateTo: an instant asks for the second that contains it.
             let date_from = ms_time(span.start_ms);
@@ -465,14 +503,11 @@ pub fn build(plan: &Plan) -> Dag {
                     device: device.clone(),
                     fetch: group.fetches.clone(),
                     query,
-                    estimated_files: nominal_files(span.start_ms, span.end_ms),
+                    estimated_files: slot_count(date_from, date_to),
                     windows: member_windows,
                 },
             });
             let (first, last) = slots(date_from.timestamp_millis(), date_to.timestamp_millis());
-            let group_files = files_by_group
-                .entry((device.clone(), source.clone()))
-                .or_default();
             for slot in first..=last {
                 let slot_start = ms_time(slot * FILE_MS);
                 let file_key = source_key_fields(KeyFields::new("file"), source)
@@ -490,28 +525,27 @@ pub fn build(plan: &Plan) -> Dag {
                         slot_end: rfc3339(ms_time((slot + 1) * FILE_MS)),
                     },
                 });
-                group_files.insert(slot, file_key);
+                new_files.push((slot, file_key));
             }
         }
+        groups[group_index].files.extend(new_files);
     }
 
     // 4. Clips: one per clip stage, window and fetch stage, fed by the files covering the clip.
     for clip in &plan.clips {
-        for (_, window) in plan.windows_of(&clip.plan) {
+        for (window_index, window) in plan.windows_of(&clip.plan) {
             let Some((clip_start, clip_end)) = clip.clip_window(window) else {
                 continue;
             };
             for fetch_name in &clip.fetches {
-                let Some(fetch) = plan.fetches.iter().find(|f| &f.name == fetch_name) else {
-                    continue;
-                };
-                let Some(source) = fetch.source_for(window) else {
-                    continue;
-                };
-                let Some(files) = files_by_group.get(&(window.device.clone(), source.clone()))
+                let Some(fetch_index) = plan.fetches.iter().position(|f| &f.name == fetch_name)
                 else {
                     continue;
                 };
+                let Some(&group_index) = window_group.get(&(fetch_index, window_index)) else {
+                    continue;
+                };
+                let Group { source, files, .. } = &groups[group_index];
                 let (first, last) =
                     slots(clip_start.timestamp_millis(), clip_end.timestamp_millis());
                 let inputs: Vec<NodeKey> = files.range(first..=last).map(|(_, key)| *key).collect();

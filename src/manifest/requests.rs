@@ -6,14 +6,15 @@
 //! row of field names and one request per row.
 //!
 //! Output: one [`EventRequest`] per valid request, in file order, with every default applied, times
-//! in UTC at millisecond precision and padding in milliseconds.
+//! in UTC at millisecond precision and padding in milliseconds. An empty CSV cell, an empty JSON
+//! string and JSON `null` all mean "not given", so the default applies.
 //!
 //! Errors: every problem in the file, all at once, as [`Diagnostic`]s located by CSV row and column
 //! or by JSON path (`requests[3].timestamp`). Unknown fields are warnings (the seed ignored them, so
 //! old files keep working, but a typo is pointed out); a request with any error is left out of the
 //! output, so callers must treat any error diagnostic as "do not run this file".
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{
@@ -237,10 +238,28 @@ enum Raw<'a> {
 #[derive(Debug, Clone)]
 struct Given<'a> {
     raw: Raw<'a>,
-    at: Location,
+    place: At<'a>,
+}
+
+/// Where a field was given. CSV cells keep borrowed parts and build their [`Location`] only when
+/// there is something to report: a 100,000-row file then allocates nothing per cell for it.
+#[derive(Debug, Clone)]
+enum At<'a> {
+    Cell { row: usize, field: &'a str },
+    Known(Location),
 }
 
 impl<'a> Given<'a> {
+    fn at(&self) -> Location {
+        match &self.place {
+            At::Cell { row, field } => Location::Row {
+                row: *row,
+                field: (*field).to_owned(),
+            },
+            At::Known(location) => location.clone(),
+        }
+    }
+
     fn as_text(&self) -> Option<&'a str> {
         match self.raw {
             Raw::Text(text) => Some(text),
@@ -332,6 +351,8 @@ struct Sink<'f> {
     seen: HashSet<String>,
     /// Errors met, counting repeats, so each request knows whether it had one.
     errors: usize,
+    /// `data_product_options` texts already read without error, and what they gave.
+    options_cache: HashMap<String, BTreeMap<String, String>>,
 }
 
 impl<'f> Sink<'f> {
@@ -341,6 +362,7 @@ impl<'f> Sink<'f> {
             diagnostics: Vec::new(),
             seen: HashSet::new(),
             errors: 0,
+            options_cache: HashMap::new(),
         }
     }
 
@@ -367,7 +389,7 @@ impl<'f> Sink<'f> {
 
     fn type_error(&mut self, given: &Given, expected: &str) {
         let message = format!("expected {expected}, found {}", given.kind());
-        self.error(&given.at, message);
+        self.error(&given.at(), message);
     }
 }
 
@@ -516,7 +538,7 @@ fn parse_legacy(sink: &mut Sink, map: &Map<String, Value>) -> (Vec<EventRequest>
             "deviceCode",
             Given {
                 raw: Raw::Text(device),
-                at: device_at,
+                place: At::Known(device_at),
             },
         );
         for (index, entry) in list.iter().enumerate() {
@@ -657,7 +679,7 @@ fn collect_object<'a>(sink: &mut Sink, object: &'a Map<String, Value>, prefix: &
             name,
             Given {
                 raw: Raw::Json(value),
-                at,
+                place: At::Known(at),
             },
         );
     }
@@ -768,15 +790,11 @@ fn parse_csv(sink: &mut Sink, text: &str) -> Vec<EventRequest> {
             if let Some(field) = column
                 && !cell.is_empty()
             {
-                let at = Location::Row {
-                    row,
-                    field: name.to_owned(),
-                };
                 own.insert(
                     field,
                     Given {
                         raw: Raw::Text(cell),
-                        at,
+                        place: At::Cell { row, field: name },
                     },
                 );
             }
@@ -831,8 +849,8 @@ fn build_request(
                 Ok(zone) => ZoneState::Given(zone),
                 Err(error) => {
                     match error.help {
-                        Some(help) => sink.error_help(&given.at, error.message, help),
-                        None => sink.error(&given.at, error.message),
+                        Some(help) => sink.error_help(&given.at(), error.message, help),
+                        None => sink.error(&given.at(), error.message),
                     }
                     ZoneState::Broken
                 }
@@ -856,28 +874,31 @@ fn build_request(
 
     let window = match (timestamp, start) {
         (Some(_), Some(start)) => {
-            sink.error(&start.at, "give `timestamp` or `start`, not both");
+            sink.error(&start.at(), "give `timestamp` or `start`, not both");
             None
         }
         (Some(_), None) => {
             if let Some(end) = end {
-                sink.error(&end.at, "`end` needs `start`: a `timestamp` is an instant");
+                sink.error(
+                    &end.at(),
+                    "`end` needs `start`: a `timestamp` is an instant",
+                );
             }
             if let Some(duration) = duration {
                 let message = "`duration_seconds` needs `start`: a `timestamp` is an instant";
-                sink.error(&duration.at, message);
+                sink.error(&duration.at(), message);
             }
             timestamp_value.map(|at| (at, at, true))
         }
         (None, Some(_)) => match (end, duration) {
             (Some(_), Some(duration)) => {
-                sink.error(&duration.at, "give `end` or `duration_seconds`, not both");
+                sink.error(&duration.at(), "give `end` or `duration_seconds`, not both");
                 None
             }
             (Some(end), None) => match (start_value, end_value) {
                 (Some(from), Some(to)) if to <= from => {
                     let message = format!("end {} is not after start {}", show(to), show(from));
-                    sink.error(&end.at, message);
+                    sink.error(&end.at(), message);
                     None
                 }
                 (Some(from), Some(to)) => Some((from, to, false)),
@@ -888,7 +909,7 @@ fn build_request(
                     let to =
                         TimeDelta::try_milliseconds(ms).and_then(|d| from.checked_add_signed(d));
                     if to.is_none() {
-                        sink.error(&duration.at, "the window ends past the year 262143");
+                        sink.error(&duration.at(), "the window ends past the year 262143");
                     }
                     to.map(|to| (from, to, false))
                 }
@@ -898,7 +919,7 @@ fn build_request(
         },
         (None, None) => {
             if let Some(end) = end {
-                sink.error(&end.at, "`end` needs `start`");
+                sink.error(&end.at(), "`end` needs `start`");
             } else if quiet.time {
                 sink.errors += 1;
             } else {
@@ -1019,7 +1040,7 @@ fn device_value(sink: &mut Sink, given: &Given) -> Option<String> {
     match check_device(code) {
         Ok(()) => Some(code.to_owned()),
         Err(message) => {
-            sink.error(&given.at, message);
+            sink.error(&given.at(), message);
             None
         }
     }
@@ -1044,11 +1065,11 @@ fn name_value(sink: &mut Sink, given: &Given, what: &str) -> Option<String> {
         Some(clean) if clean == text => Some(clean),
         Some(clean) => {
             let message = format!("unsafe {what} {text:?} is used as {clean:?}");
-            sink.push(Diagnostic::warning(sink.file, given.at.clone(), message).with_help(help));
+            sink.push(Diagnostic::warning(sink.file, given.at(), message).with_help(help));
             Some(clean)
         }
         None => {
-            sink.error_help(&given.at, format!("unusable {what} {text:?}"), help);
+            sink.error_help(&given.at(), format!("unusable {what} {text:?}"), help);
             None
         }
     }
@@ -1064,7 +1085,7 @@ fn choice_value(sink: &mut Sink, given: &Given, what: &str, valid: &[&str]) -> O
         Some(lower)
     } else {
         let help = format!("valid values: {}", valid.join(", "));
-        sink.error_help(&given.at, format!("invalid {what} {text:?}"), help);
+        sink.error_help(&given.at(), format!("invalid {what} {text:?}"), help);
         None
     }
 }
@@ -1100,7 +1121,7 @@ fn boolean_value(sink: &mut Sink, given: &Given) -> Option<bool> {
             _ => format!("{:?}", given.as_text().unwrap_or_default()),
         };
         let message = format!("invalid boolean {shown}: expected true or false");
-        sink.error_help(&given.at, message, BOOLEAN_HELP);
+        sink.error_help(&given.at(), message, BOOLEAN_HELP);
     }
     parsed
 }
@@ -1125,19 +1146,19 @@ fn seconds_value(sink: &mut Sink, given: &Given, bound: Bound) -> Option<i64> {
     };
     let Some(seconds) = value.filter(|value| value.is_finite()) else {
         let message = format!("invalid number {shown}: expected seconds such as 15 or 2.5");
-        sink.error(&given.at, message);
+        sink.error(&given.at(), message);
         return None;
     };
     if seconds < 0.0 {
         sink.error(
-            &given.at,
+            &given.at(),
             format!("{shown} seconds is negative: expected 0 or more"),
         );
         return None;
     }
     if seconds > MAX_SECONDS {
         sink.error(
-            &given.at,
+            &given.at(),
             format!("{shown} seconds is too large: at most 1000000000"),
         );
         return None;
@@ -1146,7 +1167,7 @@ fn seconds_value(sink: &mut Sink, given: &Given, bound: Bound) -> Option<i64> {
     let ms = (seconds * 1000.0).round() as i64;
     if bound == Bound::Positive && ms <= 0 {
         let message = format!("a duration of {shown} seconds is empty: expected at least 0.001");
-        sink.error(&given.at, message);
+        sink.error(&given.at(), message);
         return None;
     }
     Some(ms)
@@ -1162,6 +1183,11 @@ fn options_value(sink: &mut Sink, given: &Given, options: &mut BTreeMap<String, 
                 sink.type_error(given, "an object of dpo_* options");
                 return;
             };
+            // A CSV usually repeats the same options on every row: read each text once.
+            if let Some(known) = sink.options_cache.get(text) {
+                options.extend(known.iter().map(|(k, v)| (k.clone(), v.clone())));
+                return;
+            }
             match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(object)) => {
                     parsed = object;
@@ -1173,7 +1199,7 @@ fn options_value(sink: &mut Sink, given: &Given, options: &mut BTreeMap<String, 
                         kind(&other)
                     );
                     sink.error_help(
-                        &given.at,
+                        &given.at(),
                         message,
                         "for example {\"dpo_spectralDataDownsample\": 2}",
                     );
@@ -1182,7 +1208,7 @@ fn options_value(sink: &mut Sink, given: &Given, options: &mut BTreeMap<String, 
                 Err(error) => {
                     let message = format!("invalid JSON in data_product_options: {error}");
                     sink.error_help(
-                        &given.at,
+                        &given.at(),
                         message,
                         "for example {\"dpo_spectralDataDownsample\": 2}",
                     );
@@ -1191,13 +1217,15 @@ fn options_value(sink: &mut Sink, given: &Given, options: &mut BTreeMap<String, 
             }
         }
     };
+    let errors_before = sink.errors;
+    let mut read = BTreeMap::new();
     for (key, value) in object {
         // Inside a JSON object, point at the option itself; in text, at the cell or string.
-        let at = match (&given.at, in_place) {
+        let at = match (given.at(), in_place) {
             (Location::JsonPath { path }, true) => Location::JsonPath {
                 path: format!("{path}.{key}"),
             },
-            (other, _) => other.clone(),
+            (other, _) => other,
         };
         let name = key.strip_prefix("dpo_").filter(|rest| !rest.is_empty());
         if name.is_none() {
@@ -1226,8 +1254,15 @@ fn options_value(sink: &mut Sink, given: &Given, options: &mut BTreeMap<String, 
                 continue;
             }
         };
-        options.insert(key.clone(), text);
+        read.insert(key.clone(), text);
     }
+    // Only a text read without errors is remembered, so every bad row still gets its own report.
+    if let (false, Some(text)) = (in_place, given.as_text())
+        && sink.errors == errors_before
+    {
+        sink.options_cache.insert(text.to_owned(), read.clone());
+    }
+    options.extend(read);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1428,7 +1463,7 @@ fn time_value(sink: &mut Sink, given: &Given, zone: &ZoneState) -> Option<DateTi
             Ok(naive) => (naive, None),
             Err(reason) => {
                 let shown = serde_json::to_string(items).unwrap_or_default();
-                sink.error(&given.at, format!("invalid date/time {shown}: {reason}"));
+                sink.error(&given.at(), format!("invalid date/time {shown}: {reason}"));
                 return None;
             }
         },
@@ -1441,7 +1476,7 @@ fn time_value(sink: &mut Sink, given: &Given, zone: &ZoneState) -> Option<DateTi
             match parse_parts(text.trim()) {
                 Some(parts) => parts,
                 None => {
-                    sink.error(&given.at, invalid_timestamp(text));
+                    sink.error(&given.at(), invalid_timestamp(text));
                     return None;
                 }
             }
@@ -1455,7 +1490,7 @@ fn time_value(sink: &mut Sink, given: &Given, zone: &ZoneState) -> Option<DateTi
     match to_utc(naive, offset, zone) {
         Ok(at) => Some(at),
         Err(message) => {
-            sink.error(&given.at, message);
+            sink.error(&given.at(), message);
             None
         }
     }
@@ -2347,6 +2382,28 @@ mod tests {
                 "r.csv:row 3, field `data_product_options`: `dpo_` is not an ONC data product option",
                 "r.csv:row 3, field `data_product_options`: option `dpo_c` must be a string, number or boolean, found null",
                 "r.csv:row 4, field `data_product_options`: expected a JSON object of dpo_* options, found a list",
+            ]
+        );
+    }
+
+    #[test]
+    fn repeated_options_are_read_once_but_reported_per_row() {
+        let (requests, diagnostics) = csv("deviceCode,timestamp,data_product_options\n\
+             ICLISTENHF6324,2024-04-01,\"{\"\"dpo_a\"\": 1}\"\n\
+             ICLISTENHF6324,2024-04-02,\"{\"\"dpo_a\"\": 1}\"\n\
+             ICLISTENHF6324,2024-04-03,\"{\"\"a\"\": 1}\"\n\
+             ICLISTENHF6324,2024-04-04,\"{\"\"a\"\": 1}\"\n");
+        let read: Vec<_> = requests
+            .iter()
+            .map(|r| (r.origin.as_str(), r.options.clone()))
+            .collect();
+        let dpo = options(&[("dpo_a", "1")]);
+        assert_eq!(read, vec![("row 1", dpo.clone()), ("row 2", dpo)]);
+        assert_eq!(
+            errors(&diagnostics),
+            vec![
+                "r.csv:row 3, field `data_product_options`: `a` is not an ONC data product option",
+                "r.csv:row 4, field `data_product_options`: `a` is not an ONC data product option",
             ]
         );
     }

@@ -3,7 +3,9 @@
 //! Everything inside onc-pipe is UTC with millisecond precision, the precision of ONC's
 //! `yyyy-MM-ddTHH:mm:ss.SSSZ` query format and of its file names.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 
 /// Milliseconds in the nominal length of one ONC hydrophone source file.
 pub const FILE_MS: i64 = 300_000;
@@ -83,7 +85,58 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
 
 /// ONC's query-string date format: `yyyy-MM-ddTHH:mm:ss.SSSZ`, always UTC.
 pub fn onc_date(time: DateTime<Utc>) -> String {
-    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Written out by hand: chrono's strftime (and even `write!`) dominated the cost of planning
+    // 100,000 rows, which formats a few dates per node (see BENCHMARKS.md).
+    let mut out = String::with_capacity(24);
+    push_date(&mut out, time, true);
+    out
+}
+
+/// The compact UTC form used in file names: `20240401T042450.000Z`.
+pub fn compact_date(time: DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(20);
+    push_date(&mut out, time, false);
+    out
+}
+
+fn push_date(out: &mut String, time: DateTime<Utc>, separators: bool) {
+    let year = time.year();
+    if !(0..=9999).contains(&year) {
+        // Outside what ONC can hold; keep chrono's spelling rather than invent one.
+        let pattern = if separators {
+            "%Y-%m-%dT%H:%M:%S%.3fZ"
+        } else {
+            "%Y%m%dT%H%M%S%.3fZ"
+        };
+        let _ = write!(out, "{}", time.format(pattern));
+        return;
+    }
+    let (date_sep, time_sep) = if separators {
+        (Some('-'), Some(':'))
+    } else {
+        (None, None)
+    };
+    push_digits(out, year.unsigned_abs(), 4);
+    out.extend(date_sep);
+    push_digits(out, time.month(), 2);
+    out.extend(date_sep);
+    push_digits(out, time.day(), 2);
+    out.push('T');
+    push_digits(out, time.hour(), 2);
+    out.extend(time_sep);
+    push_digits(out, time.minute(), 2);
+    out.extend(time_sep);
+    push_digits(out, time.second(), 2);
+    out.push('.');
+    push_digits(out, time.timestamp_subsec_millis().min(999), 3);
+    out.push('Z');
+}
+
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// RFC 3339 UTC with milliseconds, for `plan --format json` and sidecars.
@@ -127,5 +180,25 @@ mod tests {
         );
         let local: toml::value::Datetime = "2024-04-01T05:00:00".parse().unwrap();
         assert!(toml_to_utc(&local).unwrap_err().contains("no UTC offset"));
+    }
+
+    #[test]
+    fn hand_written_formats_match_chrono() {
+        for ms in [
+            0_i64,
+            1_711_929_890_007,
+            253_402_300_799_999,
+            951_782_400_123,
+        ] {
+            let time = DateTime::from_timestamp_millis(ms).unwrap();
+            assert_eq!(
+                onc_date(time),
+                time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
+            assert_eq!(
+                compact_date(time),
+                time.format("%Y%m%dT%H%M%S%.3fZ").to_string()
+            );
+        }
     }
 }

@@ -41,7 +41,7 @@ struct PlanView<'a> {
     manifest: &'a str,
     settings: BTreeMap<&'static str, String>,
     summary: BTreeMap<&'static str, usize>,
-    windows: &'a [crate::dag::WindowRow],
+    windows: Vec<crate::dag::WindowRow>,
     nodes: Vec<NodeView<'a>>,
 }
 
@@ -89,7 +89,7 @@ pub fn plan_json(compiled: &Compiled) -> String {
         manifest: &compiled.loaded.file,
         settings: settings(compiled),
         summary: summary(compiled),
-        windows: &compiled.dag.windows,
+        windows: crate::dag::window_rows(&compiled.plan),
         nodes: compiled
             .dag
             .nodes()
@@ -117,12 +117,11 @@ pub fn plan_text(compiled: &Compiled) -> String {
     );
     let _ = writeln!(
         out,
-        "  {} windows -> {} ONC product requests + {} archive listings -> {} files (~{} expected) -> {} clips",
+        "  {} windows -> {} ONC product requests + {} archive listings -> {} five-minute files -> {} clips",
         count("windows"),
         count("product_requests"),
         count("archive_lists"),
         count("files"),
-        count("estimated_files"),
         count("clips"),
     );
     let _ = writeln!(out, "  every node: to run (new: nothing cached yet)");
