@@ -322,6 +322,20 @@ impl Checker<'_> {
     }
 }
 
+/// The longest window onc-pipe plans in one piece: ten years (about a million five-minute files).
+/// Longer spans are almost certainly a typo in a year, and would plan millions of nodes.
+pub const MAX_WINDOW_DAYS: i64 = 3660;
+
+/// Largest `sample.count`.
+pub const MAX_SAMPLE_COUNT: u32 = 1_000_000;
+
+fn too_long(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<String> {
+    let days = (end - start).num_days();
+    (days > MAX_WINDOW_DAYS).then(|| {
+        format!("the window covers {days} days; onc-pipe plans at most {MAX_WINDOW_DAYS} days (10 years) per window: split it into several windows or stages")
+    })
+}
+
 /// Whether a string looks like an ONC device code (`ICLISTENHF6324`, `SBECTD19p6813`).
 pub fn looks_like_device_code(code: &str) -> bool {
     (3..=64).contains(&code.len())
@@ -516,6 +530,19 @@ fn plan_stage(
         let (rows, diagnostics) = requests::read_requests(&request_path, &shown);
         check.diagnostics.extend(diagnostics);
         for row in rows {
+            if let Some(message) = too_long(row.start, row.end) {
+                let location = match row.origin.strip_prefix("row ").and_then(|n| n.parse().ok()) {
+                    Some(row) => Location::Row {
+                        row,
+                        field: "end".into(),
+                    },
+                    None => Location::JsonPath {
+                        path: format!("{}.end", row.origin),
+                    },
+                };
+                check.push(Diagnostic::error(&shown, location, message));
+                continue;
+            }
             windows.push(window_from_row(
                 name,
                 &tag,
@@ -555,6 +582,8 @@ fn plan_stage(
         if let (Some(start), Some(end)) = (start, end) {
             if end <= start {
                 check.error_at(&with_key(range_path, "end"), "`end` must be after `start`");
+            } else if let Some(message) = too_long(start, end) {
+                check.error_at(&with_key(range_path, "end"), message);
             } else {
                 windows.push(window(start, end, false, None, None));
             }
@@ -569,6 +598,11 @@ fn plan_stage(
             check.error_at(
                 &with_key(sample_path.clone(), "count"),
                 "`count` must be at least 1",
+            );
+        } else if sample.count > MAX_SAMPLE_COUNT {
+            check.error_at(
+                &with_key(sample_path.clone(), "count"),
+                format!("`count` must be at most {MAX_SAMPLE_COUNT}"),
             );
         }
         let per_request = check.positive(
@@ -588,7 +622,9 @@ fn plan_stage(
                         span_ms / 60_000
                     ),
                 );
-            } else if sample.count > 0 {
+            } else if let Some(message) = too_long(start, end) {
+                check.error_at(&with_key(sample_path, "end"), message);
+            } else if (1..=MAX_SAMPLE_COUNT).contains(&sample.count) {
                 let (starts, span) = windows::sample_starts(
                     start.timestamp_millis(),
                     end.timestamp_millis(),
@@ -663,6 +699,11 @@ fn plan_stage(
                     if to < from || (to == from && end.is_some()) {
                         let key = if end.is_some() { "end" } else { "duration" };
                         check.error_at(&with_key(item, key), "the window must end after it starts");
+                        continue;
+                    }
+                    if let Some(message) = too_long(from, to) {
+                        let key = if end.is_some() { "end" } else { "duration" };
+                        check.error_at(&with_key(item, key), message);
                         continue;
                     }
                     windows.push(window(from, to, to == from, label, clip_name));

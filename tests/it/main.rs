@@ -8,4 +8,5 @@
 mod cli;
 mod examples;
 mod keys;
+mod robustness;
 mod support;
