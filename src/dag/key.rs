@@ -6,10 +6,12 @@
 //! as integers or fixed strings by the caller), the sorted keys of the node's inputs, the node
 //! kind and [`KEY_FORMAT_VERSION`]. Bump the version whenever the meaning of an output changes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeStruct};
 
 /// Version of the key format and of the outputs' meaning. Changing it re-keys every node.
 pub const KEY_FORMAT_VERSION: u32 = 1;
@@ -84,38 +86,43 @@ impl Serialize for NodeKey {
     }
 }
 
-/// The hashed description of one node.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyFields {
-    format_version: u32,
+/// The hashed description of one node. Its canonical JSON is
+/// `{"format_version":1,"kind":K,"fields":{sorted name: value},"inputs":[sorted hex keys]}`.
+///
+/// Values are borrowed where the caller has them (`Cow`), and input keys are kept as bytes until
+/// serialization: planning 100,000 rows builds hundreds of thousands of these.
+#[derive(Debug, Clone)]
+pub struct KeyFields<'a> {
     kind: &'static str,
-    fields: BTreeMap<&'static str, String>,
-    inputs: Vec<String>,
+    fields: Vec<(&'static str, Cow<'a, str>)>,
+    inputs: Vec<NodeKey>,
 }
 
-impl KeyFields {
+impl<'a> KeyFields<'a> {
     pub fn new(kind: &'static str) -> Self {
         Self {
-            format_version: KEY_FORMAT_VERSION,
             kind,
-            fields: BTreeMap::new(),
+            fields: Vec::with_capacity(10),
             inputs: Vec::new(),
         }
     }
 
-    pub fn field(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.fields.insert(name, value.into());
+    /// Sets a field; setting the same name twice keeps the last value, as a map would.
+    pub fn field(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Self {
+        self.fields.retain(|(existing, _)| *existing != name);
+        self.fields.push((name, value.into()));
         self
     }
 
-    /// Adds a map (such as `dpo_*` options) as one field in canonical `k=v` form.
+    /// Adds a map (such as `dpo_*` options) as one field in canonical JSON form.
     pub fn map_field(self, name: &'static str, map: &BTreeMap<String, String>) -> Self {
         let canonical = serde_json::to_string(map).unwrap_or_default();
         self.field(name, canonical)
     }
 
     pub fn inputs(mut self, inputs: impl IntoIterator<Item = NodeKey>) -> Self {
-        let mut keys: Vec<String> = inputs.into_iter().map(|key| key.to_hex()).collect();
+        let mut keys: Vec<NodeKey> = inputs.into_iter().collect();
+        // Byte order is the order of the lowercase hex strings that get hashed.
         keys.sort();
         keys.dedup();
         self.inputs = keys;
@@ -123,7 +130,6 @@ impl KeyFields {
     }
 
     pub fn key(&self) -> NodeKey {
-        // serde_json writes struct fields in declaration order and BTreeMaps sorted: canonical.
         thread_local! {
             // One buffer per thread, reused: serde_json writes many tiny pieces, and feeding
             // them to blake3 one by one (or allocating a buffer per node) cost more than the
@@ -132,9 +138,32 @@ impl KeyFields {
         }
         BUFFER.with_borrow_mut(|buffer| {
             buffer.clear();
-            // Writing to a Vec cannot fail, and string maps always serialize.
+            // Writing to a Vec cannot fail, and strings always serialize.
             let _ = serde_json::to_writer(&mut *buffer, self);
             NodeKey(blake3::derive_key("onc-pipe node key", buffer))
         })
+    }
+}
+
+impl Serialize for KeyFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct SortedFields<'f, 'a>(&'f [(&'static str, Cow<'a, str>)]);
+        impl Serialize for SortedFields<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut sorted: Vec<&(&'static str, Cow<'_, str>)> = self.0.iter().collect();
+                sorted.sort_by_key(|(name, _)| *name);
+                let mut map = serializer.serialize_map(Some(sorted.len()))?;
+                for (name, value) in sorted {
+                    map.serialize_entry(name, value.as_ref())?;
+                }
+                map.end()
+            }
+        }
+        let mut state = serializer.serialize_struct("KeyFields", 4)?;
+        state.serialize_field("format_version", &KEY_FORMAT_VERSION)?;
+        state.serialize_field("kind", self.kind)?;
+        state.serialize_field("fields", &SortedFields(&self.fields))?;
+        state.serialize_field("inputs", &self.inputs)?;
+        state.end()
     }
 }

@@ -173,10 +173,19 @@ impl Dag {
             self.connect(index, &new_inputs);
             return key;
         }
-        let inputs = node.inputs.clone();
         let index = self.graph.add_node(node);
         self.by_key.insert(key, index);
-        self.connect(index, &inputs);
+        // Edges from each input, read back from the stored node (no copy of the input list).
+        let input_count = self.graph.node_weight(index).map_or(0, |n| n.inputs.len());
+        for position in 0..input_count {
+            let input = self
+                .graph
+                .node_weight(index)
+                .and_then(|n| n.inputs.get(position).copied());
+            if let Some(from) = input.and_then(|input| self.by_key.get(&input).copied()) {
+                self.graph.add_edge(from, index, ());
+            }
+        }
         key
     }
 
@@ -283,7 +292,7 @@ fn source_description(source: &Source) -> String {
     }
 }
 
-fn source_key_fields(fields: KeyFields, source: &Source) -> KeyFields {
+fn source_key_fields<'a>(fields: KeyFields<'a>, source: &'a Source) -> KeyFields<'a> {
     match source {
         Source::Product {
             code,
@@ -291,12 +300,12 @@ fn source_key_fields(fields: KeyFields, source: &Source) -> KeyFields {
             options,
         } => fields
             .field("source", "product")
-            .field("product", code.clone())
-            .field("extension", extension.clone())
+            .field("product", code.as_str())
+            .field("extension", extension.as_str())
             .map_field("options", options),
         Source::Archive { extension } => fields
             .field("source", "archive")
-            .field("extension", extension.clone()),
+            .field("extension", extension.as_str()),
     }
 }
 
@@ -319,7 +328,7 @@ pub fn default_clip_name(device: &str, start: DateTime<Utc>, end: DateTime<Utc>)
 /// Window node key: what data a window asks for (device and times), nothing descriptive.
 pub fn window_key(window: &Window) -> NodeKey {
     KeyFields::new("window")
-        .field("device", window.device.clone())
+        .field("device", window.device.as_str())
         .field("start", onc_date(window.start))
         .field("end", onc_date(window.end))
         .key()
@@ -453,6 +462,8 @@ pub fn build(plan: &Plan) -> Dag {
         let group = &groups[group_index];
         let (device, source) = (&group.device, &group.source);
         let mut new_files = Vec::new();
+        let file_fields =
+            source_key_fields(KeyFields::new("file"), source).field("device", device.as_str());
         for span in coalesce(&group.spans, group.per_request) {
             // ONC wants dateFrom < dateTo: an instant asks for the second that contains it.
             let date_from = ms_time(span.start_ms);
@@ -485,7 +496,7 @@ pub fn build(plan: &Plan) -> Dag {
                 }
             };
             let key = source_key_fields(fields, source)
-                .field("device", device.clone())
+                .field("device", device.as_str())
                 .field("dateFrom", onc_date(date_from))
                 .field("dateTo", onc_date(date_to))
                 .key();
@@ -510,8 +521,8 @@ pub fn build(plan: &Plan) -> Dag {
             let (first, last) = slots(date_from.timestamp_millis(), date_to.timestamp_millis());
             for slot in first..=last {
                 let slot_start = ms_time(slot * FILE_MS);
-                let file_key = source_key_fields(KeyFields::new("file"), source)
-                    .field("device", device.clone())
+                let file_key = file_fields
+                    .clone()
                     .field("slot", onc_date(slot_start))
                     .key();
                 dag.add(Node {
@@ -567,14 +578,14 @@ pub fn build(plan: &Plan) -> Dag {
                     .clone()
                     .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
                 let key = KeyFields::new("clip")
-                    .field("device", window.device.clone())
+                    .field("device", window.device.as_str())
                     .field("clip_start", onc_date(clip_start))
                     .field("clip_end", onc_date(clip_end))
                     .field("media", media)
                     .field("formats", formats.join(","))
                     .field("gaps", clip.gaps.as_str())
-                    .field("label", window.label.clone().unwrap_or_default())
-                    .field("name", name.clone())
+                    .field("label", window.label.as_deref().unwrap_or_default())
+                    .field("name", name.as_str())
                     .inputs(inputs.iter().copied())
                     .key();
                 dag.add(Node {
