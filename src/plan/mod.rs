@@ -765,13 +765,50 @@ fn window_from_row(
     }
 }
 
+/// The path of the `index`th name in a `OneOrMany` value: `key[index]` when it was written as an
+/// array, the key itself when it was a single string.
+fn name_path(check: &Checker<'_>, key_path: Vec<PathSegment>, index: usize) -> Vec<PathSegment> {
+    if check
+        .loaded
+        .spans
+        .get(&with_index(key_path.clone(), 0))
+        .is_some()
+    {
+        with_index(key_path, index)
+    } else {
+        key_path
+    }
+}
+
+/// Reports a reference to a stage that does not exist, suggesting the closest existing name or
+/// listing them all. `kind` is "plan" or "fetch".
+fn dangling_reference(
+    check: &mut Checker<'_>,
+    path: &[PathSegment],
+    kind: &str,
+    name: &str,
+    existing: &[String],
+) {
+    let help = match crate::manifest::diagnostic::closest(name, existing.iter().map(String::as_str))
+    {
+        Some(suggestion) => format!("did you mean `{suggestion}`?"),
+        None => format!(
+            "{kind} stages: {}",
+            list_or_none(existing.iter().map(String::as_str))
+        ),
+    };
+    check
+        .error_at(path, format!("no {kind} stage named `{name}`"))
+        .help = Some(help);
+}
+
 fn fetch_stage(
     check: &mut Checker<'_>,
     name: &str,
     stage: &crate::manifest::model::FetchStage,
 ) -> Option<Fetch> {
     let stage_path = p(&["fetch", name]);
-    let plan_names: Vec<&String> = check.loaded.manifest.plan.keys().collect();
+    let plan_names: Vec<String> = check.loaded.manifest.plan.keys().cloned().collect();
     let mut ok = true;
     if stage.plan.0.is_empty() {
         check.error_at(
@@ -781,29 +818,9 @@ fn fetch_stage(
         ok = false;
     }
     for (index, plan) in stage.plan.iter().enumerate() {
-        if !check.loaded.manifest.plan.contains_key(plan) {
-            let mut path = with_key(stage_path.clone(), "plan");
-            if stage.plan.0.len() > 1
-                || check
-                    .loaded
-                    .spans
-                    .get(&with_index(path.clone(), 0))
-                    .is_some()
-            {
-                path = with_index(path, index);
-            }
-            let suggestion =
-                crate::manifest::diagnostic::closest(plan, plan_names.iter().map(|s| s.as_str()));
-            let help = match suggestion {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!(
-                    "plan stages: {}",
-                    list_or_none(plan_names.iter().map(|s| s.as_str()))
-                ),
-            };
-            check
-                .error_at(&path, format!("no plan stage named `{plan}`"))
-                .help = Some(help);
+        if !plan_names.iter().any(|name| name == plan) {
+            let path = name_path(check, with_key(stage_path.clone(), "plan"), index);
+            dangling_reference(check, &path, "plan", plan, &plan_names);
             ok = false;
         }
     }
@@ -1005,28 +1022,14 @@ fn clip_stage(
 ) -> Option<Clip> {
     let stage_path = p(&["clip", name]);
     let manifest = &check.loaded.manifest;
+    let plan_names: Vec<String> = manifest.plan.keys().cloned().collect();
+    let fetch_names: Vec<String> = manifest.fetch.keys().cloned().collect();
     let mut ok = true;
     if !manifest.plan.contains_key(&stage.plan) {
-        let suggestion = crate::manifest::diagnostic::closest(
-            &stage.plan,
-            manifest.plan.keys().map(String::as_str),
-        );
-        let help = match suggestion {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!(
-                "plan stages: {}",
-                list_or_none(manifest.plan.keys().map(String::as_str))
-            ),
-        };
-        check
-            .error_at(
-                &with_key(stage_path.clone(), "plan"),
-                format!("no plan stage named `{}`", stage.plan),
-            )
-            .help = Some(help);
+        let path = with_key(stage_path.clone(), "plan");
+        dangling_reference(check, &path, "plan", &stage.plan, &plan_names);
         ok = false;
     }
-    let fetch_names: Vec<String> = manifest.fetch.keys().cloned().collect();
     if stage.fetch.0.is_empty() {
         check.error_at(
             &with_key(stage_path.clone(), "fetch"),
@@ -1035,28 +1038,9 @@ fn clip_stage(
         ok = false;
     }
     for (index, fetch) in stage.fetch.iter().enumerate() {
-        let mut path = with_key(stage_path.clone(), "fetch");
-        if check
-            .loaded
-            .spans
-            .get(&with_index(path.clone(), 0))
-            .is_some()
-        {
-            path = with_index(path, index);
-        }
-        let Some(stage_fetch) = manifest.fetch.get(fetch) else {
-            let suggestion =
-                crate::manifest::diagnostic::closest(fetch, fetch_names.iter().map(String::as_str));
-            let help = match suggestion {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!(
-                    "fetch stages: {}",
-                    list_or_none(fetch_names.iter().map(String::as_str))
-                ),
-            };
-            check
-                .error_at(&path, format!("no fetch stage named `{fetch}`"))
-                .help = Some(help);
+        let path = name_path(check, with_key(stage_path.clone(), "fetch"), index);
+        let Some(stage_fetch) = check.loaded.manifest.fetch.get(fetch) else {
+            dangling_reference(check, &path, "fetch", fetch, &fetch_names);
             ok = false;
             continue;
         };
@@ -1094,15 +1078,7 @@ fn clip_stage(
             Some(f) if !spectrogram.contains(&f) => spectrogram.push(f),
             Some(_) => {}
             None => {
-                let mut path = with_key(stage_path.clone(), "spectrogram");
-                if check
-                    .loaded
-                    .spans
-                    .get(&with_index(path.clone(), 0))
-                    .is_some()
-                {
-                    path = with_index(path, index);
-                }
+                let path = name_path(check, with_key(stage_path.clone(), "spectrogram"), index);
                 check
                     .error_at(&path, format!("unknown spectrogram clip format `{format}`"))
                     .help = Some("use npz, mat or png".into());

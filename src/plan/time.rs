@@ -116,17 +116,18 @@ fn push_date(out: &mut String, time: DateTime<Utc>, separators: bool) {
     } else {
         (None, None)
     };
-    push_digits(out, year.unsigned_abs(), 4);
-    out.extend(date_sep);
-    push_digits(out, time.month(), 2);
-    out.extend(date_sep);
-    push_digits(out, time.day(), 2);
-    out.push('T');
-    push_digits(out, time.hour(), 2);
-    out.extend(time_sep);
-    push_digits(out, time.minute(), 2);
-    out.extend(time_sep);
-    push_digits(out, time.second(), 2);
+    let parts = [
+        (year.unsigned_abs(), 4, None),
+        (time.month(), 2, date_sep),
+        (time.day(), 2, date_sep),
+        (time.hour(), 2, Some('T')),
+        (time.minute(), 2, time_sep),
+        (time.second(), 2, time_sep),
+    ];
+    for (value, width, separator) in parts {
+        out.extend(separator);
+        push_digits(out, value, width);
+    }
     out.push('.');
     push_digits(out, time.timestamp_subsec_millis().min(999), 3);
     out.push('Z');
