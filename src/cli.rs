@@ -12,6 +12,8 @@ use crate::compile::{self, Compiled};
 use crate::manifest::diagnostic::{DiagnosticFormat, render_all};
 use crate::manifest::{Diagnostic, schema_json};
 use crate::report;
+use crate::sim::SimConfig;
+use crate::sim::faults::FaultConfig;
 
 /// Exit code: everything worked.
 pub const EXIT_OK: i32 = 0;
@@ -60,6 +62,28 @@ pub enum Command {
     },
     /// Print the manifest's JSON Schema (the same as schemas/manifest.schema.json).
     Schema,
+    /// Start the built-in ONC simulator on 127.0.0.1; prints its base URL on the first line of
+    /// stdout and serves until Ctrl-C.
+    Simulate {
+        /// Port to listen on; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Audio sample rate of the simulated hydrophones, Hz (ONC's icListen HF: 64000).
+        #[arg(long, default_value_t = 64_000)]
+        sample_rate: u32,
+        /// Real seconds per simulated second: 0.01 makes a 35 s ONC job take 0.35 s.
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// Data product runs processed at once per token; more queue.
+        #[arg(long, default_value_t = 8)]
+        capacity: usize,
+        /// Processing seconds per on-demand file (ONC: about 25 s for plotRes/fullRes).
+        #[arg(long)]
+        per_file_seconds: Option<f64>,
+        /// Faults to inject, e.g. `5xx=0.1,reset=0.05,truncate=0.05,failed-run=0.1,429=0.02,slow-ms=50,seed=7`.
+        #[arg(long, default_value = "")]
+        faults: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,7 +99,71 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
         Command::Plan { ref file, format } => plan(&cli, file, format),
         Command::Schema => write_stdout(&schema_json()),
+        Command::Simulate {
+            port,
+            sample_rate,
+            time_scale,
+            capacity,
+            per_file_seconds,
+            ref faults,
+        } => {
+            let faults = match FaultConfig::parse(faults) {
+                Ok(faults) => faults,
+                Err(message) => {
+                    eprintln!("onc-pipe: invalid --faults: {message}");
+                    return EXIT_INVALID;
+                }
+            };
+            if !(time_scale.is_finite() && time_scale > 0.0) || sample_rate == 0 {
+                eprintln!(
+                    "onc-pipe: --time-scale must be a positive number and --sample-rate at least 1"
+                );
+                return EXIT_INVALID;
+            }
+            let mut config = SimConfig {
+                sample_rate,
+                time_scale,
+                capacity,
+                faults,
+                ..SimConfig::default()
+            };
+            if let Some(seconds) = per_file_seconds.filter(|s| s.is_finite() && *s >= 0.0) {
+                config.on_demand_file_s = seconds;
+            }
+            simulate(config, port)
+        }
     }
+}
+
+fn simulate(config: SimConfig, port: u16) -> i32 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("onc-pipe: cannot start the async runtime: {error}");
+            return EXIT_CANNOT_START;
+        }
+    };
+    runtime.block_on(async {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let handle = match crate::sim::start(config, address).await {
+            Ok(handle) => handle,
+            Err(error) => {
+                eprintln!("onc-pipe: cannot listen on {address}: {error}");
+                return EXIT_CANNOT_START;
+            }
+        };
+        // The URL alone on the first line, so scripts can read it.
+        if write_stdout(&format!("{}\n", handle.base_url)) != EXIT_OK {
+            return EXIT_CANNOT_START;
+        }
+        eprintln!(
+            "onc-pipe: ONC simulator serving at {} (stats at {}_sim/stats); Ctrl-C stops it",
+            handle.base_url, handle.base_url
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        handle.stop().await;
+        EXIT_OK
+    })
 }
 
 fn validate(files: &[PathBuf], format: DiagnosticFormat, quiet: bool) -> i32 {

@@ -8,5 +8,7 @@ pub mod cli;
 pub mod compile;
 pub mod dag;
 pub mod manifest;
+pub mod onc;
 pub mod plan;
 pub mod report;
+pub mod sim;

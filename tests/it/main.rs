@@ -9,4 +9,5 @@ mod cli;
 mod examples;
 mod keys;
 mod robustness;
+mod sim;
 mod support;

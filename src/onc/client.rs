@@ -1,0 +1,888 @@
+//! The typed, retrying ONC client.
+//!
+//! Input: a [`ClientConfig`] (base URL, token, timeouts, backoff) and typed call arguments.
+//! Output: typed answers ([`ProductRequest`], [`RunPoll`], [`RunInfo`], [`ArchiveEntry`],
+//! [`DownloadOutcome`], [`Downloaded`]) or raw JSON for the discovery endpoints.
+//! Errors: [`OncError`], one enum for the layer; every string in it is redacted.
+//!
+//! Every call is `GET {base}api/{service}?...&token=...`. One private loop,
+//! `OncClient::with_retry`, sends every attempt: transient failures (see `retry.rs`) are retried
+//! after an exponential, jittered delay up to `Backoff::max_attempts`, permanent ones return at
+//! once. A download that fails mid-body restarts from scratch in a fresh temporary file.
+//!
+//! The token travels only in the query string built by `OncClient::send`. `reqwest` errors print
+//! their URL, so they are always stripped of it and passed through `redact_text`; server bodies
+//! quoted in errors are redacted too.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::api::{
+    ArchiveEntry, DownloadStatus, ErrorEnvelope, OncErrorDetail, ProductRequest, RunInfo, codes,
+    parse_runs, query_value,
+};
+use super::download::stream_to_temp;
+use super::redact::{Token, redact_text, redact_url};
+use super::retry::{Backoff, Transience, classify_io, classify_status};
+
+/// ONC's production API.
+pub const DEFAULT_BASE_URL: &str = "https://data.oceannetworks.ca/";
+
+/// The longest server text quoted in an error.
+const EXCERPT_CHARS: usize = 300;
+
+/// How much of an error body is read (the rest is discarded with the connection).
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// The services (paths under `{base}api/`) this client calls. Errors name these, never URLs.
+pub mod endpoint {
+    pub const REQUEST: &str = "dataProductDelivery/request";
+    pub const RUN: &str = "dataProductDelivery/run";
+    pub const DOWNLOAD: &str = "dataProductDelivery/download";
+    pub const STATUS: &str = "dataProductDelivery/status";
+    pub const CANCEL: &str = "dataProductDelivery/cancel";
+    pub const RESTART: &str = "dataProductDelivery/restart";
+    pub const ARCHIVE_BY_DEVICE: &str = "archivefile/device";
+    pub const ARCHIVE_BY_LOCATION: &str = "archivefile/location";
+    pub const ARCHIVE_DOWNLOAD: &str = "archivefile/download";
+    pub const DEPLOYMENTS: &str = "deployments";
+    pub const DEVICES: &str = "devices";
+    pub const DATA_PRODUCTS: &str = "dataProducts";
+}
+
+/// How to reach ONC.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://data.oceannetworks.ca/` or a simulator; a missing trailing `/` is added.
+    pub base_url: String,
+    pub token: Token,
+    /// Connect timeout, and the longest silence allowed while reading a response. Not a limit on
+    /// a whole request: a large download may take longer as long as bytes keep coming.
+    pub timeout: Duration,
+    pub backoff: Backoff,
+    pub user_agent: String,
+}
+
+impl ClientConfig {
+    /// Defaults: 60 s timeout, [`Backoff::default`], user agent `onc-pipe/<version>`.
+    pub fn new(base_url: impl Into<String>, token: Token) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            token,
+            timeout: Duration::from_secs(60),
+            backoff: Backoff::default(),
+            user_agent: format!("onc-pipe/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// Which file of a data-product run to download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileIndex {
+    /// 1-based index of a result file.
+    Number(u32),
+    /// The XML metadata file.
+    Meta,
+}
+
+impl FileIndex {
+    fn query_value(self) -> String {
+        match self {
+            FileIndex::Number(n) => n.to_string(),
+            FileIndex::Meta => "meta".to_string(),
+        }
+    }
+}
+
+/// The answer to a `run` call (which is also how a run is polled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPoll {
+    /// HTTP 200 (complete) rather than 202 (queued or running).
+    pub complete: bool,
+    pub runs: Vec<RunInfo>,
+}
+
+/// What `dataProductDelivery/download` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadOutcome {
+    /// 200: the file, in a temporary file the caller renames.
+    Ready(Downloaded),
+    /// 202: not ready yet; ONC's `status` (`queued`, `running`, `error`) and progress `message`.
+    NotReady { status: String, message: String },
+    /// 204: no data in the window.
+    NoData,
+    /// 404: index past the last file (the normal end of the list).
+    PastEnd,
+    /// 410: deleted from ONC's FTP area; the request must be run again.
+    Gone,
+}
+
+/// A downloaded file, complete and fsync'd, still under its temporary name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    /// `dir/.part-<random>`; the caller renames it (or deletes it).
+    pub temp_path: PathBuf,
+    /// From `Content-Disposition` (quoted or not), sanitised: no path separators, never `..`.
+    pub filename: String,
+    pub size: u64,
+    /// Lowercase hex blake3 of the content.
+    pub blake3: String,
+}
+
+/// Everything that can go wrong talking to ONC. Messages read after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum OncError {
+    /// ONC rejected the request with its error envelope (usually 400).
+    #[error("call ONC {endpoint} (HTTP {status}): {}", describe_details(.errors))]
+    Onc {
+        status: u16,
+        errors: Vec<OncErrorDetail>,
+        endpoint: String,
+    },
+    /// 400 without an `errors` key: ONC's answer to downloading from a cancelled run.
+    #[error("download from ONC {endpoint}: the run was cancelled")]
+    CancelledRun { endpoint: String },
+    /// 401: missing or invalid token.
+    #[error(
+        "authenticate with ONC {endpoint}: the token was rejected (HTTP 401){}",
+        describe_unauthorized(.errors)
+    )]
+    Unauthorized {
+        endpoint: String,
+        errors: Vec<OncErrorDetail>,
+    },
+    /// Any other unexpected status.
+    #[error("call ONC {endpoint}: HTTP {status}{}", excerpt_suffix(.body_excerpt))]
+    Http {
+        status: u16,
+        endpoint: String,
+        /// Redacted, at most 300 characters.
+        body_excerpt: String,
+    },
+    /// The connection failed, timed out or was reset (transient).
+    #[error("reach ONC {endpoint} after {attempts} attempt(s): {source_text}")]
+    Transport {
+        endpoint: String,
+        /// The redacted text of the `reqwest` error and its causes, without the URL.
+        source_text: String,
+        attempts: u32,
+    },
+    /// A request that could not be sent and will not work on retry (e.g. a redirect loop).
+    #[error("send a request to ONC {endpoint}: {source_text}")]
+    Request {
+        endpoint: String,
+        source_text: String,
+    },
+    /// The body ended before `Content-Length` bytes (transient).
+    #[error("download from ONC {endpoint}: body truncated at {received} of {expected} bytes")]
+    Truncated {
+        endpoint: String,
+        expected: u64,
+        received: u64,
+    },
+    #[error("write {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A body that is not the JSON ONC documents.
+    #[error("understand ONC's answer from {endpoint}: {detail}")]
+    InvalidResponse { endpoint: String, detail: String },
+    #[error("use ONC base URL `{url}`: {reason}")]
+    InvalidBaseUrl { url: String, reason: String },
+    /// The HTTP client itself could not be built (TLS set-up, user agent).
+    #[error("build the HTTP client: {detail}")]
+    Client { detail: String },
+}
+
+fn describe_details(errors: &[OncErrorDetail]) -> String {
+    if errors.is_empty() {
+        return "no error details".to_string();
+    }
+    errors
+        .iter()
+        .map(|e| {
+            let message = if e.error_message.is_empty() {
+                "(no message)"
+            } else {
+                e.error_message.as_str()
+            };
+            if e.parameter.is_empty() {
+                format!("{message} (code {})", e.error_code)
+            } else {
+                format!(
+                    "{message} (parameter `{}`, code {})",
+                    e.parameter, e.error_code
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn describe_unauthorized(errors: &[OncErrorDetail]) -> String {
+    if errors.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", describe_details(errors))
+    }
+}
+
+fn excerpt_suffix(excerpt: &str) -> String {
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!(": {excerpt}")
+    }
+}
+
+impl OncError {
+    /// Whether sending the same request again may succeed (see the table in `retry.rs`).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            OncError::Onc { status, .. } | OncError::Http { status, .. } => {
+                classify_status(*status) == Transience::Transient
+            }
+            OncError::Transport { .. } | OncError::Truncated { .. } => true,
+            OncError::CancelledRun { .. }
+            | OncError::Unauthorized { .. }
+            | OncError::Request { .. }
+            | OncError::Io { .. }
+            | OncError::InvalidResponse { .. }
+            | OncError::InvalidBaseUrl { .. }
+            | OncError::Client { .. } => false,
+        }
+    }
+
+    /// ONC no longer (or never) knew the dpRequestId/dpRunId: 400 with code 127 on one of them.
+    /// The pipeline submits the request again.
+    pub fn is_unknown_id(&self) -> bool {
+        match self {
+            OncError::Onc { status, errors, .. } => {
+                *status == 400
+                    && errors.iter().any(|e| {
+                        e.error_code == codes::INVALID_VALUE
+                            && (e.parameter.eq_ignore_ascii_case("dpRequestId")
+                                || e.parameter.eq_ignore_ascii_case("dpRunId"))
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// The ONC service the error came from, when there is one.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            OncError::Onc { endpoint, .. }
+            | OncError::CancelledRun { endpoint }
+            | OncError::Unauthorized { endpoint, .. }
+            | OncError::Http { endpoint, .. }
+            | OncError::Transport { endpoint, .. }
+            | OncError::Request { endpoint, .. }
+            | OncError::Truncated { endpoint, .. }
+            | OncError::InvalidResponse { endpoint, .. } => Some(endpoint),
+            OncError::Io { .. } | OncError::InvalidBaseUrl { .. } | OncError::Client { .. } => None,
+        }
+    }
+}
+
+/// Turns a `reqwest` error into an [`OncError`]: URL stripped, text redacted, the whole cause
+/// chain kept (the top-level message alone says little: "error sending request").
+pub(crate) fn reqwest_error(err: reqwest::Error, endpoint: &str, token: &Token) -> OncError {
+    let transience = classify_io(&err);
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    let source_text = redact_text(&text, token);
+    match transience {
+        Transience::Transient => OncError::Transport {
+            endpoint: endpoint.to_string(),
+            source_text,
+            attempts: 1,
+        },
+        Transience::Permanent => OncError::Request {
+            endpoint: endpoint.to_string(),
+            source_text,
+        },
+    }
+}
+
+/// The ONC API client. Cheap to clone (one `Arc`); clones share the connection pool and the
+/// request counter. `Debug` shows the base URL and settings, never the token.
+#[derive(Clone)]
+pub struct OncClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    token: Token,
+    timeout: Duration,
+    backoff: Backoff,
+    requests_sent: AtomicU64,
+    /// Per-client jitter seed base, plus a counter so that each delay draws fresh jitter.
+    jitter_base: u64,
+    jitter_counter: AtomicU64,
+}
+
+impl fmt::Debug for OncClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OncClient")
+            .field("base_url", &redact_url(&self.inner.base_url))
+            .field("token", &self.inner.token)
+            .field("timeout", &self.inner.timeout)
+            .field("backoff", &self.inner.backoff)
+            .field("requests_sent", &self.requests_sent())
+            .finish()
+    }
+}
+
+/// Query parameters of one call, in order; `token` is added by `OncClient::send`.
+type Params = Vec<(String, String)>;
+
+fn params<const N: usize>(pairs: [(&str, &str); N]) -> Params {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn map_params(map: &BTreeMap<String, String>) -> Params {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl OncClient {
+    /// Builds the client: validates and normalises the base URL, installs rustls' ring provider
+    /// (reqwest is built without one and panics on a client build without a process default).
+    pub fn new(config: ClientConfig) -> Result<Self, OncError> {
+        let base_url = normalise_base_url(&config.base_url)?;
+        // Another part of the program may have installed it already; that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            .user_agent(config.user_agent.as_str())
+            .connect_timeout(config.timeout)
+            .read_timeout(config.timeout);
+        if is_loopback(&base_url) {
+            // The simulator: a proxy from the environment must not intercept loopback traffic.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|e| OncError::Client {
+            detail: redact_text(&e.without_url().to_string(), &config.token),
+        })?;
+        let jitter_base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+            ^ u64::from(std::process::id()).rotate_left(40);
+        Ok(OncClient {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                token: config.token,
+                timeout: config.timeout,
+                backoff: config.backoff,
+                requests_sent: AtomicU64::new(0),
+                jitter_base,
+                jitter_counter: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The normalised base URL (ends with `/`).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// Number of HTTP requests this client (and its clones) has sent, every attempt counted.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// `dataProductDelivery/request`: validate a data-product request and get ONC's estimate.
+    /// `params` holds `deviceCode` (or `locationCode` + `deviceCategoryCode`), `dataProductCode`,
+    /// `extension`, `dateFrom`, `dateTo` and `dpo_*` options, sent as given.
+    pub async fn request_product(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<ProductRequest, OncError> {
+        let query = map_params(params);
+        let value = self.get_json(endpoint::REQUEST, &query).await?;
+        self.typed(endpoint::REQUEST, value)
+    }
+
+    /// `dataProductDelivery/run`: starts the run the first time, reports its progress after.
+    pub async fn run_product(&self, dp_request_id: u64) -> Result<RunPoll, OncError> {
+        let id = dp_request_id.to_string();
+        let query = params([("dpRequestId", id.as_str())]);
+        let ep = endpoint::RUN;
+        let query = &query;
+        self.with_retry(move || async move {
+            let response = self.send(ep, query).await?;
+            let status = response.status().as_u16();
+            if !matches!(status, 200 | 202) {
+                return Err(self.error_from_response(ep, response).await);
+            }
+            let value = self.read_json(ep, response).await?;
+            let runs = parse_runs(value).map_err(|e| self.invalid(ep, &e.to_string()))?;
+            Ok(RunPoll {
+                complete: status == 200,
+                runs,
+            })
+        })
+        .await
+    }
+
+    /// `dataProductDelivery/status`: ONC's raw status object (`searchHdrStatus`, ...).
+    pub async fn status(&self, dp_request_id: u64) -> Result<Value, OncError> {
+        let id = dp_request_id.to_string();
+        self.get_json(endpoint::STATUS, &params([("dpRequestId", id.as_str())]))
+            .await
+    }
+
+    /// `dataProductDelivery/cancel`.
+    pub async fn cancel(&self, dp_request_id: u64) -> Result<Vec<RunInfo>, OncError> {
+        self.runs_call(endpoint::CANCEL, dp_request_id).await
+    }
+
+    /// `dataProductDelivery/restart`: restarts a cancelled request (same dpRunId).
+    pub async fn restart(&self, dp_request_id: u64) -> Result<Vec<RunInfo>, OncError> {
+        self.runs_call(endpoint::RESTART, dp_request_id).await
+    }
+
+    /// `dataProductDelivery/download?dpRunId&index=N|meta`. A 200 is streamed to a temporary file
+    /// in `dir` (`.part-<random>`), checked against `Content-Length`, hashed with blake3 while
+    /// written and fsync'd; the caller renames it. 202/204/404/410 are outcomes, not errors.
+    pub async fn download_product(
+        &self,
+        dp_run_id: u64,
+        index: FileIndex,
+        dir: &Path,
+    ) -> Result<DownloadOutcome, OncError> {
+        let id = dp_run_id.to_string();
+        let index_text = index.query_value();
+        let query = params([("dpRunId", id.as_str()), ("index", index_text.as_str())]);
+        // Used only if ONC sends no usable Content-Disposition.
+        let fallback = format!("dpRun{dp_run_id}_{index_text}");
+        let ep = endpoint::DOWNLOAD;
+        let (query, fallback) = (&query, fallback.as_str());
+        self.with_retry(move || async move {
+            let response = self.send(ep, query).await?;
+            match response.status().as_u16() {
+                200 => {
+                    let file =
+                        stream_to_temp(response, dir, ep, fallback, &self.inner.token).await?;
+                    Ok(DownloadOutcome::Ready(file))
+                }
+                202 => Ok(self.not_ready(ep, response).await?),
+                204 => Ok(DownloadOutcome::NoData),
+                404 => Ok(DownloadOutcome::PastEnd),
+                410 => Ok(DownloadOutcome::Gone),
+                _ => Err(self.error_from_response(ep, response).await),
+            }
+        })
+        .await
+    }
+
+    /// `archivefile/device` with `returnOptions=all`, every page.
+    pub async fn list_archive_by_device(
+        &self,
+        device: &str,
+        date_from: &str,
+        date_to: &str,
+        extension: &str,
+    ) -> Result<Vec<ArchiveEntry>, OncError> {
+        let first = params([
+            ("deviceCode", device),
+            ("dateFrom", date_from),
+            ("dateTo", date_to),
+            ("fileExtension", extension),
+            ("returnOptions", "all"),
+        ]);
+        self.list_archive(endpoint::ARCHIVE_BY_DEVICE, first).await
+    }
+
+    /// `archivefile/location` with `returnOptions=all`, every page.
+    pub async fn list_archive_by_location(
+        &self,
+        location: &str,
+        device_category: &str,
+        date_from: &str,
+        date_to: &str,
+        extension: &str,
+    ) -> Result<Vec<ArchiveEntry>, OncError> {
+        let first = params([
+            ("locationCode", location),
+            ("deviceCategoryCode", device_category),
+            ("dateFrom", date_from),
+            ("dateTo", date_to),
+            ("fileExtension", extension),
+            ("returnOptions", "all"),
+        ]);
+        self.list_archive(endpoint::ARCHIVE_BY_LOCATION, first)
+            .await
+    }
+
+    /// `archivefile/download?filename=`: an archived file, streamed like
+    /// [`OncClient::download_product`]. Any status but 200 is an error (400/96: unknown name).
+    pub async fn download_archive(
+        &self,
+        filename: &str,
+        dir: &Path,
+    ) -> Result<Downloaded, OncError> {
+        let query = params([("filename", filename)]);
+        let ep = endpoint::ARCHIVE_DOWNLOAD;
+        let query = &query;
+        self.with_retry(move || async move {
+            let response = self.send(ep, query).await?;
+            if response.status().as_u16() != 200 {
+                return Err(self.error_from_response(ep, response).await);
+            }
+            stream_to_temp(response, dir, ep, filename, &self.inner.token).await
+        })
+        .await
+    }
+
+    /// `deployments`: raw JSON; a 404 ("nothing matched") is an empty array.
+    pub async fn deployments(&self, params: &BTreeMap<String, String>) -> Result<Value, OncError> {
+        self.discovery(endpoint::DEPLOYMENTS, params).await
+    }
+
+    /// `devices`: raw JSON; a 404 ("nothing matched") is an empty array.
+    pub async fn devices(&self, params: &BTreeMap<String, String>) -> Result<Value, OncError> {
+        self.discovery(endpoint::DEVICES, params).await
+    }
+
+    /// `dataProducts`: raw JSON; a 404 ("nothing matched") is an empty array.
+    pub async fn data_products(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Value, OncError> {
+        self.discovery(endpoint::DATA_PRODUCTS, params).await
+    }
+
+    // ---- private: one attempt, the retry loop, response handling ----
+
+    /// The retry loop every call goes through. `attempt` performs one complete attempt (send,
+    /// check status, read or stream the body); a transient error sleeps and tries again, up to
+    /// `max_attempts` in all. A `Transport` error reports how many attempts were made.
+    async fn with_retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, OncError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, OncError>>,
+    {
+        let backoff = self.inner.backoff;
+        let max_attempts = backoff.max_attempts();
+        let mut made = 1;
+        loop {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(err) if err.is_transient() && made < max_attempts => {
+                    let seed = self.inner.jitter_base
+                        ^ self.inner.jitter_counter.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff.delay(made, seed)).await;
+                    made += 1;
+                }
+                Err(OncError::Transport {
+                    endpoint,
+                    source_text,
+                    ..
+                }) => {
+                    return Err(OncError::Transport {
+                        endpoint,
+                        source_text,
+                        attempts: made,
+                    });
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Sends one GET to `{base}api/{endpoint}` with `query` plus the token. The only place the
+    /// token is exposed. A `token` key in `query` is dropped so it can neither leak from a
+    /// server's `next.parameters` nor shadow ours.
+    async fn send(&self, endpoint: &str, query: &Params) -> Result<reqwest::Response, OncError> {
+        let url = format!("{}api/{endpoint}", self.inner.base_url);
+        let mut pairs: Vec<(&str, &str)> = query
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("token"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.push(("token", self.inner.token.expose()));
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .http
+            .get(url)
+            .query(&pairs)
+            .send()
+            .await
+            .map_err(|e| reqwest_error(e, endpoint, &self.inner.token))
+    }
+
+    /// GET with retries; any 2xx body parsed as JSON (an empty body is `null`).
+    async fn get_json(&self, ep: &str, query: &Params) -> Result<Value, OncError> {
+        self.with_retry(move || async move {
+            let response = self.send(ep, query).await?;
+            if !response.status().is_success() {
+                return Err(self.error_from_response(ep, response).await);
+            }
+            self.read_json(ep, response).await
+        })
+        .await
+    }
+
+    async fn discovery(
+        &self,
+        ep: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Value, OncError> {
+        let query = map_params(params);
+        let query = &query;
+        self.with_retry(move || async move {
+            let response = self.send(ep, query).await?;
+            let status = response.status();
+            if status.as_u16() == 404 {
+                // Documented meaning on discovery endpoints: valid filters, nothing matched.
+                return Ok(Value::Array(Vec::new()));
+            }
+            if !status.is_success() {
+                return Err(self.error_from_response(ep, response).await);
+            }
+            self.read_json(ep, response).await
+        })
+        .await
+    }
+
+    async fn runs_call(&self, ep: &str, dp_request_id: u64) -> Result<Vec<RunInfo>, OncError> {
+        let id = dp_request_id.to_string();
+        let value = self
+            .get_json(ep, &params([("dpRequestId", id.as_str())]))
+            .await?;
+        parse_runs(value).map_err(|e| self.invalid(ep, &e.to_string()))
+    }
+
+    /// Follows `next.parameters` verbatim (token aside) until `next` is null. A page whose
+    /// parameters were already seen is an error rather than an endless loop.
+    async fn list_archive(&self, ep: &str, first: Params) -> Result<Vec<ArchiveEntry>, OncError> {
+        let mut entries = Vec::new();
+        let mut seen: HashSet<Params> = HashSet::new();
+        let mut query = first;
+        loop {
+            let mut key = query.clone();
+            key.sort();
+            if !seen.insert(key) {
+                return Err(self.invalid(ep, "the next page repeats an earlier page"));
+            }
+            let page = self.get_json(ep, &query).await?;
+            let (files, next) = self.archive_page(ep, page)?;
+            entries.extend(files);
+            match next {
+                Some(next) => query = next,
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    /// One listing page: `{"files": [...], "next": null | {"parameters": {...}}}`.
+    fn archive_page(
+        &self,
+        ep: &str,
+        page: Value,
+    ) -> Result<(Vec<ArchiveEntry>, Option<Params>), OncError> {
+        let Value::Object(mut page) = page else {
+            return Err(self.invalid(ep, "expected a JSON object with `files`"));
+        };
+        let files = match page.remove("files") {
+            Some(Value::Array(files)) => files,
+            Some(Value::Null) => Vec::new(),
+            Some(_) => return Err(self.invalid(ep, "`files` is not a list")),
+            None => return Err(self.invalid(ep, "no `files` in the listing")),
+        };
+        let entries = files
+            .into_iter()
+            .map(|file| match file {
+                // Listings without `returnOptions=all` give bare names.
+                Value::String(name) => Ok(ArchiveEntry::from_filename(name)),
+                other => serde_json::from_value::<ArchiveEntry>(other)
+                    .map_err(|e| self.invalid(ep, &format!("bad file entry: {e}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match page.remove("next") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(mut next)) => match next.remove("parameters") {
+                Some(Value::Object(parameters)) => Some(
+                    parameters
+                        .iter()
+                        .filter(|(k, _)| !k.eq_ignore_ascii_case("token"))
+                        .map(|(k, v)| (k.clone(), query_value(v)))
+                        .collect(),
+                ),
+                _ => return Err(self.invalid(ep, "`next` has no `parameters` object")),
+            },
+            Some(_) => return Err(self.invalid(ep, "`next` is neither null nor an object")),
+        };
+        Ok((entries, next))
+    }
+
+    /// The JSON body of a 202 from `download`; a body that is not the documented object still
+    /// means "not ready", with the (redacted) text as the message.
+    async fn not_ready(
+        &self,
+        ep: &str,
+        response: reqwest::Response,
+    ) -> Result<DownloadOutcome, OncError> {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| reqwest_error(e, ep, &self.inner.token))?;
+        let token = &self.inner.token;
+        let status: DownloadStatus =
+            serde_json::from_slice(&body).unwrap_or_else(|_| DownloadStatus {
+                status: String::new(),
+                message: excerpt(&String::from_utf8_lossy(&body)),
+            });
+        Ok(DownloadOutcome::NotReady {
+            status: redact_text(&status.status, token),
+            message: redact_text(&status.message, token),
+        })
+    }
+
+    /// Reads a success body as JSON. A failure while reading is transient (reset, truncation);
+    /// a body that is not JSON is not.
+    async fn read_json(&self, ep: &str, response: reqwest::Response) -> Result<Value, OncError> {
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| reqwest_error(e, ep, &self.inner.token))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| self.invalid(ep, &format!("invalid JSON: {e}")))
+    }
+
+    fn typed<T: serde::de::DeserializeOwned>(&self, ep: &str, value: Value) -> Result<T, OncError> {
+        serde_json::from_value(value).map_err(|e| self.invalid(ep, &e.to_string()))
+    }
+
+    fn invalid(&self, ep: &str, detail: &str) -> OncError {
+        OncError::InvalidResponse {
+            endpoint: ep.to_string(),
+            detail: redact_text(detail, &self.inner.token),
+        }
+    }
+
+    /// Maps an unexpected status to an error, reading at most [`ERROR_BODY_LIMIT`] bytes of the
+    /// body. 401 → `Unauthorized`; ONC's envelope on a 4xx → `Onc`; a 400 without `errors` from
+    /// `download` → `CancelledRun`; anything else → `Http` with a redacted excerpt.
+    async fn error_from_response(&self, ep: &str, mut response: reqwest::Response) -> OncError {
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        // A body that fails half-way still explains the status; keep what arrived.
+        while body.len() < ERROR_BODY_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let token = &self.inner.token;
+        let errors = serde_json::from_slice::<ErrorEnvelope>(&body)
+            .ok()
+            .and_then(|envelope| envelope.errors)
+            .map(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| OncErrorDetail {
+                        error_code: e.error_code,
+                        error_message: redact_text(&e.error_message, token),
+                        parameter: redact_text(&e.parameter, token),
+                    })
+                    .collect::<Vec<_>>()
+            });
+        let name = ep.to_string();
+        match errors {
+            _ if status == 401 => OncError::Unauthorized {
+                endpoint: name,
+                errors: errors.unwrap_or_default(),
+            },
+            Some(errors) if !errors.is_empty() && (400..500).contains(&status) => OncError::Onc {
+                status,
+                errors,
+                endpoint: name,
+            },
+            None if status == 400 && ep == endpoint::DOWNLOAD => {
+                OncError::CancelledRun { endpoint: name }
+            }
+            _ => OncError::Http {
+                status,
+                endpoint: name,
+                body_excerpt: excerpt(&redact_text(&String::from_utf8_lossy(&body), token)),
+            },
+        }
+    }
+}
+
+/// At most [`EXCERPT_CHARS`] characters of `text`, whitespace collapsed. Redact before calling:
+/// cutting first could leave half a token behind.
+fn excerpt(text: &str) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= EXCERPT_CHARS {
+        return collapsed;
+    }
+    let mut cut: String = collapsed.chars().take(EXCERPT_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+pub(crate) fn is_loopback(base_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base_url) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Validates the base URL and makes it end with `/` (endpoints are appended as `api/...`).
+fn normalise_base_url(raw: &str) -> Result<String, OncError> {
+    let trimmed = raw.trim();
+    let invalid = |reason: &str| OncError::InvalidBaseUrl {
+        url: redact_url(trimmed),
+        reason: reason.to_string(),
+    };
+    let url = reqwest::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "a query or fragment cannot be combined with API paths",
+        ));
+    }
+    let mut normalised = url.to_string();
+    if !normalised.ends_with('/') {
+        normalised.push('/');
+    }
+    Ok(normalised)
+}
