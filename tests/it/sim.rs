@@ -435,3 +435,59 @@ async fn the_token_never_appears_in_errors() {
         assert!(!text.contains(TOKEN), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_method_style_and_head_requests_work() {
+    let sim = simulator(fast_config()).await;
+    // reqwest is built without a default TLS provider: pick ring, as OncClient::new does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let listing: serde_json::Value = http
+        .get(format!("{}api/archivefiles", sim.base_url))
+        .query(&[
+            ("method", "getListByDevice"),
+            ("token", TOKEN),
+            ("deviceCode", "ICLISTENHF6324"),
+            ("dateFrom", "2024-04-01T00:00:00.000Z"),
+            ("dateTo", "2024-04-01T00:20:00.000Z"),
+            ("fileExtension", "wav"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let files = listing["files"].as_array().unwrap();
+    assert!((3..=5).contains(&files.len()), "{listing}");
+    let name = files[0].as_str().unwrap();
+    let head = http
+        .head(format!("{}api/archivefiles", sim.base_url))
+        .query(&[("method", "getFile"), ("token", TOKEN), ("filename", name)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    let length: u64 = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(length > 44, "a WAV header and samples");
+    assert_eq!(
+        head.headers()["content-disposition"],
+        format!("attachment; filename={name}").as_str()
+    );
+    assert!(head.bytes().await.unwrap().is_empty(), "HEAD has no body");
+    let stats: serde_json::Value = http
+        .get(format!("{}_sim/stats", sim.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["requests_by_endpoint"]["archivefile/device"], 1);
+    assert_eq!(stats["requests_by_endpoint"]["archivefile/download"], 1);
+    sim.stop().await;
+}
