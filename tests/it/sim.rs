@@ -491,3 +491,45 @@ async fn legacy_method_style_and_head_requests_work() {
     assert_eq!(stats["requests_by_endpoint"]["archivefile/download"], 1);
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_runs_and_slow_answers_are_injected() {
+    let faults = FaultConfig {
+        failed_run_rate: 1.0,
+        slow_ms: 30,
+        seed: 5,
+        ..FaultConfig::default()
+    };
+    let sim = simulator(SimConfig {
+        faults,
+        ..fast_config()
+    })
+    .await;
+    let client = client(&sim, TOKEN);
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let request = client
+        .request_product(&hsd("2024-04-01T00:00:00.000Z", "2024-04-01T00:05:00.000Z"))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(30),
+        "slow-ms delays every answer"
+    );
+    let (run_id, count, _) = run_to_completion(&client, request.dp_request_id).await;
+    assert_eq!(count, 0);
+    let poll = client.run_product(request.dp_request_id).await.unwrap();
+    assert_eq!(poll.runs[0].status, "error");
+    match client
+        .download_product(run_id, FileIndex::Number(1), dir.path())
+        .await
+        .unwrap()
+    {
+        DownloadOutcome::NotReady { status, message } => {
+            assert_eq!(status, "error");
+            assert!(message.contains("failed"), "{message}");
+        }
+        other => panic!("expected 202 with status error, got {other:?}"),
+    }
+    sim.stop().await;
+}
