@@ -8,10 +8,12 @@
 //! the token (see [`redact`]).
 //!
 //! Files: `client` (calls and the retry loop), `api` (serde types), `retry` (the policy table),
-//! `redact` (token hiding), `download` (streaming a body to a temporary file).
+//! `redact` (token hiding), `download` (streaming a body to a temporary file), `connect` (token
+//! lookup, and the in-process simulator for `base_url = "simulator"`).
 
 pub mod api;
 pub mod client;
+pub mod connect;
 pub mod download;
 pub mod redact;
 pub mod retry;
@@ -21,6 +23,7 @@ pub use client::{
     ClientConfig, DEFAULT_BASE_URL, DownloadOutcome, Downloaded, FileIndex, OncClient, OncError,
     RunPoll,
 };
+pub use connect::{ConnectError, ConnectOptions, SIMULATOR, connect, find_token};
 pub use download::TEMP_PREFIX;
 pub use redact::{Token, redact_text, redact_url};
 pub use retry::{Backoff, Transience, classify_io, classify_status};

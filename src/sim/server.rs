@@ -179,6 +179,14 @@ pub struct SimHandle {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SimHandle {
     /// A copy of the request accounting.
     pub fn stats(&self) -> SimStats {
