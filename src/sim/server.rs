@@ -643,6 +643,28 @@ fn request_id(params: &BTreeMap<String, String>) -> Result<u64, Response> {
     })
 }
 
+/// The request named by `dpRequestId`, with the simulator locked: parses the id and answers
+/// ONC's 400s (128 missing, 127 invalid or unknown) itself.
+fn lookup_request<'a>(
+    shared: &'a Shared,
+    params: &BTreeMap<String, String>,
+) -> Result<(u64, RequestRecord, f64, std::sync::MutexGuard<'a, Inner>), Response> {
+    let id = request_id(params)?;
+    let inner = shared
+        .lock()
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+    let now = inner.now();
+    let Some(record) = inner.requests.get(&id).cloned() else {
+        return Err(onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid dpRequestId: {id}"),
+            "dpRequestId",
+        ));
+    };
+    Ok((id, record, now, inner))
+}
+
 fn run_status_text(state: &RunState) -> &'static str {
     match state {
         RunState::Queued => "queued",
@@ -654,21 +676,9 @@ fn run_status_text(state: &RunState) -> &'static str {
 }
 
 fn product_run(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let id = match request_id(params) {
-        Ok(id) => id,
+    let (id, record, now, mut inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Ok(mut inner) = shared.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let now = inner.now();
-    let Some(record) = inner.requests.get(&id).cloned() else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid dpRequestId: {id}"),
-            "dpRequestId",
-        );
     };
     let (run_id, index) = match (record.run_id, record.run_index) {
         (Some(run_id), Some(index)) => (run_id, index),
@@ -708,22 +718,10 @@ fn product_run(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
 }
 
 fn product_status(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let id = match request_id(params) {
-        Ok(id) => id,
+    let (id, record, now, inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let Ok(inner) = shared.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let Some(record) = inner.requests.get(&id) else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid dpRequestId: {id}"),
-            "dpRequestId",
-        );
-    };
-    let now = inner.now();
     let state = record
         .run_index
         .and_then(|index| inner.model.state(index, now));
@@ -740,21 +738,9 @@ fn product_status(shared: &Shared, params: &BTreeMap<String, String>) -> Respons
 }
 
 fn product_cancel(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let id = match request_id(params) {
-        Ok(id) => id,
+    let (_, record, now, mut inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Ok(mut inner) = shared.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let now = inner.now();
-    let Some(record) = inner.requests.get(&id).cloned() else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid dpRequestId: {id}"),
-            "dpRequestId",
-        );
     };
     let (Some(run_id), Some(index)) = (record.run_id, record.run_index) else {
         return json_response(StatusCode::OK, json!([]));
@@ -768,21 +754,9 @@ fn product_cancel(shared: &Shared, params: &BTreeMap<String, String>) -> Respons
 }
 
 fn product_restart(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let id = match request_id(params) {
-        Ok(id) => id,
+    let (id, record, now, mut inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Ok(mut inner) = shared.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let now = inner.now();
-    let Some(record) = inner.requests.get(&id).cloned() else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid dpRequestId: {id}"),
-            "dpRequestId",
-        );
     };
     let (Some(run_id), Some(index)) = (record.run_id, record.run_index) else {
         return onc_error(
