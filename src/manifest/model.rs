@@ -71,6 +71,32 @@ pub struct OncSettings {
     /// Timeout of one HTTP request (default `60s`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationText>,
+    /// Settings of the built-in simulator, used when `base_url = "simulator"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator: Option<SimulatorSettings>,
+}
+
+/// The built-in ONC simulator started in-process for `base_url = "simulator"`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SimulatorSettings {
+    /// Real seconds per simulated second (default 0.05: a 35 s ONC job takes 1.75 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
+    /// Audio sample rate of the simulated hydrophones in Hz (default 64000, as icListen HF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub sample_rate: Option<u32>,
+    /// Runs processed at once per token (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub capacity: Option<u32>,
+    /// Processing seconds per on-demand file (default 2.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_file_seconds: Option<f64>,
+    /// Faults to inject, e.g. `"5xx=0.1,reset=0.05,failed-run=0.1,seed=7"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<String>,
 }
 
 /// Output locations.

@@ -35,6 +35,8 @@ pub struct Settings {
     pub timeout_ms: i64,
     pub output_dir: PathBuf,
     pub cache_dir: PathBuf,
+    /// The in-process simulator's settings (used when `base_url = "simulator"`).
+    pub simulator: crate::sim::SimConfig,
 }
 
 /// ONC's production server.
@@ -449,7 +451,10 @@ fn resolve_settings(check: &mut Checker<'_>) -> Settings {
         timeout_ms: check.duration(&p(&["onc", "timeout"]), timeout.as_ref(), 60_000),
         output_dir: PathBuf::from(output.dir.clone().unwrap_or_else(|| "data".into())),
         cache_dir: PathBuf::from(output.cache.clone().unwrap_or_else(|| ".onc-pipe".into())),
+        simulator: crate::sim::SimConfig::default(),
     };
+    let mut settings = settings;
+    settings.simulator = resolve_simulator(check);
     for (key, value) in [
         ("poll_interval", settings.poll_interval_ms),
         ("max_wait", settings.max_wait_ms),
@@ -465,6 +470,57 @@ fn resolve_settings(check: &mut Checker<'_>) -> Settings {
         }
     }
     settings
+}
+
+/// The in-process simulator's settings; defaults make the demo quick (time scale 0.05).
+fn resolve_simulator(check: &mut Checker<'_>) -> crate::sim::SimConfig {
+    let mut config = crate::sim::SimConfig {
+        time_scale: 0.05,
+        ..crate::sim::SimConfig::default()
+    };
+    let Some(settings) = check.loaded.manifest.onc.simulator.clone() else {
+        return config;
+    };
+    let path = |key: &str| p(&["onc", "simulator", key]);
+    if let Some(scale) = settings.time_scale {
+        if scale.is_finite() && scale > 0.0 {
+            config.time_scale = scale;
+        } else {
+            check.error_at(
+                &path("time_scale"),
+                "`time_scale` must be a positive number",
+            );
+        }
+    }
+    if let Some(rate) = settings.sample_rate {
+        if rate > 0 {
+            config.sample_rate = rate;
+        } else {
+            check.error_at(&path("sample_rate"), "`sample_rate` must be at least 1");
+        }
+    }
+    if let Some(capacity) = settings.capacity {
+        config.capacity = usize::try_from(capacity.max(1)).unwrap_or(1);
+    }
+    if let Some(seconds) = settings.per_file_seconds {
+        if seconds.is_finite() && seconds >= 0.0 {
+            config.on_demand_file_s = seconds;
+        } else {
+            check.error_at(
+                &path("per_file_seconds"),
+                "`per_file_seconds` must be zero or more",
+            );
+        }
+    }
+    if let Some(faults) = &settings.faults {
+        match crate::sim::faults::FaultConfig::parse(faults) {
+            Ok(faults) => config.faults = faults,
+            Err(message) => {
+                check.error_at(&path("faults"), message);
+            }
+        }
+    }
+    config
 }
 
 fn plan_stage(
