@@ -8,9 +8,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::cache::Cache;
 use crate::compile::{self, Compiled};
 use crate::manifest::diagnostic::{DiagnosticFormat, render_all};
 use crate::manifest::{Diagnostic, schema_json};
+use crate::onc::{ConnectOptions, connect, find_token};
 use crate::report;
 use crate::sim::SimConfig;
 use crate::sim::faults::FaultConfig;
@@ -62,6 +64,26 @@ pub enum Command {
     },
     /// Print the manifest's JSON Schema (the same as schemas/manifest.schema.json).
     Schema,
+    /// Run a manifest or request file: order, poll and download what is not cached yet. Run it
+    /// again to resume after any failure or interruption.
+    Run {
+        /// A manifest (.toml) or request file (.json, .csv).
+        file: PathBuf,
+        /// Print the run record as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Plain log lines instead of progress output.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Show what is cached, in flight (with ONC ids) and still to run, without contacting ONC.
+    Status {
+        /// A manifest (.toml) or request file (.json, .csv).
+        file: PathBuf,
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start the built-in ONC simulator on 127.0.0.1; prints its base URL on the first line of
     /// stdout and serves until Ctrl-C.
     Simulate {
@@ -99,6 +121,12 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
         Command::Plan { ref file, format } => plan(&cli, file, format),
         Command::Schema => write_stdout(&schema_json()),
+        Command::Run {
+            ref file,
+            json,
+            no_progress,
+        } => run_manifest(&cli, file, json, no_progress),
+        Command::Status { ref file, json } => status(&cli, file, json),
         Command::Simulate {
             port,
             sample_rate,
@@ -133,6 +161,219 @@ pub fn run(cli: Cli) -> i32 {
             simulate(config, port)
         }
     }
+}
+
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code: some nodes failed, others completed.
+pub const EXIT_FAILED: i32 = 1;
+
+/// Compiles `file` and applies the command line's overrides; prints diagnostics on failure.
+fn compile_for_run(cli: &Cli, file: &std::path::Path) -> Result<(Compiled, PathBuf, PathBuf), i32> {
+    let mut compiled = match compile::compile(file) {
+        Ok(compiled) => compiled,
+        Err(diagnostics) => {
+            eprint!("{}", render_all(&diagnostics, DiagnosticFormat::Human));
+            return Err(EXIT_INVALID);
+        }
+    };
+    if !cli.quiet && !compiled.warnings.is_empty() {
+        eprint!(
+            "{}",
+            render_all(&compiled.warnings, DiagnosticFormat::Human)
+        );
+    }
+    if let Some(base_url) = &cli.base_url {
+        compiled.plan.settings.base_url = base_url.clone();
+    }
+    // Paths in a manifest are relative to its folder; paths on the command line to the shell's.
+    let base_dir = compiled
+        .loaded
+        .path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let output_dir = cli
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.output_dir));
+    let cache_dir = cli
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.cache_dir));
+    Ok((compiled, output_dir, cache_dir))
+}
+
+fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool) -> i32 {
+    let (compiled, output_dir, cache_dir) = match compile_for_run(cli, file) {
+        Ok(parts) => parts,
+        Err(code) => return code,
+    };
+    let cache = match Cache::open(&cache_dir) {
+        Ok(cache) => cache,
+        Err(error) => {
+            eprintln!("onc-pipe: cannot start: failed to {error}");
+            return EXIT_CANNOT_START;
+        }
+    };
+    let lock = match cache.lock() {
+        Ok(lock) => lock,
+        Err(error) => {
+            eprintln!(
+                "onc-pipe: cannot start: another onc-pipe run is using this cache ({error}); wait for it to finish"
+            );
+            return EXIT_CANNOT_START;
+        }
+    };
+    let _ = cache.clear_tmp(&lock);
+    let token = match find_token(
+        std::env::var("ONC_TOKEN").ok(),
+        std::path::Path::new(".env"),
+    ) {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("onc-pipe: cannot start: failed to {error}");
+            return EXIT_CANNOT_START;
+        }
+    };
+    let settings = compiled.plan.settings.clone();
+    let options = ConnectOptions {
+        base_url: settings.base_url.clone(),
+        timeout: std::time::Duration::from_millis(
+            u64::try_from(settings.timeout_ms.max(1)).unwrap_or(60_000),
+        ),
+        max_attempts: settings.max_attempts,
+        simulator: settings.simulator.clone(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("onc-pipe: cannot start the async runtime: {error}");
+            return EXIT_CANNOT_START;
+        }
+    };
+    let started = chrono::Utc::now();
+    let quiet = cli.quiet;
+    let _ = no_progress;
+    let outcome = runtime.block_on(async {
+        let (client, simulator) = match connect(&options, token).await {
+            Ok(connected) => connected,
+            Err(error) => {
+                eprintln!("onc-pipe: cannot start: failed to {error}");
+                return Err(EXIT_CANNOT_START);
+            }
+        };
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let reporter = tokio::spawn(async move {
+            while let Some(event) = received.recv().await {
+                if !quiet {
+                    eprintln!("{}", report::event_line(&event));
+                }
+            }
+        });
+        let (stop, cancel) = tokio::sync::watch::channel(false);
+        let interrupts = tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("onc-pipe: stopping: no new work; partial downloads are removed, the journal is kept (Ctrl-C again to quit now)");
+                let _ = stop.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(EXIT_INTERRUPTED);
+                }
+            }
+        });
+        let summary = crate::exec::execute(&compiled, client, cache.clone(), &output_dir, &settings.base_url, events, cancel).await;
+        interrupts.abort();
+        let _ = reporter.await;
+        if let Some(simulator) = simulator {
+            simulator.stop().await;
+        }
+        Ok(summary)
+    });
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(code) => return code,
+    };
+    let value = serde_json::to_value(&summary).unwrap_or_default();
+    let record = cache.write_run_record(&value, started).ok();
+    drop(lock);
+    if !quiet || !summary.failures.is_empty() {
+        eprint!("{}", report::summary_text(&summary, record.as_deref()));
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+        write_stdout(&text);
+    }
+    if summary.interrupted {
+        EXIT_INTERRUPTED
+    } else if summary.failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
+    let (compiled, _, cache_dir) = match compile_for_run(cli, file) {
+        Ok(parts) => parts,
+        Err(code) => return code,
+    };
+    let server = compiled.plan.settings.base_url.clone();
+    let cache = if cache_dir.is_dir() {
+        Cache::open(&cache_dir).ok()
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    for node in compiled.dag.nodes() {
+        if !matches!(
+            node.kind,
+            crate::dag::NodeKind::ProductRequest | crate::dag::NodeKind::ArchiveList
+        ) {
+            continue;
+        }
+        let state = match &cache {
+            Some(cache) => crate::exec::node_status(cache, &server, node),
+            None => crate::exec::NodeStatus {
+                state: "to run",
+                why: "new (no cache yet)".into(),
+                dp_request_id: None,
+                dp_run_id: None,
+            },
+        };
+        rows.push((node, state));
+    }
+    if json {
+        let value: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(node, state)| serde_json::json!({"key": node.key, "kind": node.kind, "what": crate::dag::describe(node), "status": state}))
+            .collect();
+        return write_stdout(&(serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"));
+    }
+    let mut text = String::new();
+    let count = |s: &str| rows.iter().filter(|(_, state)| state.state == s).count();
+    text.push_str(&format!(
+        "{}: {} ONC nodes: {} cached, {} in flight, {} to run\n",
+        compiled.loaded.file,
+        rows.len(),
+        count("cached"),
+        count("in flight"),
+        count("to run")
+    ));
+    for (node, state) in &rows {
+        let ids = match (state.dp_request_id, state.dp_run_id) {
+            (Some(request), Some(run)) => format!(" [dpRequestId {request}, dpRunId {run}]"),
+            (Some(request), None) => format!(" [dpRequestId {request}]"),
+            _ => String::new(),
+        };
+        text.push_str(&format!(
+            "  {:<9} {} {}{ids} ({})\n",
+            state.state,
+            node.key.short(),
+            crate::dag::describe(node),
+            state.why
+        ));
+    }
+    write_stdout(&text)
 }
 
 fn simulate(config: SimConfig, port: u16) -> i32 {

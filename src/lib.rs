@@ -4,9 +4,11 @@
 //! `plan` (typed, validated windows → [`plan::Plan`]) → `dag` (content-hashed nodes →
 //! [`dag::Dag`]). `cli` maps commands onto these stages and errors onto exit codes.
 
+pub mod cache;
 pub mod cli;
 pub mod compile;
 pub mod dag;
+pub mod exec;
 pub mod manifest;
 pub mod onc;
 pub mod plan;

@@ -156,3 +156,104 @@ pub fn plan_text(compiled: &Compiled) -> String {
     }
     out
 }
+
+/// One plain line for an executor event (when not on a terminal, or with `--no-progress`).
+pub fn event_line(event: &crate::exec::Event) -> String {
+    use crate::exec::Event;
+    match event {
+        Event::Cached { node, what, files } => {
+            format!("cached     {node} {what} ({files} files, no request)")
+        }
+        Event::Submitted {
+            node,
+            what,
+            dp_request_id,
+            estimate,
+        } => format!(
+            "submitted  {node} {what} (dpRequestId {dp_request_id}{})",
+            estimate
+                .as_ref()
+                .map(|e| format!(", ONC estimates {e}"))
+                .unwrap_or_default()
+        ),
+        Event::Reattached {
+            node,
+            what,
+            dp_request_id,
+            dp_run_id,
+        } => format!(
+            "resumed    {node} {what} (dpRequestId {dp_request_id}{})",
+            dp_run_id
+                .map(|id| format!(", dpRunId {id}"))
+                .unwrap_or_default()
+        ),
+        Event::Progress {
+            node,
+            status,
+            message,
+        } if message.is_empty() => format!("status     {node} {status}"),
+        Event::Progress {
+            node,
+            status,
+            message,
+        } => format!("status     {node} {status}: {message}"),
+        Event::RunComplete {
+            node,
+            dp_run_id,
+            files,
+        } => format!("processed  {node} dpRunId {dp_run_id}: {files} files to download"),
+        Event::Listed {
+            node,
+            what,
+            files,
+            to_download,
+        } => format!("listed     {node} {what}: {files} files, {to_download} to download"),
+        Event::Downloaded { node, file, bytes } => {
+            format!("downloaded {node} {file} ({bytes} bytes)")
+        }
+        Event::Done { node, what, files } => format!("done       {node} {what} ({files} files)"),
+        Event::Failed { node, what, reason } => format!("FAILED     {node} {what}: {reason}"),
+        Event::Warning { node, message } => format!("warning    {node} {message}"),
+    }
+}
+
+/// The end-of-run summary for people.
+pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path::Path>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ONC requests: {} downloaded, {} failed; {} nodes from the cache; {} files downloaded ({} bytes), {} files from the cache; {} submissions, {} resumed; {} HTTP requests; {:.1} s",
+        summary.runs_total,
+        summary.runs_downloaded,
+        summary.runs_errors,
+        summary.nodes_cached,
+        summary.files_downloaded,
+        summary.bytes_downloaded,
+        summary.files_cached,
+        summary.requests_submitted,
+        summary.runs_reattached,
+        summary.http_requests,
+        summary.wall_seconds,
+    );
+    if summary.clips_not_run > 0 {
+        let _ = writeln!(
+            out,
+            "{} clip nodes not cut: clipping is not built yet in this version",
+            summary.clips_not_run
+        );
+    }
+    for failure in &summary.failures {
+        let _ = writeln!(
+            out,
+            "failed: {} {}: {}",
+            failure.kind, failure.what, failure.reason
+        );
+    }
+    if summary.interrupted {
+        let _ = writeln!(out, "interrupted: run the same command again to resume");
+    }
+    if let Some(path) = record {
+        let _ = writeln!(out, "run record: {}", path.display());
+    }
+    out
+}

@@ -1,0 +1,418 @@
+//! The on-disk cache: content-addressed objects, coverage of completed ONC queries, the journal
+//! of in-flight submissions, node records, run records and the run lock.
+//!
+//! Input: a cache directory (`output.cache` in the manifest) and what the executor hands over —
+//! verified temporary files, coverage entries, journal entries, node and run records.
+//! Output: a versioned layout in which every finished file appeared in one atomic rename:
+//!
+//! ```text
+//! CACHE/
+//!   objects-v1/ab/ab01…ef               content-addressed files, named by their full blake3 hex
+//!   coverage-v1/<identity>/<key>.json   what a completed ONC query covered, per source identity
+//!   journal-v1/<node key>.json          in-flight ONC submissions, written before they are used
+//!   nodes-v1/<node key>.json            node records, written last, after outputs are stored
+//!   runs/<UTC time>.json                run records
+//!   tmp/                                temporary files (downloads land here; same filesystem)
+//!   lock                                the run lock (pid and start time of the holder)
+//! ```
+//!
+//! Errors: [`CacheError`], one variant per way the disk can refuse, each naming the path.
+//! A *corrupted* cache is never an error and never a panic: unreadable or inconsistent records
+//! are treated as missing and reported as a reason ([`Lookup::Corrupt`], [`Coverage::problems`]),
+//! so the executor re-fetches and can say why.
+//!
+//! Why it is built this way (uv-cache and cargo habits):
+//! * **Atomic writes**: every file is written to `tmp/`, fsync'd, renamed into place, and the
+//!   folder fsync'd, so a crash leaves either the old file or the new one, never half of one.
+//! * **Versioned layout**: each bucket carries `-v1`; a future format gets `-v2` beside it instead
+//!   of misreading old files.
+//! * **Success recorded last**: coverage refuses to name a file whose object is not stored, and a
+//!   node record whose outputs have gone missing reads as corrupt, so a record never outlives the
+//!   data it vouches for.
+
+mod coverage;
+mod journal;
+mod links;
+mod lock;
+mod records;
+mod store;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use coverage::{Coverage, CoverageEntry, StoredFile};
+pub use journal::{JournalEntry, JournalScan};
+pub use links::{link_output, safe_join};
+pub use lock::CacheLock;
+pub use records::NodeRecord;
+pub use store::{StoredObject, hash_file};
+
+/// Bucket of content-addressed objects.
+pub const OBJECTS_DIR: &str = "objects-v1";
+/// Bucket of coverage entries.
+pub const COVERAGE_DIR: &str = "coverage-v1";
+/// Bucket of journal entries.
+pub const JOURNAL_DIR: &str = "journal-v1";
+/// Bucket of node records.
+pub const NODES_DIR: &str = "nodes-v1";
+/// Folder of run records.
+pub const RUNS_DIR: &str = "runs";
+/// Folder of temporary files.
+pub const TMP_DIR: &str = "tmp";
+/// The lock file.
+pub const LOCK_FILE: &str = "lock";
+
+/// Everything that can go wrong in the cache. Messages read after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// An I/O operation on `path` failed; `action` says which ("create directory", "read", …).
+    #[error("{action} {}: {source}", .path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record could not be serialised (should not happen with our types, but is not a panic).
+    #[error("serialise {}: {source}", .path.display())]
+    Serialize {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file handed to `store_object` does not have the size it was announced with.
+    #[error("store {} in the cache: it has {actual} bytes, expected {expected}", .path.display())]
+    SizeMismatch {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    /// A file handed to `store_object` does not have the blake3 hash it was announced with.
+    #[error("store {} in the cache: its blake3 is {actual}, expected {expected}", .path.display())]
+    HashMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    /// A hash or key that cannot safely name a file (not hex, empty, a path separator, …).
+    #[error(
+        "use `{key}` as a {what} under {}: expected 1 to 128 ASCII letters, digits, '-' or '_'{}",
+        .dir.display(),
+        if *.what == "blake3 hash" { " (64 hex digits)" } else { "" }
+    )]
+    InvalidKey {
+        what: &'static str,
+        key: String,
+        dir: PathBuf,
+    },
+    /// A coverage entry or node record names a file whose object is not (or no longer) in the store.
+    #[error(
+        "record {}: file `{name}` has no stored object {}",
+        .path.display(),
+        .object.display()
+    )]
+    MissingObject {
+        path: PathBuf,
+        name: String,
+        object: PathBuf,
+    },
+    /// Another process holds the run lock.
+    #[error(
+        "lock the cache {}: it is in use by {holder} (one run per cache at a time)",
+        .path.display()
+    )]
+    Locked { path: PathBuf, holder: String },
+    /// A relative path from a request file or from ONC would land outside its base folder.
+    #[error("place `{}` under {}: {reason}", .rel.display(), .base.display())]
+    UnsafePath {
+        base: PathBuf,
+        rel: PathBuf,
+        reason: &'static str,
+    },
+    /// An output destination exists and is something we must not replace (a folder).
+    #[error("replace {}: it is a directory, not a file", .path.display())]
+    DestinationIsDirectory { path: PathBuf },
+}
+
+impl CacheError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        CacheError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The result of looking up a record that may be missing or damaged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<T> {
+    /// No record: the work has not been done (or was never recorded).
+    Missing,
+    /// A readable, consistent record.
+    Found(T),
+    /// A record exists but cannot be trusted; the string says why (file name + reason). The
+    /// caller treats it as missing and can show the reason (e.g. as a dirty reason).
+    Corrupt(String),
+}
+
+impl<T> Lookup<T> {
+    /// The record if it was found; missing and corrupt both give `None`.
+    pub fn found(self) -> Option<T> {
+        match self {
+            Lookup::Found(value) => Some(value),
+            Lookup::Missing | Lookup::Corrupt(_) => None,
+        }
+    }
+}
+
+/// A cache directory with its layout in place.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// Distinguishes temporary files made by this process (the pid separates processes).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// Creates the layout if missing and checks that `tmp/` is writable.
+    ///
+    /// Errors if the root or a bucket cannot be created, or a probe file cannot be written — a
+    /// read-only cache would otherwise fail later, in the middle of a run.
+    pub fn open(root: &Path) -> Result<Cache, CacheError> {
+        let cache = Cache {
+            root: root.to_path_buf(),
+        };
+        for dir in [
+            root.to_path_buf(),
+            root.join(OBJECTS_DIR),
+            root.join(COVERAGE_DIR),
+            root.join(JOURNAL_DIR),
+            root.join(NODES_DIR),
+            root.join(RUNS_DIR),
+            root.join(TMP_DIR),
+        ] {
+            ensure_dir(&dir)?;
+        }
+        // Like cargo's target dir: backup tools skip a tagged folder, and git ignores it when the
+        // cache sits inside a project (the default `.onc-pipe`). Written once, never rewritten.
+        let tag = root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            cache.write_atomic(
+                &tag,
+                b"Signature: 8a477f597d28d172789f06886806bc55\n\
+                  # This file is a cache directory tag created by onc-pipe.\n\
+                  # For information about cache directory tags see https://bford.info/cachedir/\n",
+            )?;
+        }
+        let gitignore = root.join(".gitignore");
+        if !gitignore.exists() {
+            cache.write_atomic(&gitignore, b"# Created by onc-pipe\n*\n")?;
+        }
+        // Probe: an existing but read-only cache must fail now, with its path.
+        let probe = cache.new_temp_path("probe");
+        fs::File::create(&probe).map_err(|e| CacheError::io("write to", &probe, e))?;
+        fs::remove_file(&probe).map_err(|e| CacheError::io("remove", &probe, e))?;
+        Ok(cache)
+    }
+
+    /// The cache directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `CACHE/tmp`: where downloads and atomic writes start (same filesystem as the objects).
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join(TMP_DIR)
+    }
+
+    /// Removes everything in `tmp/` — partial downloads and temp files left by a killed run.
+    /// Taking the lock as an argument proves that no other run is writing there. Returns how many
+    /// entries were removed.
+    pub fn clear_tmp(&self, _lock: &CacheLock) -> Result<usize, CacheError> {
+        let dir = self.tmp_dir();
+        let entries = fs::read_dir(&dir).map_err(|e| CacheError::io("list", &dir, e))?;
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| CacheError::io("list", &dir, e))?;
+            let path = entry.path();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let result = if is_dir {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CacheError::io("remove", &path, e)),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// A fresh, unused path in `tmp/` ending in `.{suffix}`.
+    pub(crate) fn new_temp_path(&self, suffix: &str) -> PathBuf {
+        self.tmp_dir().join(temp_name(suffix))
+    }
+
+    /// Writes `bytes` to `dest` atomically: temp file in `tmp/`, fsync, rename, fsync the folder.
+    /// Readers see the old content or the new, never a mix; no temp file survives an error.
+    pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+        let temp = TempGuard::new(self.new_temp_path("tmp"));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp.path())
+            .map_err(|e| CacheError::io("create", temp.path(), e))?;
+        file.write_all(bytes)
+            .map_err(|e| CacheError::io("write", temp.path(), e))?;
+        file.sync_all()
+            .map_err(|e| CacheError::io("sync", temp.path(), e))?;
+        drop(file);
+        if let Some(parent) = dest.parent() {
+            ensure_dir(parent)?;
+        }
+        fs::rename(temp.path(), dest).map_err(|e| CacheError::io("rename into", dest, e))?;
+        temp.disarm();
+        if let Some(parent) = dest.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(())
+    }
+
+    /// Serialises `value` as pretty JSON (people read these files) and writes it atomically.
+    pub(crate) fn write_json_atomic<T: serde::Serialize>(
+        &self,
+        dest: &Path,
+        value: &T,
+    ) -> Result<(), CacheError> {
+        let mut bytes =
+            serde_json::to_vec_pretty(value).map_err(|source| CacheError::Serialize {
+                path: dest.to_path_buf(),
+                source,
+            })?;
+        bytes.push(b'\n');
+        self.write_atomic(dest, &bytes)
+    }
+}
+
+/// `<pid>-<counter>-<nanos>.<suffix>`: unique within a process by the counter, across processes
+/// by the pid, and across pid reuse by the time.
+fn temp_name(suffix: &str) -> String {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{n}-{nanos:09}.{suffix}", std::process::id())
+}
+
+/// Deletes a temporary file when dropped, unless disarmed (after it was renamed into place).
+pub(crate) struct TempGuard {
+    path: Option<PathBuf>,
+}
+
+impl TempGuard {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        TempGuard { path: Some(path) }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    pub(crate) fn disarm(mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            // Best effort: the file may not have been created; `clear_tmp` sweeps leftovers.
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// Creates `dir` (and parents) if missing; fsyncs the parent of a folder we created so that the
+/// folder itself survives a crash (otherwise a record inside it could vanish with it).
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), CacheError> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(_) => {
+            return Err(CacheError::io(
+                "create directory",
+                dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file with this name is in the way",
+                ),
+            ));
+        }
+        Err(_) => {}
+    }
+    fs::create_dir_all(dir).map_err(|e| CacheError::io("create directory", dir, e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Makes a rename or create inside `dir` durable. Only meaningful (and only possible) on Unix:
+/// Windows cannot open a folder as a file, and NTFS journals metadata itself.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), CacheError> {
+    #[cfg(unix)]
+    {
+        let handle = fs::File::open(dir).map_err(|e| CacheError::io("open directory", dir, e))?;
+        handle
+            .sync_all()
+            .map_err(|e| CacheError::io("sync directory", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Whether `key` may name a file: 1 to 128 of `[A-Za-z0-9_-]`. Node keys and identities are
+/// lowercase hex; the wider set keeps tests readable. Rejecting everything else means no key can
+/// carry a separator, `..` or a drive prefix out of its bucket.
+pub(crate) fn check_key(what: &'static str, key: &str, dir: &Path) -> Result<(), CacheError> {
+    let ok = !key.is_empty()
+        && key.len() <= 128
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CacheError::InvalidKey {
+            what,
+            key: key.to_string(),
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+/// Reads a JSON record, turning every way it can be unreadable into a reason (file name +
+/// what is wrong) rather than an error: a damaged record is a missing record.
+pub(crate) fn read_json_record<T: serde::de::DeserializeOwned>(path: &Path) -> Lookup<T> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Lookup::Missing,
+        // A permission problem or a folder in the way is still "cannot trust it": report it as
+        // corrupt so the run goes on and re-creates it.
+        Err(e) => return Lookup::Corrupt(format!("{}: cannot be read ({e})", path.display())),
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Lookup::Found(value),
+        Err(e) => Lookup::Corrupt(format!("{}: not a valid record ({e})", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1134 @@
+//! The incremental executor: a compiled plan, an ONC client and a cache → a [`RunSummary`].
+//!
+//! Input: [`Compiled`] (plan + DAG), an [`OncClient`], an open [`Cache`], the output folder, an
+//! event channel and a cancellation signal. Output: every ONC request and archive listing node
+//! either satisfied from the cache (no HTTP at all), re-attached to a journaled run, or submitted,
+//! polled and downloaded; files stored by content hash and hard-linked into the output tree; a
+//! summary with per-node failures. Errors never abort the run: a failed node is reported and the
+//! others go on ("keep going").
+//!
+//! Limits (SPEC §7) live in [`Limits`]: submissions spaced by `stagger`, at most `max_runs` ONC
+//! runs in flight (a slot is held from submission until the run completes, so downloads of early
+//! runs overlap the processing of later ones), at most `download_workers` downloads at once.
+//!
+//! Durability: a dpRequestId is journaled before `run` is called, and the dpRunId as soon as it
+//! is known; a coverage entry (what the query covered and which files it returned) is written
+//! only after every file is stored and verified, and only then is the journal entry removed.
+
+pub mod events;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+
+use crate::cache::{Cache, CoverageEntry, JournalEntry, NodeRecord, StoredFile, link_output};
+use crate::compile::Compiled;
+use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe, window_key};
+use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processing_time};
+use crate::plan::time::onc_date;
+pub use events::Event;
+
+/// Politeness limits, owned here and shared by every job so none can bypass them.
+pub struct Limits {
+    stagger: Duration,
+    last_submit: Mutex<Option<Instant>>,
+    runs: Semaphore,
+    downloads: Semaphore,
+    poll_interval: Duration,
+    max_wait: Duration,
+}
+
+impl Limits {
+    pub fn new(settings: &crate::plan::Settings) -> Self {
+        let ms = |value: i64| Duration::from_millis(u64::try_from(value.max(0)).unwrap_or(0));
+        Self {
+            stagger: ms(settings.stagger_ms),
+            last_submit: Mutex::new(None),
+            runs: Semaphore::new(usize::try_from(settings.max_runs.max(1)).unwrap_or(1)),
+            downloads: Semaphore::new(
+                usize::try_from(settings.download_workers.max(1)).unwrap_or(1),
+            ),
+            poll_interval: ms(settings.poll_interval_ms).max(Duration::from_millis(10)),
+            max_wait: ms(settings.max_wait_ms),
+        }
+    }
+
+    /// Waits until `stagger` has passed since the previous submission, then claims the moment.
+    async fn submit_turn(&self) {
+        let mut last = self.last_submit.lock().await;
+        if let Some(previous) = *last {
+            let ready = previous + self.stagger;
+            let now = Instant::now();
+            if ready > now {
+                tokio::time::sleep(ready - now).await;
+            }
+        }
+        *last = Some(Instant::now());
+    }
+}
+
+/// A node that failed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    pub node: String,
+    pub kind: String,
+    pub what: String,
+    pub reason: String,
+}
+
+/// The run record (SPEC §6).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub manifest: String,
+    pub started_at: String,
+    /// ONC data product requests in the plan.
+    pub runs_total: usize,
+    /// Requests whose files were downloaded by this run.
+    pub runs_downloaded: usize,
+    /// Requests that failed.
+    pub runs_errors: usize,
+    /// Requests and listings satisfied entirely from the cache.
+    pub nodes_cached: usize,
+    pub files_downloaded: usize,
+    pub files_cached: usize,
+    pub clips_written: usize,
+    /// Clip nodes in the plan that this version of onc-pipe does not cut yet.
+    pub clips_not_run: usize,
+    pub bytes_downloaded: u64,
+    /// Data product submissions made by this run (re-attached runs are not submissions).
+    pub requests_submitted: usize,
+    /// Runs picked up from the journal of an interrupted run.
+    pub runs_reattached: usize,
+    /// Every HTTP request sent, polls and retries included.
+    pub http_requests: u64,
+    pub wall_seconds: f64,
+    pub interrupted: bool,
+    pub failures: Vec<Failure>,
+}
+
+/// Counters shared by concurrent jobs.
+#[derive(Default)]
+struct Counters {
+    files_downloaded: AtomicU64,
+    files_cached: AtomicU64,
+    bytes_downloaded: AtomicU64,
+    submitted: AtomicU64,
+    reattached: AtomicU64,
+}
+
+/// What a job needs, shared.
+struct Context {
+    client: OncClient,
+    cache: Cache,
+    limits: Limits,
+    output_dir: PathBuf,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: watch::Receiver<bool>,
+    counters: Counters,
+    base_url: String,
+}
+
+impl Context {
+    fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Sleeps, returning early (false) when the run is cancelled.
+    async fn sleep(&self, duration: Duration) -> bool {
+        let mut cancel = self.cancel.clone();
+        tokio::select! {
+            () = tokio::time::sleep(duration) => true,
+            _ = cancel.wait_for(|stop| *stop) => false,
+        }
+    }
+}
+
+/// One unit of ONC work: a product request or an archive listing node.
+#[derive(Debug, Clone)]
+struct Job {
+    key: NodeKey,
+    kind: NodeKind,
+    what: String,
+    device: String,
+    query: BTreeMap<String, String>,
+    from_ms: i64,
+    to_ms: i64,
+    /// Output folders (DEVICE/TAG/SUB) its files are linked into.
+    destinations: Vec<PathBuf>,
+}
+
+/// How a job ended.
+#[derive(Debug)]
+enum JobEnd {
+    Cached,
+    Downloaded,
+    Failed(String),
+    Interrupted,
+}
+
+/// The identity of a source: every query parameter except the time window. Files fetched under
+/// one identity serve every window, stage and manifest that needs the same source.
+///
+/// `server` is the logical server (`simulator` or ONC's URL), so simulated files never stand in
+/// for real ones in a shared cache.
+pub fn source_identity(server: &str, query: &BTreeMap<String, String>) -> String {
+    let mut canonical: BTreeMap<&str, &str> = query
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "dateFrom" | "dateTo" | "returnOptions"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    canonical.insert(
+        "kind",
+        if query.contains_key("dataProductCode") {
+            "product"
+        } else {
+            "archive"
+        },
+    );
+    canonical.insert("server", server);
+    let text = serde_json::to_string(&canonical).unwrap_or_default();
+    blake3::derive_key("onc-pipe source identity", text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_time_ms(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Start and end times in an ONC file name (`DEV_20240401T000107.123Z[_20240401T000607.456Z]...`).
+pub fn times_in_name(name: &str) -> (Option<i64>, Option<i64>) {
+    let bytes = name.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 20 <= bytes.len() && found.len() < 2 {
+        let candidate = &name[i..i + 20];
+        let shape_ok = candidate.bytes().enumerate().all(|(j, b)| match j {
+            8 => b == b'T',
+            15 => b == b'.',
+            19 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+        if shape_ok
+            && let Ok(time) =
+                chrono::NaiveDateTime::parse_from_str(&candidate[..19], "%Y%m%dT%H%M%S%.3f")
+        {
+            found.push(time.and_utc().timestamp_millis());
+            i += 20;
+            continue;
+        }
+        i += 1;
+    }
+    (found.first().copied(), found.get(1).copied())
+}
+
+/// Which output subfolder a source's files go to.
+fn subfolder(query: &BTreeMap<String, String>) -> &'static str {
+    match (
+        query.get("dataProductCode").map(String::as_str),
+        query.get("extension").map(String::as_str),
+    ) {
+        (Some("HSD"), Some("mat")) => "mat",
+        (Some("HSD"), Some("png" | "pdf")) => "png",
+        (Some("HSD"), _) => "spectrograms",
+        _ => "audio",
+    }
+}
+
+fn jobs(compiled: &Compiled, output_dir: &Path) -> Vec<Job> {
+    let tag_of: HashMap<NodeKey, &str> = compiled
+        .plan
+        .windows
+        .iter()
+        .map(|window| (window_key(window), window.tag.as_str()))
+        .collect();
+    compiled
+        .dag
+        .nodes()
+        .filter(|node| matches!(node.kind, NodeKind::ProductRequest | NodeKind::ArchiveList))
+        .filter_map(|node| {
+            let NodeDetail::Request { device, query, .. } = &node.detail else {
+                return None;
+            };
+            let from_ms = parse_time_ms(query.get("dateFrom")?)?;
+            let to_ms = parse_time_ms(query.get("dateTo")?)?;
+            let tags: BTreeSet<&str> = node
+                .inputs
+                .iter()
+                .filter_map(|k| tag_of.get(k).copied())
+                .collect();
+            let sub = subfolder(query);
+            let destinations = tags
+                .iter()
+                .map(|tag| output_dir.join(device).join(tag).join(sub))
+                .collect();
+            Some(Job {
+                key: node.key,
+                kind: node.kind,
+                what: describe(node),
+                device: device.clone(),
+                query: query.clone(),
+                from_ms,
+                to_ms,
+                destinations,
+            })
+        })
+        .collect()
+}
+
+/// Runs every ONC node of a compiled plan.
+pub async fn execute(
+    compiled: &Compiled,
+    client: OncClient,
+    cache: Cache,
+    output_dir: &Path,
+    base_url: &str,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: watch::Receiver<bool>,
+) -> RunSummary {
+    let started = Instant::now();
+    let started_at = onc_date(Utc::now());
+    let all_jobs = jobs(compiled, output_dir);
+    let context = Arc::new(Context {
+        client,
+        cache,
+        limits: Limits::new(&compiled.plan.settings),
+        output_dir: output_dir.to_path_buf(),
+        events,
+        cancel,
+        counters: Counters::default(),
+        base_url: base_url.to_owned(),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for job in all_jobs.clone() {
+        let context = context.clone();
+        tasks.spawn(async move {
+            let end = run_job(&context, &job).await;
+            (job, end)
+        });
+    }
+    let mut summary = RunSummary {
+        manifest: compiled.loaded.file.clone(),
+        started_at,
+        runs_total: all_jobs
+            .iter()
+            .filter(|j| j.kind == NodeKind::ProductRequest)
+            .count(),
+        clips_not_run: compiled.dag.count(NodeKind::Clip),
+        ..RunSummary::default()
+    };
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((job, end)) = joined else {
+            summary.failures.push(Failure {
+                node: String::new(),
+                kind: "internal".into(),
+                what: String::new(),
+                reason: "a job stopped unexpectedly".into(),
+            });
+            continue;
+        };
+        let is_run = job.kind == NodeKind::ProductRequest;
+        match end {
+            JobEnd::Cached => summary.nodes_cached += 1,
+            JobEnd::Downloaded => {
+                if is_run {
+                    summary.runs_downloaded += 1;
+                }
+            }
+            JobEnd::Failed(reason) => {
+                if is_run {
+                    summary.runs_errors += 1;
+                }
+                context.emit(Event::Failed {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    reason: reason.clone(),
+                });
+                summary.failures.push(Failure {
+                    node: job.key.to_hex(),
+                    kind: job.kind.as_str().into(),
+                    what: job.what.clone(),
+                    reason,
+                });
+            }
+            JobEnd::Interrupted => summary.interrupted = true,
+        }
+    }
+    let counters = &context.counters;
+    summary.files_downloaded =
+        usize::try_from(counters.files_downloaded.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.files_cached =
+        usize::try_from(counters.files_cached.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.bytes_downloaded = counters.bytes_downloaded.load(Ordering::Relaxed);
+    summary.requests_submitted =
+        usize::try_from(counters.submitted.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.runs_reattached =
+        usize::try_from(counters.reattached.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.http_requests = context.client.requests_sent();
+    summary.interrupted |= context.cancelled();
+    summary.wall_seconds = started.elapsed().as_secs_f64();
+    summary
+}
+
+async fn run_job(context: &Context, job: &Job) -> JobEnd {
+    if context.cancelled() {
+        return JobEnd::Interrupted;
+    }
+    let identity = source_identity(&context.base_url, &job.query);
+    // Cached? A query is covered when earlier queries of the same source covered its window,
+    // and every file they returned is still in the store.
+    let coverage = match context.cache.coverage(&identity) {
+        Ok(coverage) => coverage,
+        Err(error) => return JobEnd::Failed(format!("read the cache: {error}")),
+    };
+    for problem in &coverage.problems {
+        context.emit(Event::Warning {
+            node: job.key.short(),
+            message: format!("ignoring a damaged cache entry: {problem}"),
+        });
+    }
+    let uncovered = coverage.uncovered(job.from_ms, job.to_ms);
+    let files = coverage.files_overlapping(job.from_ms, job.to_ms);
+    let missing: Vec<&StoredFile> = files
+        .iter()
+        .filter(|f| !context.cache.has_object(&f.blake3, f.size))
+        .collect();
+    if uncovered.is_empty() && missing.is_empty() {
+        return match finish(context, job, &files, false) {
+            Ok(()) => {
+                context
+                    .counters
+                    .files_cached
+                    .fetch_add(files.len() as u64, Ordering::Relaxed);
+                context.emit(Event::Cached {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    files: files.len(),
+                });
+                JobEnd::Cached
+            }
+            Err(reason) => JobEnd::Failed(reason),
+        };
+    }
+    // Fetch only what is not covered; if stored files went missing, fetch their whole window.
+    let (from_ms, to_ms) = if missing.is_empty() {
+        let first = uncovered.first().map_or(job.from_ms, |u| u.0);
+        let last = uncovered.last().map_or(job.to_ms, |u| u.1);
+        (first, last)
+    } else {
+        (job.from_ms, job.to_ms)
+    };
+    if !missing.is_empty() {
+        context.emit(Event::Warning {
+            node: job.key.short(),
+            message: format!(
+                "{} cached file(s) missing or damaged (e.g. {}): fetching again",
+                missing.len(),
+                missing[0].name
+            ),
+        });
+    }
+    let result = match job.kind {
+        NodeKind::ArchiveList => {
+            archive_job(context, job, &identity, from_ms, to_ms, &coverage).await
+        }
+        _ => product_job(context, job, &identity, from_ms, to_ms).await,
+    };
+    match result {
+        Ok(()) => {
+            let coverage = match context.cache.coverage(&identity) {
+                Ok(coverage) => coverage,
+                Err(error) => return JobEnd::Failed(format!("read the cache: {error}")),
+            };
+            let files = coverage.files_overlapping(job.from_ms, job.to_ms);
+            match finish(context, job, &files, true) {
+                Ok(()) => {
+                    context.emit(Event::Done {
+                        node: job.key.short(),
+                        what: job.what.clone(),
+                        files: files.len(),
+                    });
+                    JobEnd::Downloaded
+                }
+                Err(reason) => JobEnd::Failed(reason),
+            }
+        }
+        Err(JobError::Interrupted) => JobEnd::Interrupted,
+        Err(JobError::Failed(reason)) => JobEnd::Failed(reason),
+    }
+}
+
+/// Links a node's files into the output tree and records the node.
+fn finish(context: &Context, job: &Job, files: &[StoredFile], record: bool) -> Result<(), String> {
+    for destination in &job.destinations {
+        for file in files {
+            let object = context.cache.object_path(&file.blake3);
+            let name = crate::manifest::requests::sanitise_name(&file.name)
+                .unwrap_or_else(|| file.blake3.clone());
+            let target = crate::cache::safe_join(destination, Path::new(&name))
+                .map_err(|error| format!("place {} in the output tree: {error}", file.name))?;
+            link_output(&object, &target)
+                .map_err(|error| format!("link {} into the output tree: {error}", file.name))?;
+        }
+    }
+    if record {
+        let node_record = NodeRecord {
+            key: job.key.to_hex(),
+            kind: job.kind.as_str().into(),
+            outputs: files.to_vec(),
+            completed_at: onc_date(Utc::now()),
+            detail: serde_json::json!({ "query": job.query }),
+        };
+        context
+            .cache
+            .write_node_record(&node_record)
+            .map_err(|error| format!("record the node: {error}"))?;
+    }
+    let _ = &context.output_dir;
+    Ok(())
+}
+
+#[derive(Debug)]
+enum JobError {
+    Failed(String),
+    Interrupted,
+}
+
+impl From<OncError> for JobError {
+    fn from(error: OncError) -> Self {
+        JobError::Failed(error.to_string())
+    }
+}
+
+/// Submits (or re-attaches to) an ONC data product request, polls it, downloads its files and
+/// records what it covered.
+async fn product_job(
+    context: &Context,
+    job: &Job,
+    identity: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<(), JobError> {
+    let node_key = job.key.to_hex();
+    let mut query = job.query.clone();
+    let to_time = |ms: i64| onc_date(DateTime::from_timestamp_millis(ms).unwrap_or_default());
+    query.insert("dateFrom".into(), to_time(from_ms));
+    query.insert("dateTo".into(), to_time(to_ms));
+    let mut resubmissions = 0;
+    loop {
+        // A slot for the whole time ONC works on the run; released once it completes, so
+        // downloads of this run overlap the processing of later ones.
+        let run_slot = context
+            .limits
+            .runs
+            .acquire()
+            .await
+            .map_err(|_| JobError::Interrupted)?;
+        if context.cancelled() {
+            return Err(JobError::Interrupted);
+        }
+        let journaled = context
+            .cache
+            .journal_read(&node_key)
+            .map_err(|error| JobError::Failed(format!("read the journal: {error}")))?
+            .filter(|entry| entry.base_url == context.base_url);
+        let (request_id, estimate, entry) = match journaled {
+            Some(entry) => {
+                context.counters.reattached.fetch_add(1, Ordering::Relaxed);
+                context.emit(Event::Reattached {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    dp_request_id: entry.dp_request_id,
+                    dp_run_id: entry.dp_run_id,
+                });
+                query = entry.query.clone();
+                (entry.dp_request_id, None, entry)
+            }
+            None => {
+                context.limits.submit_turn().await;
+                if context.cancelled() {
+                    return Err(JobError::Interrupted);
+                }
+                let request = context.client.request_product(&query).await?;
+                context.counters.submitted.fetch_add(1, Ordering::Relaxed);
+                let entry = JournalEntry {
+                    query: query.clone(),
+                    dp_request_id: request.dp_request_id,
+                    dp_run_id: None,
+                    submitted_at: onc_date(Utc::now()),
+                    base_url: context.base_url.clone(),
+                };
+                // Durable before the id is used: a crash from here on re-attaches, never resubmits.
+                context
+                    .cache
+                    .journal_write(&node_key, &entry)
+                    .map_err(|error| JobError::Failed(format!("write the journal: {error}")))?;
+                let estimate = request
+                    .estimated_processing_time
+                    .as_deref()
+                    .and_then(parse_processing_time);
+                context.emit(Event::Submitted {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    dp_request_id: request.dp_request_id,
+                    estimate: request.estimated_processing_time.clone(),
+                });
+                (request.dp_request_id, estimate, entry)
+            }
+        };
+        match poll_until_complete(context, job, request_id, estimate, entry).await {
+            Ok((run_id, file_count)) => {
+                drop(run_slot);
+                match download_run(context, job, run_id, file_count).await {
+                    Ok(files) => {
+                        let (run_from, run_to) = (
+                            query
+                                .get("dateFrom")
+                                .and_then(|t| parse_time_ms(t))
+                                .unwrap_or(from_ms),
+                            query
+                                .get("dateTo")
+                                .and_then(|t| parse_time_ms(t))
+                                .unwrap_or(to_ms),
+                        );
+                        let coverage = CoverageEntry {
+                            key: node_key.clone(),
+                            from_ms: run_from,
+                            to_ms: run_to,
+                            files,
+                            dp_request_id: Some(request_id),
+                            dp_run_id: Some(run_id),
+                            completed_at: onc_date(Utc::now()),
+                        };
+                        context
+                            .cache
+                            .record_coverage(identity, &coverage)
+                            .map_err(|error| {
+                                JobError::Failed(format!("record the results: {error}"))
+                            })?;
+                        let _ = context.cache.journal_remove(&node_key);
+                        return Ok(());
+                    }
+                    Err(DownloadError::Gone) if resubmissions == 0 => {
+                        resubmissions += 1;
+                        context.emit(Event::Warning {
+                            node: job.key.short(),
+                            message:
+                                "ONC no longer has the results (410): submitting the request again"
+                                    .into(),
+                        });
+                        let _ = context.cache.journal_remove(&node_key);
+                        continue;
+                    }
+                    Err(DownloadError::Gone) => {
+                        return Err(JobError::Failed(
+                            "ONC deleted the results twice (410)".into(),
+                        ));
+                    }
+                    Err(DownloadError::Job(error)) => return Err(error),
+                }
+            }
+            Err(PollError::UnknownRun) if resubmissions == 0 => {
+                resubmissions += 1;
+                context.emit(Event::Warning {
+                    node: job.key.short(),
+                    message: format!(
+                        "ONC does not know dpRequestId {request_id} any more: submitting again"
+                    ),
+                });
+                let _ = context.cache.journal_remove(&node_key);
+            }
+            Err(PollError::UnknownRun) => {
+                return Err(JobError::Failed(format!(
+                    "ONC does not know dpRequestId {request_id}"
+                )));
+            }
+            Err(PollError::Job(error)) => return Err(error),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum PollError {
+    UnknownRun,
+    Job(JobError),
+}
+
+/// Polls `run` until ONC says complete. The first poll waits for ONC's estimate (capped at
+/// `poll_interval`); later polls back off from a tenth of it up to `poll_interval`.
+async fn poll_until_complete(
+    context: &Context,
+    job: &Job,
+    request_id: u64,
+    estimate: Option<Duration>,
+    mut entry: JournalEntry,
+) -> Result<(u64, u32), PollError> {
+    let node_key = job.key.to_hex();
+    let started = Instant::now();
+    let interval = context.limits.poll_interval;
+    let mut wait = Duration::ZERO;
+    let mut next_wait = estimate.unwrap_or(Duration::from_secs(1)).min(interval);
+    let mut last_status = String::new();
+    loop {
+        if !wait.is_zero() && !context.sleep(wait).await {
+            return Err(PollError::Job(JobError::Interrupted));
+        }
+        let poll = match context.client.run_product(request_id).await {
+            Ok(poll) => poll,
+            Err(error) if error.is_unknown_id() => return Err(PollError::UnknownRun),
+            Err(error) => return Err(PollError::Job(error.into())),
+        };
+        let Some(run) = poll.runs.first() else {
+            return Err(PollError::Job(JobError::Failed(
+                "ONC answered `run` with no run".into(),
+            )));
+        };
+        if entry.dp_run_id != Some(run.dp_run_id) {
+            entry.dp_run_id = Some(run.dp_run_id);
+            context
+                .cache
+                .journal_write(&node_key, &entry)
+                .map_err(|error| {
+                    PollError::Job(JobError::Failed(format!("write the journal: {error}")))
+                })?;
+        }
+        match run.status.as_str() {
+            "complete" if poll.complete => {
+                context.emit(Event::RunComplete {
+                    node: job.key.short(),
+                    dp_run_id: run.dp_run_id,
+                    files: run.file_count,
+                });
+                return Ok((run.dp_run_id, run.file_count));
+            }
+            "error" | "failed" => {
+                let message = last_error_message(context, run.dp_run_id).await;
+                return Err(PollError::Job(JobError::Failed(format!(
+                    "ONC's run {} failed: {message}",
+                    run.dp_run_id
+                ))));
+            }
+            "cancelled" => {
+                return Err(PollError::Job(JobError::Failed(format!(
+                    "ONC's run {} was cancelled (dpRequestId {request_id}); restart it or delete the journal entry",
+                    run.dp_run_id
+                ))));
+            }
+            status => {
+                if status != last_status {
+                    context.emit(Event::Progress {
+                        node: job.key.short(),
+                        status: status.to_owned(),
+                        message: String::new(),
+                    });
+                    last_status = status.to_owned();
+                }
+            }
+        }
+        if started.elapsed() > context.limits.max_wait {
+            return Err(PollError::Job(JobError::Failed(format!(
+                "ONC's run {} was still `{}` after max_wait ({} s); run again to resume it",
+                run.dp_run_id,
+                run.status,
+                context.limits.max_wait.as_secs()
+            ))));
+        }
+        wait = next_wait;
+        let floor =
+            (estimate.unwrap_or(Duration::from_secs(1)) / 10).max(Duration::from_millis(20));
+        next_wait = if wait >= interval {
+            interval
+        } else {
+            (wait.max(floor) * 2).min(interval)
+        };
+        if next_wait < floor {
+            next_wait = floor;
+        }
+    }
+}
+
+/// ONC's message for a failed run, from a download attempt (202 with status `error`).
+async fn last_error_message(context: &Context, run_id: u64) -> String {
+    let tmp = context.cache.tmp_dir();
+    match context
+        .client
+        .download_product(run_id, FileIndex::Number(1), &tmp)
+        .await
+    {
+        Ok(DownloadOutcome::NotReady { message, .. }) if !message.is_empty() => message,
+        Ok(DownloadOutcome::Ready(file)) => {
+            let _ = std::fs::remove_file(&file.temp_path);
+            "status `error`".into()
+        }
+        _ => "status `error`".into(),
+    }
+}
+
+#[derive(Debug)]
+enum DownloadError {
+    Gone,
+    Job(JobError),
+}
+
+/// Downloads files 1..=count of a run, concurrently within the download limit; stores each.
+async fn download_run(
+    context: &Context,
+    job: &Job,
+    run_id: u64,
+    count: u32,
+) -> Result<Vec<StoredFile>, DownloadError> {
+    let downloads = (1..=count).map(|index| download_one(context, job, run_id, index));
+    let results = futures_util::future::join_all(downloads).await;
+    let mut files = Vec::new();
+    for result in results {
+        if let Some(file) = result? {
+            files.push(file);
+        }
+    }
+    Ok(files)
+}
+
+async fn download_one(
+    context: &Context,
+    job: &Job,
+    run_id: u64,
+    index: u32,
+) -> Result<Option<StoredFile>, DownloadError> {
+    let started = Instant::now();
+    loop {
+        if context.cancelled() {
+            return Err(DownloadError::Job(JobError::Interrupted));
+        }
+        let outcome = {
+            let _permit = context
+                .limits
+                .downloads
+                .acquire()
+                .await
+                .map_err(|_| DownloadError::Job(JobError::Interrupted))?;
+            let mut cancel = context.cancel.clone();
+            let tmp = context.cache.tmp_dir();
+            tokio::select! {
+                outcome = context.client.download_product(run_id, FileIndex::Number(index), &tmp) => outcome,
+                // Dropping the download removes its partial file.
+                _ = cancel.wait_for(|stop| *stop) => return Err(DownloadError::Job(JobError::Interrupted)),
+            }
+        };
+        match outcome.map_err(|error| DownloadError::Job(error.into()))? {
+            DownloadOutcome::Ready(file) => {
+                let stored = store(
+                    context,
+                    job,
+                    &file.temp_path,
+                    &file.filename,
+                    &file.blake3,
+                    file.size,
+                )?;
+                return Ok(Some(stored));
+            }
+            DownloadOutcome::NotReady { .. } => {
+                // ONC is still moving the file to its FTP area.
+                if started.elapsed() > context.limits.max_wait {
+                    return Err(DownloadError::Job(JobError::Failed(format!(
+                        "file {index} of run {run_id} never became ready"
+                    ))));
+                }
+                if !context
+                    .sleep(Duration::from_millis(500).min(context.limits.poll_interval))
+                    .await
+                {
+                    return Err(DownloadError::Job(JobError::Interrupted));
+                }
+            }
+            DownloadOutcome::NoData | DownloadOutcome::PastEnd => return Ok(None),
+            DownloadOutcome::Gone => return Err(DownloadError::Gone),
+        }
+    }
+}
+
+/// Moves a downloaded temp file into the store and describes it.
+fn store(
+    context: &Context,
+    job: &Job,
+    temp: &Path,
+    name: &str,
+    blake3: &str,
+    size: u64,
+) -> Result<StoredFile, DownloadError> {
+    context
+        .cache
+        .store_object(temp, blake3, size, false)
+        .map_err(|error| DownloadError::Job(JobError::Failed(format!("store {name}: {error}"))))?;
+    context
+        .counters
+        .files_downloaded
+        .fetch_add(1, Ordering::Relaxed);
+    context
+        .counters
+        .bytes_downloaded
+        .fetch_add(size, Ordering::Relaxed);
+    context.emit(Event::Downloaded {
+        node: job.key.short(),
+        file: name.to_owned(),
+        bytes: size,
+    });
+    let (start_ms, end_ms) = times_in_name(name);
+    Ok(StoredFile {
+        name: name.to_owned(),
+        blake3: blake3.to_owned(),
+        size,
+        start_ms,
+        end_ms,
+    })
+}
+
+/// Lists archived files for the window (from a file-length earlier, since listings select by
+/// start time), downloads those not already stored, and records the coverage.
+async fn archive_job(
+    context: &Context,
+    job: &Job,
+    identity: &str,
+    from_ms: i64,
+    to_ms: i64,
+    coverage: &crate::cache::Coverage,
+) -> Result<(), JobError> {
+    const FILE_REACH_MS: i64 = 310_000;
+    let extension = job
+        .query
+        .get("fileExtension")
+        .cloned()
+        .unwrap_or_else(|| "flac".into());
+    let to_time = |ms: i64| onc_date(DateTime::from_timestamp_millis(ms).unwrap_or_default());
+    let list_to = if to_ms > from_ms { to_ms } else { from_ms + 1 };
+    let entries = context
+        .client
+        .list_archive_by_device(
+            &job.device,
+            &to_time(from_ms - FILE_REACH_MS),
+            &to_time(list_to),
+            &extension,
+        )
+        .await?;
+    // Keep files overlapping the window: a file runs from its start to the next file's start
+    // (or its own end when ONC says, or a nominal five minutes).
+    let mut starts: Vec<(i64, String, Option<i64>)> = entries
+        .iter()
+        .filter_map(|entry| {
+            let start = entry
+                .date_from
+                .as_deref()
+                .and_then(parse_time_ms)
+                .or_else(|| times_in_name(&entry.filename).0)?;
+            let end = entry
+                .extra
+                .get("dateTo")
+                .and_then(|v| v.as_str())
+                .and_then(parse_time_ms);
+            Some((start, entry.filename.clone(), end))
+        })
+        .collect();
+    starts.sort();
+    let mut wanted = Vec::new();
+    for (i, (start, name, end)) in starts.iter().enumerate() {
+        let end = end
+            .or_else(|| starts.get(i + 1).map(|next| next.0))
+            .unwrap_or(start + 300_000);
+        let overlaps = if to_ms > from_ms {
+            *start < to_ms && end > from_ms
+        } else {
+            *start <= from_ms && from_ms < end
+        };
+        if overlaps {
+            wanted.push((name.clone(), *start, end));
+        }
+    }
+    let to_download = wanted
+        .iter()
+        .filter(|(name, _, _)| {
+            coverage
+                .file_named(name)
+                .is_none_or(|f| !context.cache.has_object(&f.blake3, f.size))
+        })
+        .count();
+    context.emit(Event::Listed {
+        node: job.key.short(),
+        what: job.what.clone(),
+        files: wanted.len(),
+        to_download,
+    });
+    let fetches = wanted.iter().map(|(name, start, end)| async move {
+        if let Some(file) = coverage
+            .file_named(name)
+            .filter(|f| context.cache.has_object(&f.blake3, f.size))
+        {
+            context
+                .counters
+                .files_cached
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok::<StoredFile, JobError>(StoredFile {
+                start_ms: Some(*start),
+                end_ms: Some(*end),
+                ..file
+            });
+        }
+        let _permit = context
+            .limits
+            .downloads
+            .acquire()
+            .await
+            .map_err(|_| JobError::Interrupted)?;
+        if context.cancelled() {
+            return Err(JobError::Interrupted);
+        }
+        let file = context
+            .client
+            .download_archive(name, &context.cache.tmp_dir())
+            .await?;
+        let mut stored = store(context, job, &file.temp_path, name, &file.blake3, file.size)
+            .map_err(|error| match error {
+                DownloadError::Job(error) => error,
+                DownloadError::Gone => JobError::Failed(format!("{name} is gone")),
+            })?;
+        stored.start_ms = Some(*start);
+        stored.end_ms = Some(*end);
+        Ok(stored)
+    });
+    let mut files = Vec::new();
+    for result in futures_util::future::join_all(fetches).await {
+        files.push(result?);
+    }
+    let entry = CoverageEntry {
+        key: job.key.to_hex(),
+        from_ms,
+        to_ms: if to_ms > from_ms { to_ms } else { from_ms + 1 },
+        files,
+        dp_request_id: None,
+        dp_run_id: None,
+        completed_at: onc_date(Utc::now()),
+    };
+    context
+        .cache
+        .record_coverage(identity, &entry)
+        .map_err(|error| JobError::Failed(format!("record the listing: {error}")))
+}
+
+/// A node's state for `plan` and `status`, read from the cache without any HTTP request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeStatus {
+    pub state: &'static str,
+    pub why: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dp_request_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dp_run_id: Option<u64>,
+}
+
+/// The cached / in flight / to run state of an ONC node, and why it must run.
+pub fn node_status(cache: &Cache, server: &str, node: &Node) -> NodeStatus {
+    let to_run = |why: String| NodeStatus {
+        state: "to run",
+        why,
+        dp_request_id: None,
+        dp_run_id: None,
+    };
+    let NodeDetail::Request { query, .. } = &node.detail else {
+        return to_run("new".into());
+    };
+    if let Ok(Some(entry)) = cache.journal_read(&node.key.to_hex())
+        && entry.base_url == server
+    {
+        return NodeStatus {
+            state: "in flight",
+            why: "submitted by an earlier run; the next run re-attaches".into(),
+            dp_request_id: Some(entry.dp_request_id),
+            dp_run_id: entry.dp_run_id,
+        };
+    }
+    let (Some(from), Some(to)) = (
+        query.get("dateFrom").and_then(|t| parse_time_ms(t)),
+        query.get("dateTo").and_then(|t| parse_time_ms(t)),
+    ) else {
+        return to_run("new".into());
+    };
+    let coverage = match cache.coverage(&source_identity(server, query)) {
+        Ok(coverage) => coverage,
+        Err(_) => return to_run("new (cache unreadable)".into()),
+    };
+    if coverage.entries.is_empty() {
+        return to_run("new".into());
+    }
+    let uncovered = coverage.uncovered(from, to);
+    if let Some(file) = coverage
+        .files_overlapping(from, to)
+        .iter()
+        .find(|f| !cache.has_object(&f.blake3, f.size))
+    {
+        return to_run(format!("output missing or corrupted: {}", file.name));
+    }
+    if !uncovered.is_empty() {
+        let ms: i64 = uncovered.iter().map(|(a, b)| b - a).sum();
+        return to_run(format!(
+            "partly cached: {} s of the window not fetched yet",
+            ms / 1000
+        ));
+    }
+    NodeStatus {
+        state: "cached",
+        why: "all files in the cache".into(),
+        dp_request_id: None,
+        dp_run_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_from_onc_file_names() {
+        assert_eq!(
+            times_in_name(
+                "ICLISTENHF6406_20240523T061507.000Z_20240523T062007.000Z-spect_plotRes.mat"
+            ),
+            (Some(1_716_444_907_000), Some(1_716_445_207_000))
+        );
+        assert_eq!(
+            times_in_name("ICLISTENHF6406_20240523T061507.123Z.flac"),
+            (Some(1_716_444_907_123), None)
+        );
+        assert_eq!(times_in_name("nothing.mat"), (None, None));
+    }
+
+    #[test]
+    fn identity_ignores_the_window_only() {
+        let mut a: BTreeMap<String, String> = [
+            ("deviceCode", "D"),
+            ("dataProductCode", "HSD"),
+            ("extension", "mat"),
+            ("dateFrom", "x"),
+            ("dateTo", "y"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let first = source_identity("simulator", &a);
+        a.insert("dateFrom".into(), "z".into());
+        assert_eq!(source_identity("simulator", &a), first);
+        assert_ne!(source_identity("https://data.oceannetworks.ca/", &a), first);
+        a.insert("dpo_spectralDataDownsample".into(), "2".into());
+        assert_ne!(source_identity("simulator", &a), first);
+    }
+}
