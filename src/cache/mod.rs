@@ -97,15 +97,12 @@ pub enum CacheError {
         actual: String,
     },
     /// A hash or key that cannot safely name a file (not hex, empty, a path separator, …).
-    #[error(
-        "use `{key}` as a {what} under {}: expected 1 to 128 ASCII letters, digits, '-' or '_'{}",
-        .dir.display(),
-        if *.what == "blake3 hash" { " (64 hex digits)" } else { "" }
-    )]
+    #[error("use `{key}` as a {what} under {}: expected {expected}", .dir.display())]
     InvalidKey {
         what: &'static str,
         key: String,
         dir: PathBuf,
+        expected: &'static str,
     },
     /// A coverage entry or node record names a file whose object is not (or no longer) in the store.
     #[error(
@@ -378,6 +375,8 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), CacheError> {
     Ok(())
 }
 
+const KEY_EXPECTED: &str = "1 to 128 ASCII letters, digits, '-' or '_'";
+
 /// Whether `key` may name a file: 1 to 128 of `[A-Za-z0-9_-]`. Node keys and identities are
 /// lowercase hex; the wider set keeps tests readable. Rejecting everything else means no key can
 /// carry a separator, `..` or a drive prefix out of its bucket.
@@ -394,6 +393,7 @@ pub(crate) fn check_key(what: &'static str, key: &str, dir: &Path) -> Result<(),
             what,
             key: key.to_string(),
             dir: dir.to_path_buf(),
+            expected: KEY_EXPECTED,
         })
     }
 }

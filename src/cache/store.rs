@@ -19,6 +19,8 @@ pub struct StoredObject {
     pub size: u64,
 }
 
+const HASH_EXPECTED: &str = "64 hex digits";
+
 /// `hex` as a canonical object name (64 lowercase hex digits), or `None`.
 pub(crate) fn normalize_hash(hex: &str) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -64,6 +66,7 @@ impl Cache {
             what: "blake3 hash",
             key: blake3_hex.to_string(),
             dir: self.root.join(OBJECTS_DIR),
+            expected: HASH_EXPECTED,
         })?;
         let meta = fs::metadata(temp).map_err(|e| CacheError::io("read metadata of", temp, e))?;
         if !meta.is_file() {
@@ -191,6 +194,7 @@ impl Cache {
             what: "blake3 hash",
             key: blake3_hex.to_string(),
             dir: self.root.join(OBJECTS_DIR),
+            expected: HASH_EXPECTED,
         })?;
         let path = self.object_path(&hex);
         match fs::metadata(&path) {
