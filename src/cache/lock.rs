@@ -30,8 +30,6 @@ impl CacheLock {
 }
 
 impl Drop for CacheLock {
-    // `File::unlock` is stable since Rust 1.89, above Cargo.toml's `rust-version` (1.85).
-    #[allow(clippy::incompatible_msrv)]
     fn drop(&mut self) {
         // Closing the file releases the lock anyway; unlocking first just makes it immediate
         // even if a clone of the handle were alive. Nothing useful to do with an error here.
@@ -41,9 +39,8 @@ impl Drop for CacheLock {
 
 impl Cache {
     /// Takes the run lock, or says who holds it.
-    // `File::try_lock` is stable since Rust 1.89, above Cargo.toml's `rust-version` (1.85): the
-    // crate needs 1.89 to build; the hand-rolled alternative (pid files) leaves stale locks.
-    #[allow(clippy::incompatible_msrv)]
+    // `File::try_lock` (Rust 1.89, hence `rust-version`) is an OS lock that dies with its
+    // process, so a killed run never leaves a stale lock; a pid file would.
     pub fn lock(&self) -> Result<CacheLock, CacheError> {
         let path = self.root.join(LOCK_FILE);
         // No truncation on open: the holder's pid must still be readable if we lose the race.

@@ -15,6 +15,7 @@
 //! is known; a coverage entry (what the query covered and which files it returned) is written
 //! only after every file is stored and verified, and only then is the journal entry removed.
 
+mod claims;
 pub mod events;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,6 +33,7 @@ use crate::compile::Compiled;
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe, window_key};
 use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processing_time};
 use crate::plan::time::onc_date;
+use claims::{Claim, FileClaims};
 pub use events::Event;
 
 /// Politeness limits, owned here and shared by every job so none can bypass them.
@@ -132,6 +134,8 @@ struct Context {
     cancel: watch::Receiver<bool>,
     counters: Counters,
     base_url: String,
+    /// Which job downloads which file, so each file is transferred once per run.
+    claims: FileClaims,
 }
 
 impl Context {
@@ -311,6 +315,7 @@ pub async fn execute(
         cancel,
         counters: Counters::default(),
         base_url: base_url.to_owned(),
+        claims: FileClaims::default(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for job in all_jobs.clone() {
@@ -445,7 +450,7 @@ async fn run_job(context: &Context, job: &Job) -> JobEnd {
         NodeKind::ArchiveList => {
             archive_job(context, job, &identity, from_ms, to_ms, &coverage).await
         }
-        _ => product_job(context, job, &identity, from_ms, to_ms).await,
+        _ => product_job(context, job, &identity, from_ms, to_ms, &coverage).await,
     };
     match result {
         Ok(()) => {
@@ -521,6 +526,7 @@ async fn product_job(
     identity: &str,
     from_ms: i64,
     to_ms: i64,
+    coverage: &crate::cache::Coverage,
 ) -> Result<(), JobError> {
     let node_key = job.key.to_hex();
     let mut query = job.query.clone();
@@ -592,8 +598,10 @@ async fn product_job(
         match poll_until_complete(context, job, request_id, estimate, entry).await {
             Ok((run_id, file_count)) => {
                 drop(run_slot);
-                match download_run(context, job, run_id, file_count).await {
-                    Ok(files) => {
+                let source = Source { identity, coverage };
+                match download_run(context, job, &source, run_id, file_count).await {
+                    Ok(mut files) => {
+                        fill_file_ends(&mut files);
                         let (run_from, run_to) = (
                             query
                                 .get("dateFrom")
@@ -604,10 +612,16 @@ async fn product_job(
                                 .and_then(|t| parse_time_ms(t))
                                 .unwrap_or(to_ms),
                         );
+                        // The files' own extents count as covered too: ONC returns the file
+                        // straddling each edge of a query, so a later query that starts where
+                        // this one ended need not fetch that file again.
                         let coverage = CoverageEntry {
                             key: node_key.clone(),
-                            from_ms: run_from,
-                            to_ms: run_to,
+                            from_ms: files
+                                .iter()
+                                .filter_map(|f| f.start_ms)
+                                .fold(run_from, i64::min),
+                            to_ms: files.iter().filter_map(|f| f.end_ms).fold(run_to, i64::max),
                             files,
                             dp_request_id: Some(request_id),
                             dp_run_id: Some(run_id),
@@ -783,14 +797,51 @@ enum DownloadError {
     Job(JobError),
 }
 
+/// Where a job's files come from: the source identity and what the cache held when it started.
+struct Source<'a> {
+    identity: &'a str,
+    coverage: &'a crate::cache::Coverage,
+}
+
+impl Source<'_> {
+    /// The file if it is already stored, from an earlier run or from this one.
+    fn stored(&self, context: &Context, name: &str) -> Option<StoredFile> {
+        self.coverage
+            .file_named(name)
+            .filter(|f| context.cache.has_object(&f.blake3, f.size))
+            .or_else(|| context.claims.stored(self.identity, name))
+    }
+}
+
+/// Gives files without an end time one: the next file's start, else a nominal five minutes
+/// (ONC's hydrophone files are five-minute files). Files are sorted by start.
+fn fill_file_ends(files: &mut [StoredFile]) {
+    files.sort_by(|a, b| (a.start_ms, &a.name).cmp(&(b.start_ms, &b.name)));
+    let starts: Vec<Option<i64>> = files.iter().map(|f| f.start_ms).collect();
+    for (i, file) in files.iter_mut().enumerate() {
+        if let (Some(start), None) = (file.start_ms, file.end_ms) {
+            let next = starts.get(i + 1).copied().flatten().filter(|&n| n > start);
+            file.end_ms = Some(
+                next.unwrap_or(start + NOMINAL_FILE_MS)
+                    .min(start + NOMINAL_FILE_MS),
+            );
+        }
+    }
+}
+
+/// The length of one ONC hydrophone file.
+const NOMINAL_FILE_MS: i64 = 300_000;
+
 /// Downloads files 1..=count of a run, concurrently within the download limit; stores each.
+/// A file already stored (ONC names it in its headers) is not transferred again.
 async fn download_run(
     context: &Context,
     job: &Job,
+    source: &Source<'_>,
     run_id: u64,
     count: u32,
 ) -> Result<Vec<StoredFile>, DownloadError> {
-    let downloads = (1..=count).map(|index| download_one(context, job, run_id, index));
+    let downloads = (1..=count).map(|index| download_one(context, job, source, run_id, index));
     let results = futures_util::future::join_all(downloads).await;
     let mut files = Vec::new();
     for result in results {
@@ -801,9 +852,17 @@ async fn download_run(
     Ok(files)
 }
 
+/// What the `wanted` check of one download decided, for after the answer.
+enum Known<'a> {
+    Stored(StoredFile),
+    Claimed(claims::TheirClaim),
+    Mine(claims::MyClaim<'a>),
+}
+
 async fn download_one(
     context: &Context,
     job: &Job,
+    source: &Source<'_>,
     run_id: u64,
     index: u32,
 ) -> Result<Option<StoredFile>, DownloadError> {
@@ -812,6 +871,33 @@ async fn download_one(
         if context.cancelled() {
             return Err(DownloadError::Job(JobError::Interrupted));
         }
+        // Decided when ONC's headers name the file: stored already, being fetched by another
+        // job, or ours to fetch. Retries of the same request see their own claim.
+        let known: std::sync::Mutex<Option<Known<'_>>> = std::sync::Mutex::new(None);
+        let wanted = |name: &str| -> bool {
+            let mut known = known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(Known::Mine(claim)) = &*known
+                && claim.name() == name
+            {
+                return true;
+            }
+            if let Some(file) = source.stored(context, name) {
+                *known = Some(Known::Stored(file));
+                return false;
+            }
+            match context.claims.claim(source.identity, name) {
+                Claim::Mine(claim) => {
+                    *known = Some(Known::Mine(claim));
+                    true
+                }
+                Claim::Theirs(claim) => {
+                    *known = Some(Known::Claimed(claim));
+                    false
+                }
+            }
+        };
         let outcome = {
             let _permit = context
                 .limits
@@ -822,11 +908,14 @@ async fn download_one(
             let mut cancel = context.cancel.clone();
             let tmp = context.cache.tmp_dir();
             tokio::select! {
-                outcome = context.client.download_product(run_id, FileIndex::Number(index), &tmp) => outcome,
+                outcome = context.client.download_product_if(run_id, FileIndex::Number(index), &tmp, &wanted) => outcome,
                 // Dropping the download removes its partial file.
                 _ = cancel.wait_for(|stop| *stop) => return Err(DownloadError::Job(JobError::Interrupted)),
             }
         };
+        let known = known
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match outcome.map_err(|error| DownloadError::Job(error.into()))? {
             DownloadOutcome::Ready(file) => {
                 let stored = store(
@@ -837,7 +926,33 @@ async fn download_one(
                     &file.blake3,
                     file.size,
                 )?;
+                if let Some(Known::Mine(claim)) = known {
+                    claim.stored(&stored);
+                }
                 return Ok(Some(stored));
+            }
+            DownloadOutcome::Skipped { filename } => {
+                let file = match known {
+                    Some(Known::Stored(file)) => Some(file),
+                    Some(Known::Claimed(claim)) => claim.wait().await,
+                    _ => None,
+                };
+                match file {
+                    Some(file) => {
+                        context
+                            .counters
+                            .files_cached
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Ok(Some(file));
+                    }
+                    // The job fetching it gave up: fetch it ourselves.
+                    None => context.emit(Event::Warning {
+                        node: job.key.short(),
+                        message: format!(
+                            "{filename}: another job failed to fetch it; fetching it here"
+                        ),
+                    }),
+                }
             }
             DownloadOutcome::NotReady { .. } => {
                 // ONC is still moving the file to its FTP area.
@@ -969,42 +1084,57 @@ async fn archive_job(
         files: wanted.len(),
         to_download,
     });
-    let fetches = wanted.iter().map(|(name, start, end)| async move {
-        if let Some(file) = coverage
-            .file_named(name)
-            .filter(|f| context.cache.has_object(&f.blake3, f.size))
-        {
-            context
-                .counters
-                .files_cached
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok::<StoredFile, JobError>(StoredFile {
-                start_ms: Some(*start),
-                end_ms: Some(*end),
-                ..file
-            });
+    let source = Source { identity, coverage };
+    let fetches = wanted.iter().map(|(name, start, end)| {
+        let source = &source;
+        async move {
+            let mut stored = loop {
+                if let Some(file) = source.stored(context, name) {
+                    context
+                        .counters
+                        .files_cached
+                        .fetch_add(1, Ordering::Relaxed);
+                    break file;
+                }
+                let claim = match context.claims.claim(identity, name) {
+                    Claim::Mine(claim) => claim,
+                    // Another window's job is fetching it: use its file, or retry if it failed.
+                    Claim::Theirs(claim) => match claim.wait().await {
+                        Some(file) => {
+                            context
+                                .counters
+                                .files_cached
+                                .fetch_add(1, Ordering::Relaxed);
+                            break file;
+                        }
+                        None => continue,
+                    },
+                };
+                let _permit = context
+                    .limits
+                    .downloads
+                    .acquire()
+                    .await
+                    .map_err(|_| JobError::Interrupted)?;
+                if context.cancelled() {
+                    return Err(JobError::Interrupted);
+                }
+                let file = context
+                    .client
+                    .download_archive(name, &context.cache.tmp_dir())
+                    .await?;
+                let stored = store(context, job, &file.temp_path, name, &file.blake3, file.size)
+                    .map_err(|error| match error {
+                        DownloadError::Job(error) => error,
+                        DownloadError::Gone => JobError::Failed(format!("{name} is gone")),
+                    })?;
+                claim.stored(&stored);
+                break stored;
+            };
+            stored.start_ms = Some(*start);
+            stored.end_ms = Some(*end);
+            Ok::<StoredFile, JobError>(stored)
         }
-        let _permit = context
-            .limits
-            .downloads
-            .acquire()
-            .await
-            .map_err(|_| JobError::Interrupted)?;
-        if context.cancelled() {
-            return Err(JobError::Interrupted);
-        }
-        let file = context
-            .client
-            .download_archive(name, &context.cache.tmp_dir())
-            .await?;
-        let mut stored = store(context, job, &file.temp_path, name, &file.blake3, file.size)
-            .map_err(|error| match error {
-                DownloadError::Job(error) => error,
-                DownloadError::Gone => JobError::Failed(format!("{name} is gone")),
-            })?;
-        stored.start_ms = Some(*start);
-        stored.end_ms = Some(*end);
-        Ok(stored)
     });
     let mut files = Vec::new();
     for result in futures_util::future::join_all(fetches).await {

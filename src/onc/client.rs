@@ -28,7 +28,7 @@ use super::api::{
     ArchiveEntry, DownloadStatus, ErrorEnvelope, OncErrorDetail, ProductRequest, RunInfo, codes,
     parse_runs, query_value,
 };
-use super::download::stream_to_temp;
+use super::download::{response_filename, stream_to_temp};
 use super::redact::{Token, redact_text, redact_url};
 use super::retry::{Backoff, Transience, classify_io, classify_status};
 
@@ -122,6 +122,8 @@ pub enum DownloadOutcome {
     PastEnd,
     /// 410: deleted from ONC's FTP area; the request must be run again.
     Gone,
+    /// 200, but the caller's `wanted` check declined the file ONC named: the body was not read.
+    Skipped { filename: String },
 }
 
 /// A downloaded file, complete and fsync'd, still under its temporary name.
@@ -474,6 +476,21 @@ impl OncClient {
         index: FileIndex,
         dir: &Path,
     ) -> Result<DownloadOutcome, OncError> {
+        self.download_product_if(dp_run_id, index, dir, &|_| true)
+            .await
+    }
+
+    /// [`Self::download_product`], asking `wanted(filename)` once ONC's headers name the file:
+    /// when it answers false the body is dropped unread and the answer is
+    /// [`DownloadOutcome::Skipped`]. This is how a run's files that are already stored (from an
+    /// overlapping request) cost one request and no transfer.
+    pub async fn download_product_if(
+        &self,
+        dp_run_id: u64,
+        index: FileIndex,
+        dir: &Path,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<DownloadOutcome, OncError> {
         let id = dp_run_id.to_string();
         let index_text = index.query_value();
         let query = params([("dpRunId", id.as_str()), ("index", index_text.as_str())]);
@@ -485,6 +502,10 @@ impl OncClient {
             let response = self.send(ep, query).await?;
             match response.status().as_u16() {
                 200 => {
+                    let filename = response_filename(&response, fallback);
+                    if !wanted(&filename) {
+                        return Ok(DownloadOutcome::Skipped { filename });
+                    }
                     let file =
                         stream_to_temp(response, dir, ep, fallback, &self.inner.token).await?;
                     Ok(DownloadOutcome::Ready(file))

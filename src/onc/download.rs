@@ -24,6 +24,18 @@ pub const TEMP_PREFIX: &str = ".part-";
 const WRITE_BUFFER: usize = 256 * 1024;
 
 /// Streams `response` into a new temporary file in `dir`, hashing as it writes.
+/// The sanitised file name ONC's `Content-Disposition` gives, else `fallback_name`.
+pub(crate) fn response_filename(response: &reqwest::Response, fallback_name: &str) -> String {
+    response
+        .headers()
+        .get(CONTENT_DISPOSITION)
+        // Lossy rather than `to_str`: a UTF-8 name in the header is still a usable name.
+        .and_then(|v| filename_from_content_disposition(&String::from_utf8_lossy(v.as_bytes())))
+        .and_then(|name| sanitize_filename(&name))
+        .or_else(|| sanitize_filename(fallback_name))
+        .unwrap_or_else(|| "download".to_string())
+}
+
 pub(crate) async fn stream_to_temp(
     response: reqwest::Response,
     dir: &Path,
@@ -32,14 +44,7 @@ pub(crate) async fn stream_to_temp(
     token: &Token,
 ) -> Result<Downloaded, OncError> {
     let expected = content_length(response.headers());
-    let filename = response
-        .headers()
-        .get(CONTENT_DISPOSITION)
-        // Lossy rather than `to_str`: a UTF-8 name in the header is still a usable name.
-        .and_then(|v| filename_from_content_disposition(&String::from_utf8_lossy(v.as_bytes())))
-        .and_then(|name| sanitize_filename(&name))
-        .or_else(|| sanitize_filename(fallback_name))
-        .unwrap_or_else(|| "download".to_string());
+    let filename = response_filename(&response, fallback_name);
 
     let (file, guard) = create_temp(dir).await?;
     let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);

@@ -19,13 +19,17 @@ pub struct FaultConfig {
     pub failed_run_rate: f64,
     /// Extra latency added to every answer, in milliseconds.
     pub slow_ms: u64,
+    /// File bodies are sent at most this many bytes per second (0: unthrottled), so a test can
+    /// catch a client in the middle of a download.
+    pub throttle_bytes_per_s: u64,
     /// Seed of the decisions.
     pub seed: u64,
 }
 
 impl FaultConfig {
     /// Parses `--faults` text: comma-separated `name=value` pairs, names `5xx`, `429`, `reset`,
-    /// `truncate`, `failed-run`, `slow-ms`, `seed`; e.g. `5xx=0.1,reset=0.05,seed=7`.
+    /// `truncate`, `failed-run`, `slow-ms`, `throttle` (bytes per second), `seed`; e.g.
+    /// `5xx=0.1,reset=0.05,seed=7`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut config = FaultConfig::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -55,10 +59,11 @@ impl FaultConfig {
                 "truncate" => config.truncate_rate = rate()?,
                 "failed-run" => config.failed_run_rate = rate()?,
                 "slow-ms" => config.slow_ms = whole()?,
+                "throttle" => config.throttle_bytes_per_s = whole()?,
                 "seed" => config.seed = whole()?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`: use 5xx, 429, reset, truncate, failed-run, slow-ms or seed"
+                        "unknown fault `{other}`: use 5xx, 429, reset, truncate, failed-run, slow-ms, throttle or seed"
                     ));
                 }
             }
@@ -124,7 +129,7 @@ mod tests {
     #[test]
     fn parse_reads_every_fault() {
         let config = FaultConfig::parse(
-            "5xx=0.1, 429=0.2,reset=0.3,truncate=0.4,failed-run=0.5,slow-ms=20,seed=7",
+            "5xx=0.1, 429=0.2,reset=0.3,truncate=0.4,failed-run=0.5,slow-ms=20,throttle=4096,seed=7",
         )
         .unwrap();
         assert_eq!(
@@ -136,6 +141,7 @@ mod tests {
                 truncate_rate: 0.4,
                 failed_run_rate: 0.5,
                 slow_ms: 20,
+                throttle_bytes_per_s: 4096,
                 seed: 7
             }
         );

@@ -966,9 +966,11 @@ async fn generate(
 /// client's `split("filename=")` needs), or a reset/truncated one when a fault says so.
 fn file_response(shared: &Shared, name: &str, bytes: Arc<Vec<u8>>, fault: Fault) -> Response {
     let length = bytes.len();
+    let mut throttle = 0;
     if let Ok(mut inner) = shared.lock() {
         inner.stats.files_served += 1;
         inner.stats.bytes_served += length as u64;
+        throttle = inner.config.faults.throttle_bytes_per_s;
     }
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -998,11 +1000,35 @@ fn file_response(shared: &Shared, name: &str, bytes: Arc<Vec<u8>>, fault: Fault)
             ];
             Body::from_stream(futures_util::stream::iter(chunks))
         }
+        _ if throttle > 0 => throttled_body(bytes, throttle),
         _ => Body::from(bytes.as_ref().clone()),
     };
     let mut response = Response::new(body);
     *response.headers_mut() = headers;
     response
+}
+
+/// `bytes` sent in chunks of a tenth of a second's worth, sleeping between them, so the whole
+/// body takes about `length / bytes_per_s` seconds.
+fn throttled_body(bytes: Arc<Vec<u8>>, bytes_per_s: u64) -> Body {
+    let chunk = usize::try_from(bytes_per_s / 10)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let stream = futures_util::stream::unfold(0usize, move |offset| {
+        let bytes = Arc::clone(&bytes);
+        async move {
+            let end = offset.saturating_add(chunk).min(bytes.len());
+            let piece = bytes.get(offset..end)?.to_vec();
+            if piece.is_empty() {
+                return None;
+            }
+            if offset > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some((Ok::<_, std::io::Error>(piece), end))
+        }
+    });
+    Body::from_stream(stream)
 }
 
 fn archive_list(shared: &Shared, endpoint: &str, params: &BTreeMap<String, String>) -> Response {

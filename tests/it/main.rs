@@ -9,5 +9,6 @@ mod cli;
 mod examples;
 mod keys;
 mod robustness;
+mod run;
 mod sim;
 mod support;

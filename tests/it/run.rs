@@ -1,0 +1,444 @@
+//! `onc-pipe run` end to end against the simulator: cached re-runs make no request, a second run
+//! on the same cache exits 3, killed runs resume without resubmitting, a flaky server is
+//! survived, and the token never leaks.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use onc_pipe::sim::faults::FaultConfig;
+use onc_pipe::sim::{SimConfig, SimHandle, start};
+
+use crate::support::Scratch;
+
+const TOKEN: &str = "c0ffee00-secret-token-4242";
+
+/// A manifest fetching 25 minutes of plotRes spectrograms (two requests) and the audio of one
+/// event, from `base_url`.
+fn manifest(base_url: &str, extra_onc: &str) -> String {
+    format!(
+        r#"#:schema ../schemas/manifest.schema.json
+version = 1
+
+[onc]
+base_url = "{base_url}"
+stagger = "10ms"
+poll_interval = "50ms"
+max_wait = "2m"
+max_runs = 4
+{extra_onc}
+
+[output]
+dir = "data"
+cache = "cache"
+
+[plan.survey]
+device = "ICLISTENHF6324"
+range = {{ start = 2024-04-01T00:00:00Z, end = 2024-04-01T00:25:00Z }}
+
+[plan.events]
+device = "ICLISTENHF6324"
+windows = [{{ start = 2024-04-01T04:24:50Z, end = 2024-04-01T04:25:10Z, label = "call" }}]
+
+[fetch.plotres]
+plan = ["survey", "events"]
+product = "HSD"
+extension = "mat"
+per_request = 3
+options = {{ dpo_spectralDataDownsample = 2, dpo_hydrophoneDataDiversionMode = "OD", dpo_spectrogramConcatenation = "None" }}
+
+[fetch.audio]
+plan = "events"
+archive = "flac"
+"#
+    )
+}
+
+const IN_PROCESS: &str = "[onc.simulator]\nsample_rate = 8000\ntime_scale = 0.002";
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn onc_pipe(dir: &Path, args: &[&str]) -> Ran {
+    let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+        .args(args)
+        .current_dir(dir)
+        .env("ONC_TOKEN", TOKEN)
+        .env_remove("ONC_BASE_URL")
+        .output()
+        .unwrap();
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn record(ran: &Ran) -> serde_json::Value {
+    serde_json::from_str(&ran.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr))
+}
+
+/// Every file under `root` with its blake3, relative paths sorted.
+fn tree(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((
+                    rel,
+                    blake3::hash(&std::fs::read(&path).unwrap())
+                        .to_hex()
+                        .to_string(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn simulator(config: SimConfig) -> SimHandle {
+    start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_cached_rerun_makes_zero_http_requests() {
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest("simulator", IN_PROCESS));
+    let first = onc_pipe(scratch.path(), &["run", "m.toml", "--json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first = record(&first);
+    assert_eq!(first["runs_total"], 3);
+    assert_eq!(first["runs_downloaded"], 3);
+    assert!(first["files_downloaded"].as_u64().unwrap() >= 8);
+    let produced = tree(&scratch.path().join("data"));
+    assert!(
+        produced
+            .iter()
+            .any(|(p, _)| p.starts_with("ICLISTENHF6324/survey/mat/")
+                && p.ends_with("-spect_plotRes.mat")),
+        "{produced:?}"
+    );
+    assert!(
+        produced
+            .iter()
+            .any(|(p, _)| p.starts_with("ICLISTENHF6324/events/audio/") && p.ends_with(".flac")),
+        "{produced:?}"
+    );
+
+    let again = onc_pipe(scratch.path(), &["run", "m.toml", "--json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let again = record(&again);
+    assert_eq!(
+        again["http_requests"], 0,
+        "a cached re-run must not contact ONC"
+    );
+    assert_eq!(again["requests_submitted"], 0);
+    assert_eq!(again["files_downloaded"], 0);
+    assert_eq!(again["nodes_cached"], 4);
+    assert_eq!(tree(&scratch.path().join("data")), produced);
+
+    // A deleted output tree is rebuilt from the cache, still without a request.
+    std::fs::remove_dir_all(scratch.path().join("data")).unwrap();
+    let rebuilt = record(&onc_pipe(scratch.path(), &["run", "m.toml", "--json"]));
+    assert_eq!(rebuilt["http_requests"], 0);
+    assert_eq!(tree(&scratch.path().join("data")), produced);
+
+    let status = onc_pipe(scratch.path(), &["status", "m.toml"]);
+    assert!(
+        status
+            .stdout
+            .starts_with("m.toml: 4 ONC nodes: 4 cached, 0 in flight, 0 to run\n"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_cache_exits_3() {
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest("simulator", IN_PROCESS));
+    let cache = onc_pipe::cache::Cache::open(&scratch.path().join("cache")).unwrap();
+    let lock = cache.lock().unwrap();
+    let blocked = onc_pipe(scratch.path(), &["run", "m.toml"]);
+    assert_eq!(blocked.code, 3, "{}", blocked.stderr);
+    assert!(
+        blocked
+            .stderr
+            .contains("another onc-pipe run is using this cache"),
+        "{}",
+        blocked.stderr
+    );
+    assert!(
+        blocked
+            .stderr
+            .contains(&format!("pid {}", std::process::id())),
+        "{}",
+        blocked.stderr
+    );
+    drop(lock);
+    assert_eq!(onc_pipe(scratch.path(), &["run", "m.toml"]).code, 0);
+}
+
+#[test]
+fn no_token_for_a_real_server_exits_3() {
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest("https://data.oceannetworks.ca/", ""));
+    let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+        .args(["run", "m.toml"])
+        .current_dir(scratch.path())
+        .env_remove("ONC_TOKEN")
+        .env_remove("ONC_BASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ONC_TOKEN"));
+}
+
+/// Kills a run when `ready` says so (checked every few ms), then resumes it; returns the final
+/// output tree.
+fn kill_then_resume(dir: &Path, ready: impl Fn(&Path) -> bool) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+        .args(["run", "m.toml", "--no-progress"])
+        .current_dir(dir)
+        .env("ONC_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !ready(dir) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "kill point never reached"
+        );
+        if child.try_wait().unwrap().is_some() {
+            panic!("the run finished before the kill point");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let resumed = onc_pipe(dir, &["run", "m.toml"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+}
+
+fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(dir.join("cache/journal-v1"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| serde_json::from_str(&t).ok())
+        .collect()
+}
+
+fn has_partial_download(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("cache/tmp"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(".part-"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_resume_without_resubmitting() {
+    // Reference: an uninterrupted run against its own simulator.
+    let reference = Scratch::new();
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.05,
+        ..SimConfig::default()
+    })
+    .await;
+    reference.write("m.toml", &manifest(&sim.base_url, ""));
+    let dir = reference.path().to_path_buf();
+    let ran = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "m.toml"]))
+        .await
+        .unwrap();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let expected = tree(&reference.path().join("data"));
+    sim.stop().await;
+
+    type KillPoint = fn(&Path) -> bool;
+    let points: [(&str, KillPoint); 3] = [
+        ("after submit", |dir| !journal_entries(dir).is_empty()),
+        ("while polling", |dir| {
+            journal_entries(dir)
+                .iter()
+                .any(|e| !e["dp_run_id"].is_null())
+        }),
+        ("mid-download", has_partial_download),
+    ];
+    for (name, point) in points {
+        // File bodies trickle (about half a second per file), so the kill lands mid-download.
+        let faults = FaultConfig {
+            throttle_bytes_per_s: 2_000_000,
+            ..FaultConfig::default()
+        };
+        let sim = simulator(SimConfig {
+            sample_rate: 8_000,
+            time_scale: 0.05,
+            faults,
+            ..SimConfig::default()
+        })
+        .await;
+        let scratch = Scratch::new();
+        scratch.write("m.toml", &manifest(&sim.base_url, ""));
+        let dir: PathBuf = scratch.path().to_path_buf();
+        tokio::task::spawn_blocking(move || kill_then_resume(&dir, point))
+            .await
+            .unwrap();
+        let stats = sim.stats();
+        assert_eq!(
+            stats.duplicate_submissions, 0,
+            "{name}: a killed run was submitted again"
+        );
+        assert_eq!(stats.submissions, 3, "{name}");
+        assert_eq!(
+            tree(&scratch.path().join("data")),
+            expected,
+            "{name}: the final tree differs"
+        );
+        assert!(
+            !has_partial_download(scratch.path()),
+            "{name}: a partial file was left"
+        );
+        sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_server_is_survived_and_a_failed_run_reported() {
+    // A seed under which exactly one of the three submissions fails.
+    let seed = (0..10_000)
+        .find(|&seed| {
+            let faults = FaultConfig {
+                failed_run_rate: 0.3,
+                seed,
+                ..FaultConfig::default()
+            };
+            (0..3).filter(|&n| faults.run_fails(n)).count() == 1
+        })
+        .unwrap();
+    let faults = FaultConfig {
+        server_error_rate: 0.1,
+        reset_rate: 0.1,
+        truncate_rate: 0.1,
+        failed_run_rate: 0.3,
+        seed,
+        ..FaultConfig::default()
+    };
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.002,
+        faults,
+        ..SimConfig::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest(&sim.base_url, "max_attempts = 10"));
+    let dir = scratch.path().to_path_buf();
+    let ran = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "m.toml", "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let summary = record(&ran);
+    assert_eq!(summary["runs_errors"], 1, "{summary}");
+    assert_eq!(summary["runs_downloaded"], 2, "{summary}");
+    let failures = summary["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("simulated failure"),
+        "{summary}"
+    );
+    assert!(sim.stats().faults_injected > 0);
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_manifests_fetch_shared_files_once_and_the_token_never_leaks() {
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.002,
+        ..SimConfig::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    scratch.write("a.toml", &manifest(&sim.base_url, ""));
+    // The same survey, ten minutes longer: only the new time is submitted.
+    scratch.write(
+        "b.toml",
+        &manifest(&sim.base_url, "")
+            .replace("end = 2024-04-01T00:25:00Z", "end = 2024-04-01T00:35:00Z"),
+    );
+    let dir = scratch.path().to_path_buf();
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            onc_pipe(&dir, &["run", "a.toml", "--json"]),
+            onc_pipe(&dir, &["run", "b.toml", "--json"]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let (a_record, b_record) = (record(&a), record(&b));
+    // Ten new minutes: the two files starting in them (plus the one before 00:25 when the
+    // simulated archive's offsets put a file start right at the edge).
+    let new_files = b_record["files_downloaded"].as_u64().unwrap();
+    assert!(
+        (2..=3).contains(&new_files),
+        "only the new ten minutes: {b_record}"
+    );
+    // Every file was transferred exactly once across both runs: one object per download.
+    let objects = std::fs::read_dir(scratch.path().join("cache/objects-v1"))
+        .unwrap()
+        .flatten()
+        .flat_map(|shard| {
+            std::fs::read_dir(shard.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .count() as u64;
+    assert_eq!(
+        a_record["files_downloaded"].as_u64().unwrap() + new_files,
+        objects,
+        "a file was downloaded twice: {a_record} {b_record}"
+    );
+    assert_eq!(sim.stats().duplicate_submissions, 0);
+    for text in [&a.stdout, &a.stderr, &b.stdout, &b.stderr] {
+        assert!(!text.contains(TOKEN));
+    }
+    let mut stack = vec![scratch.path().join("cache")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "json")
+                || path.file_name().is_some_and(|n| n == "lock")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(!text.contains(TOKEN), "{} holds the token", path.display());
+            }
+        }
+    }
+    sim.stop().await;
+}
