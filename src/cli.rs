@@ -102,7 +102,7 @@ pub enum Command {
         /// Processing seconds per on-demand file (ONC: about 25 s for plotRes/fullRes).
         #[arg(long)]
         per_file_seconds: Option<f64>,
-        /// Faults to inject, e.g. `5xx=0.1,reset=0.05,truncate=0.05,failed-run=0.1,429=0.02,slow-ms=50,seed=7`.
+        /// Faults to inject, e.g. `5xx=0.1,reset=0.05,truncate=0.05,failed-run=0.1,429=0.02,slow-ms=50,throttle=1000000,seed=7` (throttle: file bytes per second).
         #[arg(long, default_value = "")]
         faults: String,
     },
@@ -186,6 +186,9 @@ fn compile_for_run(cli: &Cli, file: &std::path::Path) -> Result<(Compiled, PathB
     if let Some(base_url) = &cli.base_url {
         compiled.plan.settings.base_url = base_url.clone();
     }
+    if compiled.plan.settings.base_url == crate::onc::SIMULATOR {
+        scale_pacing_to_simulator(&mut compiled.plan.settings);
+    }
     // Paths in a manifest are relative to its folder; paths on the command line to the shell's.
     let base_dir = compiled
         .loaded
@@ -202,6 +205,18 @@ fn compile_for_run(cli: &Cli, file: &std::path::Path) -> Result<(Compiled, PathB
         .clone()
         .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.cache_dir));
     Ok((compiled, output_dir, cache_dir))
+}
+
+/// The in-process simulator runs ONC's clock `time_scale` times faster; the client's pacing
+/// (stagger, poll interval, max wait) follows, so a manifest written for ONC behaves the same
+/// against the simulator, only faster. `max_wait` keeps at least 30 real seconds, so a busy
+/// machine does not time a simulated run out.
+fn scale_pacing_to_simulator(settings: &mut crate::plan::Settings) {
+    let scale = settings.simulator.time_scale;
+    let scaled = |ms: i64| (ms as f64 * scale).round() as i64;
+    settings.stagger_ms = scaled(settings.stagger_ms);
+    settings.poll_interval_ms = scaled(settings.poll_interval_ms).max(10);
+    settings.max_wait_ms = scaled(settings.max_wait_ms).max(30_000);
 }
 
 fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool) -> i32 {
@@ -459,6 +474,9 @@ fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat) -> i32 {
     };
     if let Some(base_url) = &cli.base_url {
         compiled.plan.settings.base_url = base_url.clone();
+    }
+    if compiled.plan.settings.base_url == crate::onc::SIMULATOR {
+        scale_pacing_to_simulator(&mut compiled.plan.settings);
     }
     if let Some(dir) = &cli.output_dir {
         compiled.plan.settings.output_dir = dir.clone();

@@ -219,12 +219,12 @@ impl Layout {
     /// File k, or None if k is out of the archive or the file is missing.
     fn file(&self, k: i64) -> Option<ArchiveFile> {
         if !(0..self.count).contains(&k)
-            || hash3(self.seed, k as u64, P_MISSING) % MISSING_ONE_IN == 0
+            || hash3(self.seed, k as u64, P_MISSING).is_multiple_of(MISSING_ONE_IN)
         {
             return None;
         }
         let start = self.start(k);
-        let length_ms = if hash3(self.seed, k as u64, P_SHORT) % SHORT_ONE_IN == 0 {
+        let length_ms = if hash3(self.seed, k as u64, P_SHORT).is_multiple_of(SHORT_ONE_IN) {
             SHORT_MS
         } else {
             self.start(k + 1) - start

@@ -217,7 +217,7 @@ fn meta(file: &ArchiveFile) -> Value {
     let seed = device_seed(&file.device);
     // ONC produces the file some time after the data: a fixed hour after the source file's end.
     let created = iso(file.end_ms().saturating_add(3_600_000));
-    let quality = if hash3(seed, file.start_ms as u64, 0x5143) % 10 == 0 {
+    let quality = if hash3(seed, file.start_ms as u64, 0x5143).is_multiple_of(10) {
         "Simulated: elevated self-noise during this period."
     } else {
         ""

@@ -192,7 +192,7 @@ pub fn psd_db(device: &str, t_ms: i64, freq_hz: f64) -> f64 {
     }
     let seed = device_seed(device);
     let cell = (t_ms as u64) ^ splitmix64(freq_hz.to_bits());
-    if hash3(seed, cell, P_NAN) % 500 == 0 {
+    if hash3(seed, cell, P_NAN).is_multiple_of(500) {
         return f64::NAN;
     }
     let f = freq_hz.abs();

@@ -10,5 +10,6 @@ mod examples;
 mod keys;
 mod robustness;
 mod run;
+mod scenarios;
 mod sim;
 mod support;
