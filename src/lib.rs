@@ -5,6 +5,7 @@
 //! [`dag::Dag`]). `cli` maps commands onto these stages and errors onto exit codes.
 
 pub mod cache;
+pub mod clip;
 pub mod cli;
 pub mod compile;
 pub mod dag;
