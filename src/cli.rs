@@ -268,8 +268,13 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
         }
     };
     let started = chrono::Utc::now();
-    let quiet = cli.quiet;
-    let _ = no_progress;
+    let bars = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let expected = report::progress::Expected {
+        onc_nodes: (compiled.dag.count(crate::dag::NodeKind::ProductRequest)
+            + compiled.dag.count(crate::dag::NodeKind::ArchiveList)) as u64,
+        clips: compiled.dag.count(crate::dag::NodeKind::Clip) as u64,
+    };
+    let mut reporter = report::progress::Reporter::new(bars, cli.quiet, expected);
     let outcome = runtime.block_on(async {
         let (client, simulator) = match connect(&options, token).await {
             Ok(connected) => connected,
@@ -281,10 +286,9 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let reporter = tokio::spawn(async move {
             while let Some(event) = received.recv().await {
-                if !quiet {
-                    eprintln!("{}", report::event_line(&event));
-                }
+                reporter.event(&event);
             }
+            reporter.finish();
         });
         let (stop, cancel) = tokio::sync::watch::channel(false);
         let interrupts = tokio::spawn(async move {
@@ -311,7 +315,7 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
     let value = serde_json::to_value(&summary).unwrap_or_default();
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
-    if !quiet || !summary.failures.is_empty() {
+    if !cli.quiet || !summary.failures.is_empty() {
         eprint!("{}", report::summary_text(&summary, record.as_deref()));
     }
     if json {

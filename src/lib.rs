@@ -5,8 +5,8 @@
 //! [`dag::Dag`]). `cli` maps commands onto these stages and errors onto exit codes.
 
 pub mod cache;
-pub mod clip;
 pub mod cli;
+pub mod clip;
 pub mod compile;
 pub mod dag;
 pub mod exec;

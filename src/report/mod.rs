@@ -1,6 +1,8 @@
 //! Reporting: compiled plans and DAGs → text, JSON. The only module that formats results for
 //! people and machines; commands just print what it returns.
 
+pub mod progress;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
