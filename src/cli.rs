@@ -469,34 +469,22 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat) -> i32 {
-    let mut compiled: Compiled = match compile::compile(file) {
-        Ok(compiled) => compiled,
-        Err(diagnostics) => {
-            eprint!("{}", render_all(&diagnostics, DiagnosticFormat::Human));
-            return EXIT_INVALID;
-        }
+    let (mut compiled, output_dir, cache_dir) = match compile_for_run(cli, file) {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
-    if let Some(base_url) = &cli.base_url {
-        compiled.plan.settings.base_url = base_url.clone();
-    }
-    if compiled.plan.settings.base_url == crate::onc::SIMULATOR {
-        scale_pacing_to_simulator(&mut compiled.plan.settings);
-    }
-    if let Some(dir) = &cli.output_dir {
-        compiled.plan.settings.output_dir = dir.clone();
-    }
-    if let Some(dir) = &cli.cache_dir {
-        compiled.plan.settings.cache_dir = dir.clone();
-    }
-    if !cli.quiet && !compiled.warnings.is_empty() {
-        eprint!(
-            "{}",
-            render_all(&compiled.warnings, DiagnosticFormat::Human)
-        );
-    }
+    compiled.plan.settings.output_dir = output_dir;
+    compiled.plan.settings.cache_dir = cache_dir.clone();
+    // Read-only: `plan` never creates the cache or takes its lock.
+    let cache = cache_dir
+        .is_dir()
+        .then(|| Cache::open(&cache_dir).ok())
+        .flatten();
+    let server = compiled.plan.settings.base_url.clone();
+    let states = crate::exec::node_states(&compiled, cache.as_ref(), &server);
     let text = match format {
-        PlanFormat::Text => report::plan_text(&compiled),
-        PlanFormat::Json => report::plan_json(&compiled),
+        PlanFormat::Text => report::plan_text(&compiled, &states),
+        PlanFormat::Json => report::plan_json(&compiled, &states),
         PlanFormat::Dot => compiled.dag.to_dot(),
     };
     write_stdout(&text)

@@ -1166,6 +1166,48 @@ pub struct NodeStatus {
     pub dp_run_id: Option<u64>,
 }
 
+/// Every node's state for `plan`, read from `cache` (when it exists) without any HTTP request.
+///
+/// ONC nodes get [`node_status`]; a file node takes the state of the requests that fetch it;
+/// windows are computed, not fetched; clips are "to run" until the clip stage records them.
+pub fn node_states(
+    compiled: &Compiled,
+    cache: Option<&Cache>,
+    server: &str,
+) -> HashMap<NodeKey, NodeStatus> {
+    let mut states: HashMap<NodeKey, NodeStatus> = HashMap::new();
+    let fixed = |state: &'static str, why: &str| NodeStatus {
+        state,
+        why: why.to_owned(),
+        dp_request_id: None,
+        dp_run_id: None,
+    };
+    // Nodes come in dependency order (windows, requests, files, clips), so inputs are known.
+    for node in compiled.dag.nodes() {
+        let status = match node.kind {
+            NodeKind::Window => fixed("planned", "computed from the manifest"),
+            NodeKind::ProductRequest | NodeKind::ArchiveList => match cache {
+                Some(cache) => node_status(cache, server, node),
+                None => fixed("to run", "new (no cache yet)"),
+            },
+            NodeKind::File => {
+                let inputs: Vec<&NodeStatus> =
+                    node.inputs.iter().filter_map(|k| states.get(k)).collect();
+                if !inputs.is_empty() && inputs.iter().all(|s| s.state == "cached") {
+                    fixed("cached", "its request is cached")
+                } else if inputs.iter().any(|s| s.state == "in flight") {
+                    fixed("in flight", "its request is in flight")
+                } else {
+                    fixed("to run", "its request must run")
+                }
+            }
+            NodeKind::Clip => fixed("to run", "new"),
+        };
+        states.insert(node.key, status);
+    }
+    states
+}
+
 /// The cached / in flight / to run state of an ONC node, and why it must run.
 pub fn node_status(cache: &Cache, server: &str, node: &Node) -> NodeStatus {
     let to_run = |why: String| NodeStatus {
@@ -1197,16 +1239,22 @@ pub fn node_status(cache: &Cache, server: &str, node: &Node) -> NodeStatus {
         Ok(coverage) => coverage,
         Err(_) => return to_run("new (cache unreadable)".into()),
     };
-    if coverage.entries.is_empty() {
-        return to_run("new".into());
-    }
     let uncovered = coverage.uncovered(from, to);
+    if !uncovered.is_empty()
+        && let Some(problem) = coverage.problems.first()
+    {
+        // Damaged entries are dropped from coverage, so their time reads as uncovered.
+        return to_run(format!("output missing or corrupted: {problem}"));
+    }
     if let Some(file) = coverage
         .files_overlapping(from, to)
         .iter()
         .find(|f| !cache.has_object(&f.blake3, f.size))
     {
         return to_run(format!("output missing or corrupted: {}", file.name));
+    }
+    if coverage.entries.is_empty() {
+        return to_run("new".into());
     }
     if !uncovered.is_empty() {
         let ms: i64 = uncovered.iter().map(|(a, b)| b - a).sum();

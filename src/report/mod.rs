@@ -35,7 +35,7 @@ struct NodeView<'a> {
     #[serde(flatten)]
     node: &'a Node,
     state: &'static str,
-    why: &'static str,
+    why: &'a str,
 }
 
 #[derive(Serialize)]
@@ -85,8 +85,19 @@ fn settings(compiled: &Compiled) -> BTreeMap<&'static str, String> {
     ])
 }
 
+/// Each node's state and why it runs, by key (from [`crate::exec::node_states`]).
+pub type NodeStates = std::collections::HashMap<crate::dag::NodeKey, crate::exec::NodeStatus>;
+
+fn state_of<'a>(states: &'a NodeStates, node: &Node) -> (&'static str, &'a str) {
+    states
+        .get(&node.key)
+        .map_or((NodeState::ToRun.as_str(), "new"), |s| {
+            (s.state, s.why.as_str())
+        })
+}
+
 /// `plan --format json`: settings, summary, `windows` and `nodes` with state and reason.
-pub fn plan_json(compiled: &Compiled) -> String {
+pub fn plan_json(compiled: &Compiled, states: &NodeStates) -> String {
     let view = PlanView {
         manifest: &compiled.loaded.file,
         settings: settings(compiled),
@@ -95,10 +106,9 @@ pub fn plan_json(compiled: &Compiled) -> String {
         nodes: compiled
             .dag
             .nodes()
-            .map(|node| NodeView {
-                node,
-                state: NodeState::ToRun.as_str(),
-                why: "new",
+            .map(|node| {
+                let (state, why) = state_of(states, node);
+                NodeView { node, state, why }
             })
             .collect(),
     };
@@ -108,7 +118,7 @@ pub fn plan_json(compiled: &Compiled) -> String {
 }
 
 /// `plan --format text`: a summary, then every ONC request with its query, then clips.
-pub fn plan_text(compiled: &Compiled) -> String {
+pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
     let mut out = String::new();
     let s = summary(compiled);
     let count = |key: &str| s.get(key).copied().unwrap_or(0);
@@ -126,7 +136,12 @@ pub fn plan_text(compiled: &Compiled) -> String {
         count("files"),
         count("clips"),
     );
-    let _ = writeln!(out, "  every node: to run (new: nothing cached yet)");
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for node in compiled.dag.nodes().filter(|n| n.kind != NodeKind::Window) {
+        *tally.entry(state_of(states, node).0).or_default() += 1;
+    }
+    let tally: Vec<String> = tally.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    let _ = writeln!(out, "  nodes: {}", tally.join(", "));
     for kind in [
         NodeKind::ProductRequest,
         NodeKind::ArchiveList,
@@ -143,7 +158,14 @@ pub fn plan_text(compiled: &Compiled) -> String {
             nodes.len()
         );
         for node in nodes {
-            let _ = writeln!(out, "  {} to run  {}", node.key.short(), describe(node));
+            let (state, why) = state_of(states, node);
+            let _ = writeln!(
+                out,
+                "  {} {:<9} {} ({why})",
+                node.key.short(),
+                state,
+                describe(node)
+            );
             if let NodeDetail::Request { query, .. } = &node.detail {
                 let options: Vec<String> = query
                     .iter()

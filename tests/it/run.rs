@@ -156,6 +156,18 @@ fn a_cached_rerun_makes_zero_http_requests() {
     assert_eq!(rebuilt["http_requests"], 0);
     assert_eq!(tree(&scratch.path().join("data")), produced);
 
+    // `plan` reads the same cache: requests and their files are cached, clips still to cut.
+    let plan = onc_pipe(scratch.path(), &["plan", "m.toml", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    for node in plan["nodes"].as_array().unwrap() {
+        let expected = match node["kind"].as_str().unwrap() {
+            "window" => "planned",
+            "clip" => "to run",
+            _ => "cached",
+        };
+        assert_eq!(node["state"], expected, "{node}");
+    }
+
     let status = onc_pipe(scratch.path(), &["status", "m.toml"]);
     assert!(
         status
@@ -164,6 +176,32 @@ fn a_cached_rerun_makes_zero_http_requests() {
         "{}",
         status.stdout
     );
+
+    // A damaged object: status says why the node runs again, and the run re-fetches it.
+    let objects = scratch.path().join("cache/objects-v1");
+    let shard = std::fs::read_dir(&objects)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap();
+    let object = std::fs::read_dir(shard.path())
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap();
+    std::fs::write(object.path(), b"damaged").unwrap();
+    let status = onc_pipe(scratch.path(), &["status", "m.toml"]);
+    assert!(
+        status.stdout.contains("1 to run") && status.stdout.contains("output missing or corrupted"),
+        "{}",
+        status.stdout
+    );
+    let repaired = record(&onc_pipe(scratch.path(), &["run", "m.toml", "--json"]));
+    assert!(
+        repaired["files_downloaded"].as_u64().unwrap() >= 1,
+        "{repaired}"
+    );
+    assert_eq!(tree(&scratch.path().join("data")), produced);
 }
 
 #[test]
