@@ -8,6 +8,7 @@
 
 use super::archive::ArchiveFile;
 use super::oracle::AudioOracle;
+use crate::clip::audio::patch_min_block_size;
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 
@@ -25,26 +26,6 @@ fn samples(file: &ArchiveFile, count: u64) -> Vec<i32> {
     (0..count)
         .map(|i| oracle.sample(file.sample_time_ns(i)))
         .collect()
-}
-
-/// Set STREAMINFO's minimum block size to its maximum block size.
-///
-/// Layout: "fLaC", then a 4-byte metadata block header whose low 7 bits of the first byte are the
-/// type (0 = STREAMINFO, always first), then STREAMINFO: min block size (u16 BE, bytes 8..10),
-/// max block size (u16 BE, bytes 10..12). With a fixed block size, FLAC requires min == max;
-/// the last block may be shorter.
-fn patch_min_block_size(bytes: &mut [u8]) -> Result<(), String> {
-    let max = match bytes.get(..12) {
-        Some([b'f', b'L', b'a', b'C', t, _, _, _, _, _, hi, lo]) if t & 0x7F == 0 => [*hi, *lo],
-        _ => return Err("flacenc output does not start with fLaC + STREAMINFO".into()),
-    };
-    match bytes.get_mut(8..10) {
-        Some(min) => {
-            min.copy_from_slice(&max);
-            Ok(())
-        }
-        None => Err("flacenc output too short".into()),
-    }
 }
 
 /// A 24-bit mono FLAC of the file's samples (sample i = oracle::audio_sample(device,
