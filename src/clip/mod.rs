@@ -12,6 +12,7 @@
 //! - [`audio`]: FLAC/WAV decoding up to the clip end, stitching, FLAC/WAV writing.
 
 pub mod audio;
+pub mod cut;
 pub mod mat;
 pub mod spectrogram;
 

@@ -88,6 +88,10 @@ pub enum NodeDetail {
         media: &'static str,
         formats: Vec<String>,
         gaps: &'static str,
+        /// The window as asked for (before padding); shown and written to sidecars, not keyed
+        /// (the padded window is).
+        window_start: String,
+        window_end: String,
         clip_start: String,
         clip_end: String,
     },
@@ -602,6 +606,8 @@ pub fn build(plan: &Plan) -> Dag {
                         media,
                         formats,
                         gaps: clip.gaps.as_str(),
+                        window_start: rfc3339(window.start),
+                        window_end: rfc3339(window.end),
                         clip_start: rfc3339(clip_start),
                         clip_end: rfc3339(clip_end),
                     },

@@ -64,6 +64,20 @@ pub enum Event {
         what: String,
         reason: String,
     },
+    /// A clip was cut: `pieces` clips (more than one when split at gaps) with their sidecars.
+    Clipped {
+        node: String,
+        what: String,
+        pieces: usize,
+    },
+    /// A clip was already cut from the same source files: only re-linked.
+    ClipCached { node: String, what: String },
+    /// A clip was not written because its window has a gap (`gaps = "skip"`).
+    ClipSkipped {
+        node: String,
+        what: String,
+        reason: String,
+    },
     /// A warning that does not fail the node.
     Warning { node: String, message: String },
 }

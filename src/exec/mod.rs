@@ -16,6 +16,7 @@
 //! only after every file is stored and verified, and only then is the journal entry removed.
 
 mod claims;
+mod clips;
 pub mod events;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -44,6 +45,8 @@ pub struct Limits {
     downloads: Semaphore,
     poll_interval: Duration,
     max_wait: Duration,
+    /// Clip cutting (decoding, encoding): one blocking thread per CPU.
+    cpu: Semaphore,
 }
 
 impl Limits {
@@ -58,6 +61,9 @@ impl Limits {
             ),
             poll_interval: ms(settings.poll_interval_ms).max(Duration::from_millis(10)),
             max_wait: ms(settings.max_wait_ms),
+            cpu: Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ),
         }
     }
 
@@ -99,9 +105,12 @@ pub struct RunSummary {
     pub nodes_cached: usize,
     pub files_downloaded: usize,
     pub files_cached: usize,
+    /// Clip files cut by this run (a split clip counts each piece).
     pub clips_written: usize,
-    /// Clip nodes in the plan that this version of onc-pipe does not cut yet.
-    pub clips_not_run: usize,
+    /// Clip nodes whose outputs were already cut from the same source files.
+    pub clips_cached: usize,
+    /// Clip nodes skipped because of a gap (`gaps = "skip"`).
+    pub clips_skipped: usize,
     pub bytes_downloaded: u64,
     /// Data product submissions made by this run (re-attached runs are not submissions).
     pub requests_submitted: usize,
@@ -122,6 +131,7 @@ struct Counters {
     bytes_downloaded: AtomicU64,
     submitted: AtomicU64,
     reattached: AtomicU64,
+    clips_written: AtomicU64,
 }
 
 /// What a job needs, shared.
@@ -317,12 +327,47 @@ pub async fn execute(
         base_url: base_url.to_owned(),
         claims: FileClaims::default(),
     });
+    // Each ONC job announces its end (true: its files are stored) to the clips that need it.
+    let mut finished: HashMap<NodeKey, watch::Sender<Option<bool>>> = HashMap::new();
+    for job in &all_jobs {
+        finished.insert(job.key, watch::channel(None).0);
+    }
+    let clip_jobs = clip_jobs(compiled);
     let mut tasks = tokio::task::JoinSet::new();
     for job in all_jobs.clone() {
         let context = context.clone();
+        let done = finished.get(&job.key).cloned();
         tasks.spawn(async move {
             let end = run_job(&context, &job).await;
-            (job, end)
+            if let Some(done) = done {
+                done.send_replace(Some(matches!(end, JobEnd::Cached | JobEnd::Downloaded)));
+            }
+            Task::Onc(job, end)
+        });
+    }
+    for job in clip_jobs {
+        let context = context.clone();
+        let upstream: Vec<watch::Receiver<Option<bool>>> = job
+            .upstream
+            .iter()
+            .filter_map(|key| finished.get(key).map(watch::Sender::subscribe))
+            .collect();
+        tasks.spawn(async move {
+            for mut receiver in upstream {
+                match receiver.wait_for(Option::is_some).await.map(|v| *v) {
+                    Ok(Some(true)) => {}
+                    _ if context.cancelled() => {
+                        return Task::Clip(job, clips::ClipEnd::Interrupted);
+                    }
+                    _ => {
+                        let reason =
+                            "its source files could not be fetched (see the failed ONC node)";
+                        return Task::Clip(job, clips::ClipEnd::Failed(reason.into()));
+                    }
+                }
+            }
+            let end = clips::run_clip(&context, &job).await;
+            Task::Clip(job, end)
         });
     }
     let mut summary = RunSummary {
@@ -332,18 +377,42 @@ pub async fn execute(
             .iter()
             .filter(|j| j.kind == NodeKind::ProductRequest)
             .count(),
-        clips_not_run: compiled.dag.count(NodeKind::Clip),
         ..RunSummary::default()
     };
     while let Some(joined) = tasks.join_next().await {
-        let Ok((job, end)) = joined else {
-            summary.failures.push(Failure {
-                node: String::new(),
-                kind: "internal".into(),
-                what: String::new(),
-                reason: "a job stopped unexpectedly".into(),
-            });
-            continue;
+        let (job, end) = match joined {
+            Ok(Task::Onc(job, end)) => (job, end),
+            Ok(Task::Clip(job, end)) => {
+                match end {
+                    clips::ClipEnd::Cached => summary.clips_cached += 1,
+                    clips::ClipEnd::Written => {}
+                    clips::ClipEnd::Skipped => summary.clips_skipped += 1,
+                    clips::ClipEnd::Interrupted => summary.interrupted = true,
+                    clips::ClipEnd::Failed(reason) => {
+                        context.emit(Event::Failed {
+                            node: job.key.short(),
+                            what: job.what.clone(),
+                            reason: reason.clone(),
+                        });
+                        summary.failures.push(Failure {
+                            node: job.key.to_hex(),
+                            kind: "clip".into(),
+                            what: job.what.clone(),
+                            reason,
+                        });
+                    }
+                }
+                continue;
+            }
+            Err(_) => {
+                summary.failures.push(Failure {
+                    node: String::new(),
+                    kind: "internal".into(),
+                    what: String::new(),
+                    reason: "a job stopped unexpectedly".into(),
+                });
+                continue;
+            }
         };
         let is_run = job.kind == NodeKind::ProductRequest;
         match end {
@@ -382,10 +451,48 @@ pub async fn execute(
         usize::try_from(counters.submitted.load(Ordering::Relaxed)).unwrap_or(0);
     summary.runs_reattached =
         usize::try_from(counters.reattached.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.clips_written =
+        usize::try_from(counters.clips_written.load(Ordering::Relaxed)).unwrap_or(0);
     summary.http_requests = context.client.requests_sent();
     summary.interrupted |= context.cancelled();
     summary.wall_seconds = started.elapsed().as_secs_f64();
     summary
+}
+
+/// What a spawned task returns.
+enum Task {
+    Onc(Job, JobEnd),
+    Clip(clips::ClipJob, clips::ClipEnd),
+}
+
+/// The clip jobs of the DAG, each with the ONC nodes that fetch its files (through its file
+/// nodes) and one of their queries (they share a source identity).
+fn clip_jobs(compiled: &Compiled) -> Vec<clips::ClipJob> {
+    compiled
+        .dag
+        .nodes()
+        .filter(|node| node.kind == NodeKind::Clip)
+        .filter_map(|node| {
+            let mut upstream: Vec<NodeKey> = node
+                .inputs
+                .iter()
+                .filter_map(|file| compiled.dag.node(file))
+                .flat_map(|file| file.inputs.iter().copied())
+                .collect();
+            upstream.sort();
+            upstream.dedup();
+            let query = upstream
+                .iter()
+                .find_map(|key| match compiled.dag.node(key) {
+                    Some(Node {
+                        detail: NodeDetail::Request { query, .. },
+                        ..
+                    }) => Some(query.clone()),
+                    _ => None,
+                })?;
+            clips::clip_job(node, upstream, query)
+        })
+        .collect()
 }
 
 async fn run_job(context: &Context, job: &Job) -> JobEnd {

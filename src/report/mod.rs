@@ -237,6 +237,16 @@ pub fn event_line(event: &crate::exec::Event) -> String {
         }
         Event::Done { node, what, files } => format!("done       {node} {what} ({files} files)"),
         Event::Failed { node, what, reason } => format!("FAILED     {node} {what}: {reason}"),
+        Event::Clipped { node, what, pieces } if *pieces == 1 => {
+            format!("clipped    {node} {what}")
+        }
+        Event::Clipped { node, what, pieces } => {
+            format!("clipped    {node} {what} ({pieces} pieces, split at gaps)")
+        }
+        Event::ClipCached { node, what } => format!("cached     {node} {what} (already cut)"),
+        Event::ClipSkipped { node, what, reason } => {
+            format!("skipped    {node} {what}: {reason}")
+        }
         Event::Warning { node, message } => format!("warning    {node} {message}"),
     }
 }
@@ -259,11 +269,11 @@ pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path
         summary.http_requests,
         summary.wall_seconds,
     );
-    if summary.clips_not_run > 0 {
+    if summary.clips_written + summary.clips_cached + summary.clips_skipped > 0 {
         let _ = writeln!(
             out,
-            "{} clip nodes not cut: clipping is not built yet in this version",
-            summary.clips_not_run
+            "clips: {} cut, {} already cut, {} skipped at gaps",
+            summary.clips_written, summary.clips_cached, summary.clips_skipped
         );
     }
     for failure in &summary.failures {

@@ -34,6 +34,7 @@ pub struct Reporter {
     files_expected: u64,
     files: u64,
     bytes: u64,
+    clips: u64,
 }
 
 enum Output {
@@ -75,6 +76,7 @@ impl Reporter {
             files_expected: 0,
             files: 0,
             bytes: 0,
+            clips: 0,
         };
         reporter.refresh();
         reporter
@@ -96,6 +98,9 @@ impl Reporter {
                 self.processing.remove(node);
                 self.finished += 1;
             }
+            Event::Clipped { .. } | Event::ClipCached { .. } | Event::ClipSkipped { .. } => {
+                self.clips += 1;
+            }
             Event::Progress { .. } | Event::Warning { .. } => {}
         }
         let important = matches!(event, Event::Failed { .. });
@@ -106,8 +111,8 @@ impl Reporter {
                 }
             }
             Output::Bars { requests, .. } => match event {
-                // Failures and warnings stay on screen above the bars.
-                Event::Failed { .. } | Event::Warning { .. } => {
+                // Failures, warnings and skips stay on screen above the bars.
+                Event::Failed { .. } | Event::Warning { .. } | Event::ClipSkipped { .. } => {
                     requests.println(super::event_line(event));
                 }
                 Event::Progress {
@@ -150,7 +155,12 @@ impl Reporter {
             }
             files.set_length(self.files_expected.max(self.files));
             files.set_position(self.files);
-            files.set_message(HumanBytes(self.bytes).to_string());
+            let clips = if self.expected.clips > 0 {
+                format!(" · clips {}/{}", self.clips, self.expected.clips)
+            } else {
+                String::new()
+            };
+            files.set_message(format!("{}{clips}", HumanBytes(self.bytes)));
         }
     }
 

@@ -1,0 +1,256 @@
+//! One clip node's work: source files on disk + a padded window → clip files in every format.
+//!
+//! Input: a [`CutRequest`] (the media, formats, gap policy, window and the stored source files
+//! that cover it). Output: [`CutOutcome::Pieces`] — one piece, or one per contiguous stretch with
+//! `gaps = "split"` — each with its files' bytes by extension and the facts a sidecar reports;
+//! or [`CutOutcome::Skipped`] with `gaps = "skip"`. Errors are one line naming the file and
+//! problem (from the decoders and writers in [`super::mat`], [`super::audio`] and
+//! [`super::spectrogram`]). Synchronous and CPU-bound: the executor calls it on a blocking
+//! thread.
+
+use std::path::Path;
+
+use crate::plan::GapPolicy;
+
+use super::audio::{AudioClipError, AudioSource, clip_audio, write_flac, write_wav};
+use super::mat::{read_mat, spectrogram_clip_mat, spectrogram_from_mat, write_mat};
+use super::spectrogram::npz::{NpzMeta, write_npz};
+use super::spectrogram::picture::render_png;
+use super::spectrogram::{SpectrogramClipError, SpectrogramInput, clip_spectrogram, iso_utc};
+use super::{SourceUse, Span};
+
+/// Spectrogram (MAT sources) or audio (FLAC/WAV sources).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    Spectrogram,
+    Audio,
+}
+
+/// A stored source file: ONC's name (its start time is in it) and where its bytes are.
+#[derive(Debug, Clone)]
+pub struct SourceFile<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+}
+
+/// Everything one clip node needs.
+#[derive(Debug, Clone)]
+pub struct CutRequest<'a> {
+    pub media: Media,
+    /// `npz`, `mat`, `png` for spectrograms; `flac` or `wav` for audio.
+    pub formats: &'a [String],
+    pub sources: &'a [SourceFile<'a>],
+    /// The padded window `[start, end)`, ns since 1970 UTC.
+    pub clip_start_ns: i64,
+    pub clip_end_ns: i64,
+    pub gaps: GapPolicy,
+    pub device: &'a str,
+    /// The window's label, written into the NPZ `description` and the PNG title.
+    pub description: &'a str,
+    /// Clip basename; split pieces get `_part1`, `_part2`, ….
+    pub name: &'a str,
+}
+
+/// What a sidecar reports about one piece.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClipFacts {
+    /// UTC time of the first and last sample or column, ISO 8601.
+    pub first: String,
+    pub last: String,
+    /// Samples or columns written.
+    pub length: u64,
+    /// `sample` or `column`: the unit of `length` and of the source ranges.
+    pub unit: &'static str,
+    pub sources: Vec<SourceUse>,
+    pub gaps: Vec<Span>,
+    pub overlaps: Vec<Span>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bits_per_sample: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_per_column: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_bins: Option<usize>,
+}
+
+/// One written clip (the whole window, or one stretch of it).
+#[derive(Debug, Clone)]
+pub struct CutPiece {
+    /// Basename without extension.
+    pub name: String,
+    /// `(extension, bytes)` per requested format.
+    pub files: Vec<(String, Vec<u8>)>,
+    pub facts: ClipFacts,
+}
+
+/// The result of a cut.
+#[derive(Debug, Clone)]
+pub enum CutOutcome {
+    Pieces(Vec<CutPiece>),
+    /// `gaps = "skip"` and the window has a gap: nothing written; the reason says where.
+    Skipped(String),
+}
+
+/// Cuts one clip (see the module doc).
+pub fn cut(request: &CutRequest) -> Result<CutOutcome, String> {
+    match request.media {
+        Media::Spectrogram => cut_spectrogram(request),
+        Media::Audio => cut_audio(request),
+    }
+}
+
+fn piece_name(base: &str, index: usize, count: usize) -> String {
+    if count > 1 {
+        format!("{base}_part{}", index + 1)
+    } else {
+        base.to_owned()
+    }
+}
+
+fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
+    let mut mats = Vec::with_capacity(request.sources.len());
+    let mut spectrograms = Vec::with_capacity(request.sources.len());
+    for source in request.sources {
+        let bytes = std::fs::read(source.path)
+            .map_err(|e| format!("read {} ({}): {e}", source.name, source.path.display()))?;
+        let mat = read_mat(&bytes).map_err(|e| format!("read {}: {e}", source.name))?;
+        let spectrogram =
+            spectrogram_from_mat(&mat).map_err(|e| format!("read {}: {e}", source.name))?;
+        mats.push(mat);
+        spectrograms.push(spectrogram);
+    }
+    let inputs: Vec<SpectrogramInput> = request
+        .sources
+        .iter()
+        .zip(&spectrograms)
+        .map(|(source, s)| SpectrogramInput {
+            name: source.name,
+            psd: &s.psd,
+            nfreq: s.nfreq,
+            frequency_hz: &s.frequency_hz,
+            time_s: &s.time_s,
+        })
+        .collect();
+    let start_s = request.clip_start_ns as f64 / 1e9;
+    let end_s = request.clip_end_ns as f64 / 1e9;
+    let clips = match clip_spectrogram(&inputs, start_s, end_s, request.gaps) {
+        Ok(clips) => clips,
+        Err(error @ SpectrogramClipError::SkippedForGap { .. }) => {
+            return Ok(CutOutcome::Skipped(error.to_string()));
+        }
+        Err(error) => return Err(error.to_string()),
+    };
+    let count = clips.len();
+    let mut pieces = Vec::with_capacity(count);
+    for (index, clip) in clips.iter().enumerate() {
+        let name = piece_name(request.name, index, count);
+        let mut files = Vec::new();
+        for format in request.formats {
+            let bytes = match format.as_str() {
+                "npz" => write_npz(
+                    clip,
+                    &NpzMeta {
+                        clip_start_s: start_s,
+                        clip_end_s: end_s,
+                        device: request.device,
+                        description: request.description,
+                    },
+                )
+                .map_err(|e| e.to_string())?,
+                "mat" => {
+                    // The first source's other fields and `Meta` ride along unchanged.
+                    let template = mats
+                        .first()
+                        .ok_or_else(|| "write the MAT clip: no source file".to_owned())?;
+                    let mat = spectrogram_clip_mat(template, &clip.psd, clip.nfreq, &clip.time_s)
+                        .map_err(|e| e.to_string())?;
+                    write_mat(&mat).map_err(|e| e.to_string())?
+                }
+                "png" => {
+                    let title = if request.description.is_empty() {
+                        format!("{} {}", request.device, iso_utc(start_s))
+                    } else {
+                        format!("{} {}", request.device, request.description)
+                    };
+                    render_png(clip, &title).map_err(|e| e.to_string())?
+                }
+                other => {
+                    return Err(format!(
+                        "write a `{other}` spectrogram clip: unknown format"
+                    ));
+                }
+            };
+            files.push((format.clone(), bytes));
+        }
+        let facts = ClipFacts {
+            first: clip.time_s.first().map(|&t| iso_utc(t)).unwrap_or_default(),
+            last: clip.time_s.last().map(|&t| iso_utc(t)).unwrap_or_default(),
+            length: clip.time_s.len() as u64,
+            unit: "column",
+            sources: clip.sources.clone(),
+            gaps: clip.gaps.clone(),
+            overlaps: clip.overlaps.clone(),
+            sample_rate: None,
+            bits_per_sample: None,
+            seconds_per_column: Some(clip.seconds_per_column),
+            frequency_bins: Some(clip.nfreq),
+        };
+        pieces.push(CutPiece { name, files, facts });
+    }
+    Ok(CutOutcome::Pieces(pieces))
+}
+
+fn cut_audio(request: &CutRequest) -> Result<CutOutcome, String> {
+    let sources: Vec<AudioSource> = request
+        .sources
+        .iter()
+        .map(|s| AudioSource {
+            name: s.name,
+            path: s.path,
+        })
+        .collect();
+    let clips = match clip_audio(
+        &sources,
+        request.clip_start_ns,
+        request.clip_end_ns,
+        request.gaps,
+    ) {
+        Ok(clips) => clips,
+        Err(error @ AudioClipError::SkippedForGap { .. }) => {
+            return Ok(CutOutcome::Skipped(error.to_string()));
+        }
+        Err(error) => return Err(error.to_string()),
+    };
+    let count = clips.len();
+    let mut pieces = Vec::with_capacity(count);
+    for (index, clip) in clips.iter().enumerate() {
+        let name = piece_name(request.name, index, count);
+        let mut files = Vec::new();
+        for format in request.formats {
+            let bytes = match format.as_str() {
+                "flac" => write_flac(clip).map_err(|e| e.to_string())?,
+                "wav" => write_wav(clip).map_err(|e| e.to_string())?,
+                other => return Err(format!("write a `{other}` audio clip: unknown format")),
+            };
+            files.push((format.clone(), bytes));
+        }
+        let frames = clip.samples.len() as u64 / u64::from(clip.channels.max(1));
+        let rate = f64::from(clip.sample_rate.max(1));
+        let facts = ClipFacts {
+            first: iso_utc(clip.first_sample_s),
+            last: iso_utc(clip.first_sample_s + (frames.saturating_sub(1)) as f64 / rate),
+            length: frames,
+            unit: "sample",
+            sources: clip.sources.clone(),
+            gaps: clip.gaps.clone(),
+            overlaps: clip.overlaps.clone(),
+            sample_rate: Some(clip.sample_rate),
+            bits_per_sample: Some(clip.bits_per_sample),
+            seconds_per_column: None,
+            frequency_bins: None,
+        };
+        pieces.push(CutPiece { name, files, facts });
+    }
+    Ok(CutOutcome::Pieces(pieces))
+}

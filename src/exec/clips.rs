@@ -1,0 +1,374 @@
+//! Clip jobs: a clip node whose ONC inputs are done → clip files and a sidecar in the output
+//! tree, recorded in the cache.
+//!
+//! Input: a clip node of the DAG, the keys of the ONC nodes that fetch its files, and the
+//! shared executor [`Context`]. Output: for each piece of the clip (one, or one per stretch with
+//! `gaps = "split"`), its files in every requested format plus `NAME.json`, stored by content
+//! hash and linked under `DEVICE/TAG/clips/{spectrograms,audio}/`; a node record listing them
+//! and the exact source files (names and hashes) they were cut from. A clip whose record matches
+//! the current source files is only re-linked: no decoding, no request. Cutting runs on a
+//! blocking thread, at most one per CPU, so it overlaps downloads without starving them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::cache::{NodeRecord, StoredFile, link_output, safe_join};
+use crate::clip::Span;
+use crate::clip::cut::{CutOutcome, CutRequest, Media, SourceFile, cut};
+use crate::dag::{Node, NodeDetail, NodeKey, describe};
+use crate::plan::GapPolicy;
+use crate::plan::time::onc_date;
+
+use super::{Context, Event, source_identity};
+
+/// One clip node, ready to run once its inputs are.
+#[derive(Debug, Clone)]
+pub(super) struct ClipJob {
+    pub key: NodeKey,
+    pub what: String,
+    /// The ONC nodes (requests, listings) whose files it cuts.
+    pub upstream: Vec<NodeKey>,
+    /// The query of one of them: all share one source identity.
+    pub query: BTreeMap<String, String>,
+    pub media: Media,
+    pub formats: Vec<String>,
+    pub gaps: GapPolicy,
+    pub stage: String,
+    pub device: String,
+    pub label: Option<String>,
+    pub name: String,
+    pub window: (String, String),
+    pub padded: (String, String),
+    pub clip_start_ns: i64,
+    pub clip_end_ns: i64,
+    /// Output folder relative to the output root: `DEVICE/TAG/clips/{spectrograms,audio}`.
+    pub folder: PathBuf,
+}
+
+/// How a clip job ended.
+#[derive(Debug)]
+pub(super) enum ClipEnd {
+    Cached,
+    Written,
+    Skipped,
+    Failed(String),
+    Interrupted,
+}
+
+fn parse_ns(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()?
+        .timestamp_nanos_opt()
+}
+
+fn gap_policy(text: &str) -> GapPolicy {
+    match text {
+        "split" => GapPolicy::Split,
+        "skip" => GapPolicy::Skip,
+        "fail" => GapPolicy::Fail,
+        _ => GapPolicy::Fill,
+    }
+}
+
+/// The clip job of `node`, given the ONC nodes upstream of it (through its file nodes).
+pub(super) fn clip_job(
+    node: &Node,
+    upstream: Vec<NodeKey>,
+    query: BTreeMap<String, String>,
+) -> Option<ClipJob> {
+    let NodeDetail::Clip {
+        stage,
+        device,
+        tag,
+        label,
+        name,
+        media,
+        formats,
+        gaps,
+        window_start,
+        window_end,
+        clip_start,
+        clip_end,
+        ..
+    } = &node.detail
+    else {
+        return None;
+    };
+    let (media, sub) = if *media == "spectrogram" {
+        (Media::Spectrogram, "spectrograms")
+    } else {
+        (Media::Audio, "audio")
+    };
+    Some(ClipJob {
+        key: node.key,
+        what: describe(node),
+        upstream,
+        query,
+        media,
+        formats: formats.clone(),
+        gaps: gap_policy(gaps),
+        stage: stage.clone(),
+        device: device.clone(),
+        label: label.clone(),
+        name: name.clone(),
+        window: (window_start.clone(), window_end.clone()),
+        padded: (clip_start.clone(), clip_end.clone()),
+        clip_start_ns: parse_ns(clip_start)?,
+        clip_end_ns: parse_ns(clip_end)?,
+        folder: Path::new(device).join(tag).join("clips").join(sub),
+    })
+}
+
+/// The source files a record was cut from, to tell whether they changed since.
+fn input_list(files: &[StoredFile]) -> Value {
+    Value::Array(
+        files
+            .iter()
+            .map(|f| json!({"name": f.name, "blake3": f.blake3}))
+            .collect(),
+    )
+}
+
+/// Runs one clip job whose inputs are all fetched.
+pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
+    if context.cancelled() {
+        return ClipEnd::Interrupted;
+    }
+    let identity = source_identity(&context.base_url, &job.query);
+    let coverage = match context.cache.coverage(&identity) {
+        Ok(coverage) => coverage,
+        Err(error) => return ClipEnd::Failed(format!("read the cache: {error}")),
+    };
+    let from_ms = job.clip_start_ns.div_euclid(1_000_000);
+    let to_ms = (job.clip_end_ns + 999_999).div_euclid(1_000_000);
+    let files = coverage.files_overlapping(from_ms, to_ms);
+    if files.is_empty() {
+        return ClipEnd::Failed(format!(
+            "no source file covers {} – {}",
+            job.padded.0, job.padded.1
+        ));
+    }
+    let inputs = input_list(&files);
+    let key = job.key.to_hex();
+
+    // Cut before from exactly these files? Then only re-link.
+    if let Ok(Some(record)) = context.cache.read_node_record(&key)
+        && record.detail.get("inputs") == Some(&inputs)
+    {
+        return match link_all(context, &record.outputs) {
+            Ok(()) => {
+                context.emit(Event::ClipCached {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                });
+                ClipEnd::Cached
+            }
+            Err(reason) => ClipEnd::Failed(reason),
+        };
+    }
+
+    let Ok(_cpu) = context.limits.cpu.acquire().await else {
+        return ClipEnd::Interrupted;
+    };
+    if context.cancelled() {
+        return ClipEnd::Interrupted;
+    }
+    let sources: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|f| (f.name.clone(), context.cache.object_path(&f.blake3)))
+        .collect();
+    let work = job.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let sources: Vec<SourceFile> = sources
+            .iter()
+            .map(|(name, path)| SourceFile {
+                name,
+                path: path.as_path(),
+            })
+            .collect();
+        cut(&CutRequest {
+            media: work.media,
+            formats: &work.formats,
+            sources: &sources,
+            clip_start_ns: work.clip_start_ns,
+            clip_end_ns: work.clip_end_ns,
+            gaps: work.gaps,
+            device: &work.device,
+            description: work.label.as_deref().unwrap_or_default(),
+            name: &work.name,
+        })
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(reason)) => return ClipEnd::Failed(reason),
+        Err(_) => return ClipEnd::Failed("the clip worker stopped unexpectedly".into()),
+    };
+
+    let (pieces, skipped) = match outcome {
+        CutOutcome::Pieces(pieces) => (pieces, None),
+        CutOutcome::Skipped(reason) => (Vec::new(), Some(reason)),
+    };
+    let mut outputs = Vec::new();
+    for (index, piece) in pieces.iter().enumerate() {
+        for (extension, bytes) in &piece.files {
+            let name = job.folder.join(format!("{}.{extension}", piece.name));
+            match store_output(context, &name, bytes) {
+                Ok(file) => outputs.push(file),
+                Err(reason) => return ClipEnd::Failed(reason),
+            }
+        }
+        let sidecar = sidecar(job, &coverage, &files, piece, index, pieces.len());
+        let text = serde_json::to_string_pretty(&sidecar).unwrap_or_default() + "\n";
+        let name = job.folder.join(format!("{}.json", piece.name));
+        match store_output(context, &name, text.as_bytes()) {
+            Ok(file) => outputs.push(file),
+            Err(reason) => return ClipEnd::Failed(reason),
+        }
+    }
+    if let Err(reason) = link_all(context, &outputs) {
+        return ClipEnd::Failed(reason);
+    }
+    let record = NodeRecord {
+        key,
+        kind: "clip".into(),
+        outputs,
+        completed_at: onc_date(Utc::now()),
+        detail: json!({ "inputs": inputs, "skipped": skipped }),
+    };
+    if let Err(error) = context.cache.write_node_record(&record) {
+        return ClipEnd::Failed(format!("record the clip: {error}"));
+    }
+    match skipped {
+        Some(reason) => {
+            context.emit(Event::ClipSkipped {
+                node: job.key.short(),
+                what: job.what.clone(),
+                reason,
+            });
+            ClipEnd::Skipped
+        }
+        None => {
+            context
+                .counters
+                .clips_written
+                .fetch_add(pieces.len() as u64, Ordering::Relaxed);
+            context.emit(Event::Clipped {
+                node: job.key.short(),
+                what: job.what.clone(),
+                pieces: pieces.len(),
+            });
+            ClipEnd::Written
+        }
+    }
+}
+
+/// Stores one output's bytes; its name is its path under the output root.
+fn store_output(context: &Context, name: &Path, bytes: &[u8]) -> Result<StoredFile, String> {
+    let object = context
+        .cache
+        .store_bytes(bytes)
+        .map_err(|error| format!("store {}: {error}", name.display()))?;
+    Ok(StoredFile {
+        name: name.display().to_string(),
+        blake3: object.blake3,
+        size: object.size,
+        start_ms: None,
+        end_ms: None,
+    })
+}
+
+/// Links every output into the output tree (hard link, or copy).
+fn link_all(context: &Context, outputs: &[StoredFile]) -> Result<(), String> {
+    for output in outputs {
+        let dest = safe_join(&context.output_dir, Path::new(&output.name))
+            .map_err(|error| format!("place {}: {error}", output.name))?;
+        link_output(&context.cache.object_path(&output.blake3), &dest)
+            .map_err(|error| format!("link {}: {error}", output.name))?;
+    }
+    Ok(())
+}
+
+fn span_json(span: &Span) -> Value {
+    json!({
+        "start": crate::clip::spectrogram::iso_utc(span.start_s),
+        "end": crate::clip::spectrogram::iso_utc(span.end_s),
+        "seconds": span.end_s - span.start_s,
+    })
+}
+
+/// The sidecar of one piece (SPEC §6): what was asked, what was written, from which files.
+fn sidecar(
+    job: &ClipJob,
+    coverage: &crate::cache::Coverage,
+    files: &[StoredFile],
+    piece: &crate::clip::cut::CutPiece,
+    index: usize,
+    count: usize,
+) -> Value {
+    let facts = &piece.facts;
+    let sources: Vec<Value> = facts
+        .sources
+        .iter()
+        .map(|used| {
+            let entry = coverage
+                .entries
+                .iter()
+                .find(|e| e.files.iter().any(|f| f.name == used.file));
+            json!({
+                "file": used.file,
+                "first": used.first,
+                "end": used.end,
+                "blake3": files.iter().find(|f| f.name == used.file).map(|f| f.blake3.clone()),
+                "dp_request_id": entry.and_then(|e| e.dp_request_id),
+                "dp_run_id": entry.and_then(|e| e.dp_run_id),
+            })
+        })
+        .collect();
+    let mut value = json!({
+        "onc_pipe_version": env!("CARGO_PKG_VERSION"),
+        "node_key": job.key.to_hex(),
+        "stage": job.stage,
+        "device": job.device,
+        "label": job.label,
+        "name": piece.name,
+        "media": match job.media { Media::Spectrogram => "spectrogram", Media::Audio => "audio" },
+        "formats": job.formats,
+        "requested_window": { "start": job.window.0, "end": job.window.1 },
+        "padded_window": { "start": job.padded.0, "end": job.padded.1 },
+        "gap_policy": gap_name(job.gaps),
+        "first": facts.first,
+        "last": facts.last,
+        "length": facts.length,
+        "unit": facts.unit,
+        "sources": sources,
+        "gaps": facts.gaps.iter().map(span_json).collect::<Vec<_>>(),
+        "overlaps": facts.overlaps.iter().map(span_json).collect::<Vec<_>>(),
+    });
+    if let Some(object) = value.as_object_mut() {
+        if let Some(rate) = facts.sample_rate {
+            object.insert("sample_rate".into(), json!(rate));
+        }
+        if let Some(bits) = facts.bits_per_sample {
+            object.insert("bits_per_sample".into(), json!(bits));
+        }
+        if let Some(seconds) = facts.seconds_per_column {
+            object.insert("seconds_per_column".into(), json!(seconds));
+        }
+        if let Some(bins) = facts.frequency_bins {
+            object.insert("frequency_bins".into(), json!(bins));
+        }
+        if count > 1 {
+            object.insert("part".into(), json!({ "index": index + 1, "of": count }));
+        }
+    }
+    value
+}
+
+fn gap_name(gaps: GapPolicy) -> &'static str {
+    gaps.as_str()
+}
