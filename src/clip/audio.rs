@@ -1338,6 +1338,69 @@ mod tests {
     }
 
     #[test]
+    fn wav_with_wide_containers_is_read_without_seeking() {
+        // 24-bit samples in 4-byte containers (WAVE_FORMAT_EXTENSIBLE): hound's `seek` would
+        // land in the wrong place, so these files are skipped through by reading.
+        let dir = tempfile::tempdir().unwrap();
+        let name = "ICLISTENHF6324_20240401T000000.000Z.wav";
+        let path = dir.path().join(name);
+        let spec = hound::WavSpecEx {
+            spec: hound::WavSpec {
+                channels: 1,
+                sample_rate: 1000,
+                bits_per_sample: 24,
+                sample_format: hound::SampleFormat::Int,
+            },
+            bytes_per_sample: 4,
+        };
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut writer = hound::WavWriter::new_with_spec_ex(file, spec).unwrap();
+        for i in 0..3000i32 {
+            writer.write_sample(i * 1000 - 1_500_000).unwrap();
+        }
+        writer.finalize().unwrap();
+        let from = T2024 * MS + 2_000 * MS;
+        let sources = [AudioSource { name, path: &path }];
+        let c = clip_audio(&sources, from, from + 5 * MS, GapPolicy::Fill)
+            .unwrap()
+            .remove(0);
+        let expected: Vec<i32> = (2000..2005).map(|i| i * 1000 - 1_500_000).collect();
+        assert_eq!(c.samples, expected);
+        assert_eq!(c.bits_per_sample, 24);
+    }
+
+    /// Decode speed on a 5-minute 64 kHz FLAC (run with `--ignored --nocapture`).
+    #[test]
+    #[ignore = "timing, not a check; about 30 s to generate the file"]
+    fn decode_speed_64khz() {
+        let file = files_overlapping(&profile(64_000), T2024, T2024 + DAY)
+            .into_iter()
+            .find(|f| f.duration_ms() > 299_000)
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let name = file.filename("flac");
+        let path = dir.path().join(&name);
+        std::fs::write(&path, flac_bytes(&file).unwrap()).unwrap();
+        let sources = [AudioSource {
+            name: &name,
+            path: &path,
+        }];
+        for offset_s in [0, 150, 295] {
+            let from = (file.start_ms + offset_s * 1000) * MS;
+            let started = std::time::Instant::now();
+            let c = clip_audio(&sources, from, from + 5_000 * MS, GapPolicy::Fill).unwrap();
+            let decode = started.elapsed();
+            let started = std::time::Instant::now();
+            let flac = write_flac(&c[0]).unwrap();
+            println!(
+                "5 s clip at +{offset_s} s: decode {decode:?}, FLAC encode {:?} ({} bytes)",
+                started.elapsed(),
+                flac.len()
+            );
+        }
+    }
+
+    #[test]
     fn corrupt_input_is_an_error_not_a_panic() {
         let file = day_files().remove(2);
         let flac = flac_bytes(&file).unwrap();
