@@ -357,17 +357,17 @@ pub async fn execute(
                 match receiver.wait_for(Option::is_some).await.map(|v| *v) {
                     Ok(Some(true)) => {}
                     _ if context.cancelled() => {
-                        return Task::Clip(job, clips::ClipEnd::Interrupted);
+                        return Task::Clip(Box::new(job), clips::ClipEnd::Interrupted);
                     }
                     _ => {
                         let reason =
                             "its source files could not be fetched (see the failed ONC node)";
-                        return Task::Clip(job, clips::ClipEnd::Failed(reason.into()));
+                        return Task::Clip(Box::new(job), clips::ClipEnd::Failed(reason.into()));
                     }
                 }
             }
             let end = clips::run_clip(&context, &job).await;
-            Task::Clip(job, end)
+            Task::Clip(Box::new(job), end)
         });
     }
     let mut summary = RunSummary {
@@ -462,7 +462,7 @@ pub async fn execute(
 /// What a spawned task returns.
 enum Task {
     Onc(Job, JobEnd),
-    Clip(clips::ClipJob, clips::ClipEnd),
+    Clip(Box<clips::ClipJob>, clips::ClipEnd),
 }
 
 /// The clip jobs of the DAG, each with the ONC nodes that fetch its files (through its file
@@ -1247,10 +1247,15 @@ async fn archive_job(
     for result in futures_util::future::join_all(fetches).await {
         files.push(result?);
     }
+    // As for products, the listed files' own extents count as covered.
+    let to_ms = if to_ms > from_ms { to_ms } else { from_ms + 1 };
     let entry = CoverageEntry {
         key: job.key.to_hex(),
-        from_ms,
-        to_ms: if to_ms > from_ms { to_ms } else { from_ms + 1 },
+        from_ms: files
+            .iter()
+            .filter_map(|f| f.start_ms)
+            .fold(from_ms, i64::min),
+        to_ms: files.iter().filter_map(|f| f.end_ms).fold(to_ms, i64::max),
         files,
         dp_request_id: None,
         dp_run_id: None,
@@ -1308,7 +1313,13 @@ pub fn node_states(
                     fixed("to run", "its request must run")
                 }
             }
-            NodeKind::Clip => fixed("to run", "new"),
+            NodeKind::Clip => match cache.map(|c| c.node_record_lookup(&node.key.to_hex())) {
+                Some(Ok(crate::cache::Lookup::Found(_))) => fixed("cached", "already cut"),
+                Some(Ok(crate::cache::Lookup::Corrupt(reason))) => {
+                    fixed("to run", &format!("output missing or corrupted: {reason}"))
+                }
+                _ => fixed("to run", "new (a new window, padding or format)"),
+            },
         };
         states.insert(node.key, status);
     }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod clips;
 mod examples;
 mod keys;
 mod robustness;
