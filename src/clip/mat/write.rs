@@ -1,7 +1,8 @@
 //! The Level 5 writer: [`MatFile`] → bytes, little-endian, one `miCOMPRESSED` element per
 //! variable, laid out as MATLAB and scipy write it (every sub-element padded to 8 bytes, the
 //! compressed elements themselves not padded). Numeric data is stored in its class's own type
-//! (double as `miDOUBLE`, ...), chars as UTF-16 code units (`miUINT16`).
+//! (double as `miDOUBLE`, ...), chars as `miUTF8` (or UTF-16 `miUINT16` when the text has
+//! surrogate pairs).
 
 use super::read::*;
 use super::{MatError, MatFile, MatValue, NumericData};
@@ -242,8 +243,21 @@ impl Writer {
                             ),
                         ));
                     }
-                    let bytes: Vec<u8> = units.iter().flat_map(|&u| self.u16_bytes(u)).collect();
-                    self.element(out, MI_UINT16, &bytes, path)?;
+                    // scipy decodes `miUINT16` chars through its `uint16_codec` (UTF-8 by
+                    // default: only each unit's low byte survives), so non-ASCII text is written
+                    // as `miUTF8`, which MATLAB and scipy both decode. Text with surrogate pairs
+                    // stays UTF-16: in UTF-8 its character count would not match the dimensions.
+                    let bmp_only = units.iter().all(|&u| !(0xD800..0xE000).contains(&u));
+                    match String::from_utf16(units) {
+                        Ok(text) if bmp_only => {
+                            self.element(out, MI_UTF8, text.as_bytes(), path)?;
+                        }
+                        _ => {
+                            let bytes: Vec<u8> =
+                                units.iter().flat_map(|&u| self.u16_bytes(u)).collect();
+                            self.element(out, MI_UINT16, &bytes, path)?;
+                        }
+                    }
                 }
                 MatValue::Struct(s) => {
                     if let Some(class_name) = &s.class_name {
