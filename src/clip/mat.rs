@@ -361,6 +361,8 @@ pub enum MatError {
     Write { path: String, reason: String },
     #[error("read ONC spectrogram from MAT file: {reason}")]
     Spectrogram { reason: String },
+    #[error("build spectrogram clip MAT: {reason}")]
+    Clip { reason: String },
 }
 
 fn path_suffix(path: &str) -> String {

@@ -29,6 +29,10 @@ fn spect_error(reason: String) -> MatError {
     MatError::Spectrogram { reason }
 }
 
+fn clip_error(reason: String) -> MatError {
+    MatError::Clip { reason }
+}
+
 /// Read ONC's `SpectData` (and `Meta.deviceCode`) from a MAT file.
 pub fn spectrogram_from_mat(file: &MatFile) -> Result<SpectrogramFile, MatError> {
     let parts = SpectParts::find(file)?;
@@ -90,8 +94,8 @@ pub fn spectrogram_clip_mat(
 /// must have the same frequency vector. Times are copied as datenums (no conversion loss).
 pub fn concat_spectrogram_mats(parts: &[(MatFile, Range<usize>)]) -> Result<MatFile, MatError> {
     let Some((template, _)) = parts.first() else {
-        return Err(spect_error(
-            "concatenate spectrograms: no files given".to_string(),
+        return Err(clip_error(
+            "no source files given to concatenate".to_string(),
         ));
     };
     let first = SpectParts::find(template)?;
@@ -106,9 +110,9 @@ pub fn concat_spectrogram_mats(parts: &[(MatFile, Range<usize>)]) -> Result<MatF
                 .zip(&frequency)
                 .all(|(a, b)| a.to_bits() == b.to_bits());
         if !same {
-            return Err(spect_error(format!(
-                "concatenate spectrograms: file {} has a different SpectData.frequency than \
-                 file 1 ({} vs {} frequencies)",
+            return Err(clip_error(format!(
+                "source file {} has a different SpectData.frequency than file 1 ({} vs {} \
+                 frequencies)",
                 i + 1,
                 f.len(),
                 frequency.len()
@@ -138,10 +142,10 @@ fn check_columns(columns: &Range<usize>, ntime: usize, file_number: usize) -> Re
         let which = if file_number == 0 {
             String::new()
         } else {
-            format!(" of file {file_number}")
+            format!(" of source file {file_number}")
         };
-        return Err(spect_error(format!(
-            "crop spectrogram{which}: columns {}..{} are outside its {ntime} time columns",
+        return Err(clip_error(format!(
+            "columns {}..{}{which} are outside its {ntime} time columns",
             columns.start, columns.end
         )));
     }
@@ -156,16 +160,15 @@ fn clip_from_datenums(
 ) -> Result<MatFile, MatError> {
     let parts = SpectParts::find(template)?;
     if nfreq != parts.nfreq {
-        return Err(spect_error(format!(
-            "build spectrogram clip: the PSD has {nfreq} frequencies but the template's \
-             SpectData.frequency has {}",
+        return Err(clip_error(format!(
+            "the PSD has {nfreq} frequencies but the template's SpectData.frequency has {}",
             parts.nfreq
         )));
     }
     let ntime = datenums.len();
     if nfreq.checked_mul(ntime) != Some(psd.len()) {
-        return Err(spect_error(format!(
-            "build spectrogram clip: {} PSD values are not {nfreq} frequencies × {ntime} times",
+        return Err(clip_error(format!(
+            "{} PSD values are not {nfreq} frequencies × {ntime} times",
             psd.len()
         )));
     }
