@@ -105,7 +105,15 @@ impl Coverage {
         let mut seen = HashSet::new();
         // Sorted by effective start (an untimed file starts where its entry does), then name.
         let mut found: Vec<(i64, &StoredFile)> = Vec::new();
-        for entry in &self.entries {
+        // A file lies within its entry's range or, for entries written before ranges were
+        // extended to their files, at most one file length beyond it: entries farther away
+        // cannot hold a match. Skipping them keeps a 10,000-file re-run linear.
+        const REACH_MS: i64 = 310_000;
+        let near = |e: &&CoverageEntry| {
+            e.from_ms.saturating_sub(REACH_MS) <= to_ms
+                && from_ms <= e.to_ms.saturating_add(REACH_MS)
+        };
+        for entry in self.entries.iter().filter(near) {
             for file in &entry.files {
                 let start = file.start_ms.unwrap_or(entry.from_ms);
                 let end = file.end_ms.unwrap_or(entry.to_ms);
@@ -116,6 +124,16 @@ impl Coverage {
         }
         found.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
         found.into_iter().map(|(_, file)| file.clone()).collect()
+    }
+
+    /// Adds (or replaces, by key) one entry, as [`Cache::record_coverage`] just wrote it, keeping
+    /// the order `coverage` reads them in.
+    pub fn add(&mut self, entry: CoverageEntry) {
+        self.entries.retain(|e| e.key != entry.key);
+        let at = self.entries.partition_point(|e| {
+            (e.from_ms, e.to_ms, &e.key) < (entry.from_ms, entry.to_ms, &entry.key)
+        });
+        self.entries.insert(at, entry);
     }
 
     /// A stored file by its ONC name.

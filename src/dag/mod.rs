@@ -585,7 +585,12 @@ pub fn build(plan: &Plan) -> Dag {
                     .clone()
                     .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
                 let base = name.clone();
-                let mut slot = (window.device.clone(), window.tag.clone(), media, name.clone());
+                let mut slot = (
+                    window.device.clone(),
+                    window.tag.clone(),
+                    media,
+                    name.clone(),
+                );
                 let mut attempt = 1;
                 while taken.contains(&slot) {
                     name = match attempt {

@@ -139,9 +139,9 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
         return ClipEnd::Interrupted;
     }
     let identity = source_identity(&context.base_url, &job.query);
-    let coverage = match context.cache.coverage(&identity) {
+    let coverage = match context.coverage(&identity) {
         Ok(coverage) => coverage,
-        Err(error) => return ClipEnd::Failed(format!("read the cache: {error}")),
+        Err(reason) => return ClipEnd::Failed(reason),
     };
     let from_ms = job.clip_start_ns.div_euclid(1_000_000);
     let to_ms = (job.clip_end_ns + 999_999).div_euclid(1_000_000);
@@ -171,12 +171,9 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
         };
     }
 
-    let Ok(_cpu) = context.limits.cpu.acquire().await else {
+    let Ok(_cpu) = context.permit(&context.limits.cpu).await else {
         return ClipEnd::Interrupted;
     };
-    if context.cancelled() {
-        return ClipEnd::Interrupted;
-    }
     let sources: Vec<(String, PathBuf)> = files
         .iter()
         .map(|f| (f.name.clone(), context.cache.object_path(&f.blake3)))
