@@ -803,6 +803,10 @@ pub fn write_flac(clip: &AudioClip) -> Result<Vec<u8>, AudioClipError> {
     }
     let mut config = flacenc::config::Encoder::default();
     config.block_size = FLAC_BLOCK_SIZE;
+    // One clip, one thread: the executor already cuts one clip per CPU, and flacenc's parallel
+    // mode would start its own worker pool per clip on top of that (and panics, not errors, if
+    // its worker channels fail). Frames are encoded independently in both modes.
+    config.multithread = false;
     let config = flacenc::error::Verify::into_verified(config)
         .map_err(|(_, e)| encode(format!("encoder configuration: {e}")))?;
     let source = flacenc::source::MemSource::from_samples(
