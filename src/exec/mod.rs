@@ -834,8 +834,11 @@ enum PollError {
     Job(JobError),
 }
 
-/// Polls `run` until ONC says complete. The first poll waits for ONC's estimate (capped at
-/// `poll_interval`); later polls back off from a tenth of it up to `poll_interval`.
+/// Polls `run` until ONC says complete: once at once (it gives the dpRunId to journal), then
+/// at ONC's estimate of completion (never more than `poll_interval` apart), then, if the run is
+/// late, after a twentieth of the estimate, doubling up to `poll_interval`. A run that finishes
+/// on time is seen within a twentieth of its estimate; a late one costs a few polls, not one
+/// per second.
 async fn poll_until_complete(
     context: &Context,
     job: &Job,
@@ -847,7 +850,10 @@ async fn poll_until_complete(
     let started = Instant::now();
     let interval = context.limits.poll_interval;
     let mut wait = Duration::ZERO;
-    let mut next_wait = estimate.unwrap_or(Duration::from_secs(1)).min(interval);
+    let expected = estimate.unwrap_or(Duration::from_secs(1));
+    let due = started + expected;
+    let first_late_wait = (expected / 20).max(Duration::from_millis(20));
+    let mut late_wait = Duration::ZERO;
     let mut last_status = String::new();
     loop {
         if !wait.is_zero() && !context.sleep(wait).await {
@@ -913,17 +919,17 @@ async fn poll_until_complete(
                 context.limits.max_wait.as_secs()
             ))));
         }
-        wait = next_wait;
-        let floor =
-            (estimate.unwrap_or(Duration::from_secs(1)) / 10).max(Duration::from_millis(20));
-        next_wait = if wait >= interval {
-            interval
+        let now = Instant::now();
+        wait = if now + Duration::from_millis(1) < due {
+            (due - now).min(interval)
         } else {
-            (wait.max(floor) * 2).min(interval)
+            late_wait = if late_wait.is_zero() {
+                first_late_wait
+            } else {
+                (late_wait * 2).min(interval)
+            };
+            late_wait.min(interval)
         };
-        if next_wait < floor {
-            next_wait = floor;
-        }
     }
 }
 
