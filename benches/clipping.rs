@@ -36,7 +36,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use onc_pipe::clip::cut::{CutOutcome, CutRequest, Media, SourceFile, cut};
+use onc_pipe::clip::cut::{CutOutcome, CutRequest, DecodedFiles, Media, SourceFile, cut};
 use onc_pipe::plan::GapPolicy;
 use onc_pipe::sim::archive::{ArchiveFile, DeviceProfile, files_overlapping};
 
@@ -195,7 +195,13 @@ fn make_events(sources: &[Source], count: usize) -> Vec<Event> {
 }
 
 /// One clip, as the executor cuts it.
-fn clip_one(sources: &[Source], event: &Event, media: Media, formats: &[String]) -> usize {
+fn clip_one(
+    sources: &[Source],
+    event: &Event,
+    media: Media,
+    formats: &[String],
+    decoded: Option<&DecodedFiles>,
+) -> usize {
     let files: Vec<SourceFile> = event
         .sources
         .iter()
@@ -224,6 +230,7 @@ fn clip_one(sources: &[Source], event: &Event, media: Media, formats: &[String])
         device: DEVICE,
         description: "bench event",
         name: &name,
+        decoded,
     })
     .expect("clip cuts");
     match outcome {
@@ -278,6 +285,7 @@ struct Figures {
     pool_clip: Duration,
     pool_events: usize,
     single_clip: Duration,
+    single_independent: Duration,
     single_decode: Duration,
     pool_decode: Duration,
     single_events: usize,
@@ -309,20 +317,41 @@ fn measure(
     };
     // Warm the page cache (the files are "cached" on disk) and the allocator.
     for event in subset.iter().take(threads.max(2)) {
-        black_box(clip_one(sources, event, media, &formats));
+        black_box(clip_one(sources, event, media, &formats, None));
     }
+    // As the executor cuts a run's clips: decoded spectrogram files shared within the run, with
+    // the executor's memory budget (audio is decoded per clip either way).
+    let shared = DecodedFiles::new(96 << 20);
     let pool_clip = pool(threads, events.len(), |i| {
-        black_box(clip_one(sources, &events[i], media, &formats));
+        black_box(clip_one(
+            sources,
+            &events[i],
+            media,
+            &formats,
+            Some(&shared),
+        ));
     });
     let pool_decode = pool(threads, subset.len(), |i| decode(&subset[i]));
+    let shared = DecodedFiles::new(96 << 20);
     let single_clip = pool(1, subset.len(), |i| {
-        black_box(clip_one(sources, &subset[i], media, &formats));
+        black_box(clip_one(
+            sources,
+            &subset[i],
+            media,
+            &formats,
+            Some(&shared),
+        ));
+    });
+    // Each clip on its own, decoding every source again.
+    let single_independent = pool(1, subset.len(), |i| {
+        black_box(clip_one(sources, &subset[i], media, &formats, None));
     });
     let single_decode = pool(1, subset.len(), |i| decode(&subset[i]));
     Figures {
         pool_clip,
         pool_events: events.len(),
         single_clip,
+        single_independent,
         single_decode,
         pool_decode,
         single_events: subset.len(),
@@ -562,6 +591,10 @@ fn main() {
             "  onc-pipe, 1 thread:    {single_rate:>8.2} clips/s  ({} clips in {:.2} s)",
             f.single_events,
             f.single_clip.as_secs_f64()
+        );
+        println!(
+            "  onc-pipe, 1 thread, every clip decoding its sources alone: {:>8.2} clips/s",
+            per_s(f.single_events, f.single_independent)
         );
         let decode_what = match media {
             Media::Audio => "claxon decodes each clip's sources from the start to the clip end",

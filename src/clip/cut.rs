@@ -8,12 +8,15 @@
 //! [`super::spectrogram`]). Synchronous and CPU-bound: the executor calls it on a blocking
 //! thread.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::plan::GapPolicy;
 
 use super::audio::{AudioClipError, AudioSource, clip_audio, write_flac, write_wav};
-use super::mat::{read_mat, spectrogram_clip_mat, spectrogram_from_mat, write_mat};
+use super::mat::{
+    MatFile, SpectrogramFile, read_mat, spectrogram_clip_mat, spectrogram_from_mat, write_mat,
+};
 use super::spectrogram::npz::{NpzMeta, write_npz};
 use super::spectrogram::picture::render_png;
 use super::spectrogram::{SpectrogramClipError, SpectrogramInput, clip_spectrogram, iso_utc};
@@ -49,6 +52,87 @@ pub struct CutRequest<'a> {
     pub description: &'a str,
     /// Clip basename; split pieces get `_part1`, `_part2`, ….
     pub name: &'a str,
+    /// Decoded spectrogram files shared by the clips of one run; `None` decodes every source
+    /// for this clip alone.
+    pub decoded: Option<&'a DecodedFiles>,
+}
+
+/// One decoded spectrogram source: the MAT tree (the template of MAT clips) and its data.
+pub struct DecodedSpectrogram {
+    pub mat: MatFile,
+    pub spectrogram: SpectrogramFile,
+}
+
+/// A bounded, least-recently-used set of decoded spectrogram files, keyed by their stored path
+/// (content-addressed, so a path always holds the same bytes).
+///
+/// Inflating a MAT file is nearly all the cost of a spectrogram clip, and event clips cluster:
+/// 1,000 events over an hour of archive touch 12 files. Decoding each once per run instead of
+/// once per clip is what makes the clip stage fast; the byte budget keeps memory bounded
+/// whatever the files' size (a file larger than the budget is simply not kept).
+pub struct DecodedFiles {
+    budget_bytes: usize,
+    /// Most recently used last.
+    entries: Mutex<Vec<(PathBuf, Arc<DecodedSpectrogram>, usize)>>,
+}
+
+impl std::fmt::Debug for DecodedFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let held = self.entries.lock().map_or(0, |entries| entries.len());
+        f.debug_struct("DecodedFiles")
+            .field("budget_bytes", &self.budget_bytes)
+            .field("files", &held)
+            .finish()
+    }
+}
+
+impl DecodedFiles {
+    pub fn new(budget_bytes: usize) -> Self {
+        DecodedFiles {
+            budget_bytes,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The decoded file at `path`, decoding it (outside the lock) on a miss.
+    fn get_or_decode(
+        &self,
+        path: &Path,
+        decode: impl FnOnce() -> Result<DecodedSpectrogram, String>,
+    ) -> Result<Arc<DecodedSpectrogram>, String> {
+        {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = entries.iter().position(|(p, _, _)| p == path) {
+                let entry = entries.remove(at);
+                let decoded = Arc::clone(&entry.1);
+                entries.push(entry);
+                return Ok(decoded);
+            }
+        }
+        let decoded = Arc::new(decode()?);
+        // The PSD is held twice (the MAT tree and the f64 copy), 8 bytes a cell at most.
+        let size = decoded.spectrogram.psd.len().saturating_mul(16);
+        if size <= self.budget_bytes {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if !entries.iter().any(|(p, _, _)| p == path) {
+                entries.push((path.to_path_buf(), Arc::clone(&decoded), size));
+            }
+            let mut total: usize = entries.iter().map(|e| e.2).sum();
+            while total > self.budget_bytes && !entries.is_empty() {
+                total -= entries.remove(0).2;
+            }
+        }
+        Ok(decoded)
+    }
+}
+
+fn decode_spectrogram(source: &SourceFile) -> Result<DecodedSpectrogram, String> {
+    let bytes = std::fs::read(source.path)
+        .map_err(|e| format!("read {} ({}): {e}", source.name, source.path.display()))?;
+    let mat = read_mat(&bytes).map_err(|e| format!("read {}: {e}", source.name))?;
+    let spectrogram =
+        spectrogram_from_mat(&mat).map_err(|e| format!("read {}: {e}", source.name))?;
+    Ok(DecodedSpectrogram { mat, spectrogram })
 }
 
 /// What a sidecar reports about one piece.
@@ -109,21 +193,18 @@ fn piece_name(base: &str, index: usize, count: usize) -> String {
 }
 
 fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
-    let mut mats = Vec::with_capacity(request.sources.len());
-    let mut spectrograms = Vec::with_capacity(request.sources.len());
+    let mut decoded = Vec::with_capacity(request.sources.len());
     for source in request.sources {
-        let bytes = std::fs::read(source.path)
-            .map_err(|e| format!("read {} ({}): {e}", source.name, source.path.display()))?;
-        let mat = read_mat(&bytes).map_err(|e| format!("read {}: {e}", source.name))?;
-        let spectrogram =
-            spectrogram_from_mat(&mat).map_err(|e| format!("read {}: {e}", source.name))?;
-        mats.push(mat);
-        spectrograms.push(spectrogram);
+        decoded.push(match request.decoded {
+            Some(files) => files.get_or_decode(source.path, || decode_spectrogram(source))?,
+            None => Arc::new(decode_spectrogram(source)?),
+        });
     }
     let inputs: Vec<SpectrogramInput> = request
         .sources
         .iter()
-        .zip(&spectrograms)
+        .zip(&decoded)
+        .map(|(source, d)| (source, &d.spectrogram))
         .map(|(source, s)| SpectrogramInput {
             name: source.name,
             psd: &s.psd,
@@ -160,9 +241,10 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
                 .map_err(|e| e.to_string())?,
                 "mat" => {
                     // The first source's other fields and `Meta` ride along unchanged.
-                    let template = mats
+                    let template = &decoded
                         .first()
-                        .ok_or_else(|| "write the MAT clip: no source file".to_owned())?;
+                        .ok_or_else(|| "write the MAT clip: no source file".to_owned())?
+                        .mat;
                     let mat = spectrogram_clip_mat(template, &clip.psd, clip.nfreq, &clip.time_s)
                         .map_err(|e| e.to_string())?;
                     write_mat(&mat).map_err(|e| e.to_string())?
@@ -253,4 +335,53 @@ fn cut_audio(request: &CutRequest) -> Result<CutOutcome, String> {
         pieces.push(CutPiece { name, files, facts });
     }
     Ok(CutOutcome::Pieces(pieces))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn decoded(cells: usize) -> DecodedSpectrogram {
+        DecodedSpectrogram {
+            mat: MatFile {
+                header_text: String::new(),
+                variables: Vec::new(),
+            },
+            spectrogram: SpectrogramFile {
+                psd: vec![0.0; cells],
+                nfreq: 1,
+                ntime: cells,
+                frequency_hz: vec![0.0],
+                time_s: vec![0.0; cells],
+                device: None,
+            },
+        }
+    }
+
+    #[test]
+    fn decoded_files_keep_the_most_recent_within_the_budget() {
+        // Two files of 10 cells (160 bytes each) fit; a third evicts the least recently used.
+        let files = DecodedFiles::new(320);
+        let decodes = Cell::new(0);
+        let get = |name: &str| {
+            files
+                .get_or_decode(Path::new(name), || {
+                    decodes.set(decodes.get() + 1);
+                    Ok(decoded(10))
+                })
+                .map(|_| ())
+        };
+        for name in ["a", "b", "a", "c", "a", "b"] {
+            get(name).unwrap();
+        }
+        // a, b decoded; a hit; c evicts b; a hit; b decoded again.
+        assert_eq!(decodes.get(), 4);
+        // A file larger than the whole budget is decoded but never kept.
+        let big = files
+            .get_or_decode(Path::new("big"), || Ok(decoded(1_000)))
+            .unwrap();
+        assert_eq!(big.spectrogram.psd.len(), 1_000);
+        assert!(format!("{files:?}").contains("files: 2"));
+    }
 }

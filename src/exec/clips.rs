@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
@@ -179,6 +180,7 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
         .map(|f| (f.name.clone(), context.cache.object_path(&f.blake3)))
         .collect();
     let work = job.clone();
+    let decoded = Arc::clone(&context.decoded);
     let outcome = tokio::task::spawn_blocking(move || {
         let sources: Vec<SourceFile> = sources
             .iter()
@@ -197,6 +199,7 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
             device: &work.device,
             description: work.label.as_deref().unwrap_or_default(),
             name: &work.name,
+            decoded: Some(&decoded),
         })
     })
     .await;

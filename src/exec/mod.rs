@@ -148,6 +148,8 @@ struct Context {
     claims: FileClaims,
     /// Coverage by source identity, read once per run (see [`Context::coverage`]).
     coverages: std::sync::Mutex<HashMap<String, Arc<crate::cache::Coverage>>>,
+    /// Spectrogram files decoded by clips, shared by the clips of the run.
+    decoded: Arc<crate::clip::cut::DecodedFiles>,
 }
 
 impl Context {
@@ -383,6 +385,7 @@ pub async fn execute(
         base_url: base_url.to_owned(),
         claims: FileClaims::default(),
         coverages: std::sync::Mutex::default(),
+        decoded: Arc::new(crate::clip::cut::DecodedFiles::new(DECODED_BUDGET_BYTES)),
     });
     // Each ONC job announces its end (true: its files are stored) to the clips that need it.
     let mut finished: HashMap<NodeKey, watch::Sender<Option<bool>>> = HashMap::new();
@@ -987,6 +990,9 @@ fn fill_file_ends(files: &mut [StoredFile]) {
         }
     }
 }
+
+/// Memory for decoded spectrogram files kept between clips: about seven 5-minute plotRes files.
+const DECODED_BUDGET_BYTES: usize = 96 << 20;
 
 /// The length of one ONC hydrophone file.
 const NOMINAL_FILE_MS: i64 = 300_000;

@@ -311,12 +311,14 @@ async fn killed_runs_resume_without_resubmitting() {
     sim.stop().await;
 
     type KillPoint = fn(&Path) -> bool;
+    // The kill points wait until all three submissions are journaled: between ONC accepting a
+    // request and the journal's fsync (milliseconds) a kill cannot know the id, and ONC has no
+    // idempotency key to find it again — that window is the one resubmission that can happen.
     let points: [(&str, KillPoint); 3] = [
-        ("after submit", |dir| !journal_entries(dir).is_empty()),
+        ("after submit", |dir| journal_entries(dir).len() == 3),
         ("while polling", |dir| {
-            journal_entries(dir)
-                .iter()
-                .any(|e| !e["dp_run_id"].is_null())
+            let entries = journal_entries(dir);
+            entries.len() == 3 && entries.iter().all(|e| !e["dp_run_id"].is_null())
         }),
         ("mid-download", has_partial_download),
     ];

@@ -53,11 +53,20 @@ fn run_scenario(name: &str, expected_files: usize) {
     assert_eq!(record["runs_downloaded"], record["runs_total"], "{name}");
 
     let output = folder.join(output_dir(&folder.join(name)));
-    let files = files_under(&output);
+    let (clips, files): (Vec<_>, Vec<_>) = files_under(&output)
+        .into_iter()
+        .partition(|path| path.components().any(|c| c.as_os_str() == "clips"));
     assert_eq!(files.len(), expected_files, "{name}: {files:#?}");
     for path in &files {
         check_against_simulator(path);
     }
+    // Clips (checked against the oracle in `clips.rs`): each with its sidecar.
+    let written = record["clips_written"].as_u64().unwrap() as usize;
+    let sidecars = clips
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .count();
+    assert_eq!(sidecars, written, "{name}: {clips:#?}");
 }
 
 /// The manifest's `output.dir` (default `data`).
