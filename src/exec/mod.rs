@@ -892,6 +892,9 @@ async fn poll_until_complete(
             }
             "error" | "failed" => {
                 let message = last_error_message(context, run.dp_run_id).await;
+                // The run is dead: the next `run` submits the request again instead of
+                // re-attaching to a failure.
+                let _ = context.cache.journal_remove(&node_key);
                 return Err(PollError::Job(JobError::Failed(format!(
                     "ONC's run {} failed: {message}",
                     run.dp_run_id

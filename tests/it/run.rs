@@ -362,7 +362,8 @@ async fn killed_runs_resume_without_resubmitting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_server_is_survived_and_a_failed_run_reported() {
-    // A seed under which exactly one of the three submissions fails.
+    // A seed under which exactly one of the three submissions fails, and its resubmission (the
+    // fourth) does not.
     let seed = (0..10_000)
         .find(|&seed| {
             let faults = FaultConfig {
@@ -370,7 +371,7 @@ async fn a_flaky_server_is_survived_and_a_failed_run_reported() {
                 seed,
                 ..FaultConfig::default()
             };
-            (0..3).filter(|&n| faults.run_fails(n)).count() == 1
+            (0..3).filter(|&n| faults.run_fails(n)).count() == 1 && !faults.run_fails(3)
         })
         .unwrap();
     let faults = FaultConfig {
@@ -408,6 +409,15 @@ async fn a_flaky_server_is_survived_and_a_failed_run_reported() {
         "{summary}"
     );
     assert!(sim.stats().faults_injected > 0);
+    // The failed run is not re-attached: the next run submits it again and completes.
+    let dir = scratch.path().to_path_buf();
+    let again = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "m.toml", "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let again = record(&again);
+    assert_eq!(again["requests_submitted"], 1, "{again}");
+    assert_eq!(again["runs_reattached"], 0, "{again}");
     sim.stop().await;
 }
 
