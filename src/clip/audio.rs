@@ -13,8 +13,11 @@
 //! previous one ended, the later file's head is trimmed (an overlap, reported). Mismatches of at
 //! most one millisecond — the precision of the names — join the files without gap or trim.
 //!
-//! Decoding stops at the clip end: FLAC is decoded block by block from the start (claxon cannot
-//! seek) and blocks before the clip are dropped uncopied; WAV is seeked to the first sample.
+//! Decoding stops at the clip end. FLAC is seeked (claxon cannot: `seek_flac` guesses a byte
+//! offset, scans for a frame sync code and checks two consecutive frames by their CRCs and
+//! positions) to a frame shortly before the first sample, then decoded block by block with the
+//! blocks before the clip dropped uncopied; when the seek finds nothing trustworthy the file is
+//! decoded from its first frame, as if there were no seek. WAV is seeked to the first sample.
 //!
 //! Output: one [`AudioClip`] (`fill`), one per contiguous stretch of data (`split`), or an error:
 //! [`AudioClipError::SkippedForGap`] for `skip` (the caller reports the window as skipped, not
@@ -180,7 +183,11 @@ impl SampleFormat {
 
 enum Decoder {
     /// claxon buffers its input itself; the BufReader only makes the small header reads cheap.
-    Flac(Box<claxon::FlacReader<BufReader<File>>>),
+    /// `seek` is None when the file cannot be seeked (metadata not understood).
+    Flac {
+        reader: Box<claxon::FlacReader<BufReader<File>>>,
+        seek: Option<FlacSeek>,
+    },
     Wav {
         reader: hound::WavReader<BufReader<File>>,
         /// hound's `seek` assumes `bits / 8` bytes per sample; a file storing samples in wider
@@ -225,54 +232,20 @@ impl OpenSource<'_> {
             reason,
         };
         match &mut self.decoder {
-            Decoder::Flac(reader) => {
-                let mut blocks = reader.blocks();
-                let mut buffer = Vec::new();
-                // Samples per channel decoded before the current block. Counted here rather than
-                // taken from the frame headers: claxon derives a fixed-size stream's positions
-                // from the frame number times the *current* block's size, wrong for the last one.
-                let mut pos: u64 = 0;
-                while pos < want_end {
-                    let block = match blocks.read_next_or_eof(buffer) {
-                        Ok(Some(block)) => block,
-                        Ok(None) => {
-                            return Err(err(format!(
-                                "the file ends at sample {pos}, before sample {want_end} that \
-                                 the clip needs"
-                            )));
-                        }
-                        Err(e) => return Err(err(format!("frame at sample {pos}: {e}"))),
-                    };
-                    if block.channels() != u32::from(self.format.channels) {
-                        return Err(err(format!(
-                            "frame at sample {pos} has {} channels, the header says {}",
-                            block.channels(),
-                            self.format.channels
-                        )));
+            Decoder::Flac { reader, seek } => {
+                let sought = match seek {
+                    Some(seek) if !seek_disabled() => seek_flac(seek, first),
+                    _ => None,
+                };
+                match sought {
+                    Some((mut blocks, pos)) => {
+                        decode_flac(&mut blocks, pos, first, dest, self.format.channels, &err)
                     }
-                    let block_end = pos + u64::from(block.duration());
-                    if block_end > first {
-                        // The part of this block the clip needs (blocks before it are dropped
-                        // without copying anything).
-                        let from = first.max(pos);
-                        let to = want_end.min(block_end);
-                        let in_block = (from - pos) as usize..(to - pos) as usize;
-                        let out_first = ((from - first) as usize) * channels;
-                        for ch in 0..channels {
-                            let src = block.channel(ch as u32).get(in_block.clone());
-                            let Some(src) = src else {
-                                return Err(err(format!("frame at sample {pos} is too short")));
-                            };
-                            let out = dest.iter_mut().skip(out_first + ch).step_by(channels);
-                            for (slot, value) in out.zip(src) {
-                                *slot = *value;
-                            }
-                        }
+                    None => {
+                        let mut blocks = reader.blocks();
+                        decode_flac(&mut blocks, 0, first, dest, self.format.channels, &err)
                     }
-                    pos = block_end;
-                    buffer = block.into_buffer();
                 }
-                Ok(())
             }
             Decoder::Wav { reader, seekable } => {
                 let mut skip = first * channels as u64;
@@ -310,6 +283,273 @@ impl OpenSource<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Decode FLAC blocks from `blocks`, whose next frame starts at sample `pos`, copying samples
+/// `[first, first + dest.len() / channels)` into `dest` (interleaved); stops after the clip end.
+fn decode_flac<R: claxon::input::ReadBytes>(
+    blocks: &mut claxon::frame::FrameReader<R>,
+    mut pos: u64,
+    first: u64,
+    dest: &mut [i32],
+    channels: u16,
+    err: &dyn Fn(String) -> AudioClipError,
+) -> Result<(), AudioClipError> {
+    let width = usize::from(channels);
+    let want_end = first + (dest.len() / width.max(1)) as u64;
+    let mut buffer = Vec::new();
+    // Samples per channel decoded before the current block are counted here rather than taken
+    // from the frame headers: claxon derives a fixed-size stream's positions from the frame
+    // number times the *current* block's size, wrong for the last one.
+    while pos < want_end {
+        let block = match blocks.read_next_or_eof(buffer) {
+            Ok(Some(block)) => block,
+            Ok(None) => {
+                return Err(err(format!(
+                    "the file ends at sample {pos}, before sample {want_end} that the clip needs"
+                )));
+            }
+            Err(e) => return Err(err(format!("frame at sample {pos}: {e}"))),
+        };
+        if block.channels() != u32::from(channels) {
+            return Err(err(format!(
+                "frame at sample {pos} has {} channels, the header says {channels}",
+                block.channels(),
+            )));
+        }
+        let block_end = pos + u64::from(block.duration());
+        if block_end > first {
+            // The part of this block the clip needs (blocks before it are dropped without
+            // copying anything).
+            let from = first.max(pos);
+            let to = want_end.min(block_end);
+            let in_block = (from - pos) as usize..(to - pos) as usize;
+            let out_first = ((from - first) as usize) * width;
+            for ch in 0..width {
+                let src = block.channel(ch as u32).get(in_block.clone());
+                let Some(src) = src else {
+                    return Err(err(format!("frame at sample {pos} is too short")));
+                };
+                let out = dest.iter_mut().skip(out_first + ch).step_by(width);
+                for (slot, value) in out.zip(src) {
+                    *slot = *value;
+                }
+            }
+        }
+        pos = block_end;
+        buffer = block.into_buffer();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test switch: decode every FLAC from its first frame.
+    static NO_SEEK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn seek_disabled() -> bool {
+    NO_SEEK.with(|c| c.get())
+}
+
+#[cfg(not(test))]
+fn seek_disabled() -> bool {
+    false
+}
+
+/// What seeking in a FLAC file needs, from its STREAMINFO and its metadata block headers.
+#[derive(Debug, Clone)]
+struct FlacSeek {
+    path: std::path::PathBuf,
+    /// Byte offset of the first audio frame (after the last metadata block).
+    frames_start: u64,
+    file_len: u64,
+    /// Samples per channel.
+    total: u64,
+    max_block: u64,
+    channels: u32,
+    /// Upper bound on one frame's size in bytes.
+    frame_bound: u64,
+}
+
+/// Seek information, or None when the file's layout is not understood (then no seeking).
+fn flac_seek_info(
+    path: &Path,
+    info: &claxon::metadata::StreamInfo,
+    total: u64,
+) -> Option<FlacSeek> {
+    let mut file = File::open(path).ok()?;
+    let file_len = file.metadata().ok()?.len();
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic).ok()?;
+    if &magic != b"fLaC" {
+        return None;
+    }
+    let mut offset = 4u64;
+    // Metadata block headers: last-block flag and type, then a 24-bit length.
+    loop {
+        let mut header = [0u8; 4];
+        file.read_exact(&mut header).ok()?;
+        let [flags, l0, l1, l2] = header;
+        let len = u64::from(u32::from_be_bytes([0, l0, l1, l2]));
+        offset = offset.checked_add(4 + len)?;
+        if offset > file_len {
+            return None;
+        }
+        if flags & 0x80 != 0 {
+            break;
+        }
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset)).ok()?;
+    }
+    let max_block = u64::from(info.max_block_size);
+    let channels = info.channels;
+    if max_block == 0 || !(1..=8).contains(&channels) || !(1..=32).contains(&info.bits_per_sample) {
+        return None;
+    }
+    // Verbatim subframes (a side channel has one bit more), plus frame and subframe headers.
+    let computed = max_block * u64::from(channels) * u64::from(info.bits_per_sample / 8 + 1) + 64;
+    let frame_bound = computed.max(u64::from(info.max_frame_size.unwrap_or(0)));
+    Some(FlacSeek {
+        path: path.to_path_buf(),
+        frames_start: offset,
+        file_len,
+        total,
+        max_block,
+        channels,
+        frame_bound,
+    })
+}
+
+/// At most this many guesses per seek.
+const SEEK_ATTEMPTS: u32 = 32;
+
+/// A frame reader positioned at a frame starting at or before sample `target`, with that
+/// frame's first sample; None when seeking would not save work or nothing trustworthy was found
+/// (the caller then decodes from the first frame). The file is untrusted: every frame taken is
+/// checked by claxon (header CRC-8, frame CRC-16) and followed by a second frame that must start
+/// where the first one ends.
+fn seek_flac(
+    seek: &FlacSeek,
+    target: u64,
+) -> Option<(
+    claxon::frame::FrameReader<claxon::input::BufferedReader<File>>,
+    u64,
+)> {
+    if target <= 2 * seek.max_block || seek.total == 0 || seek.file_len <= seek.frames_start {
+        return None;
+    }
+    let mut file = File::open(&seek.path).ok()?;
+    // Known points (byte offset, first sample of the next frame at or after it).
+    let mut lo = (seek.frames_start, 0u64);
+    let mut hi = (seek.file_len, seek.total.max(target));
+    // The best frame found so far: byte offset and first sample.
+    let mut best: Option<(u64, u64)> = None;
+    let good_enough = 8 * seek.max_block;
+    let margin = 2 * seek.frame_bound;
+    for _ in 0..SEEK_ATTEMPTS {
+        if let Some((_, pos)) = best
+            && target - pos <= good_enough
+        {
+            break;
+        }
+        if hi.0 <= lo.0 + seek.frame_bound || hi.1 <= lo.1 {
+            break;
+        }
+        // Interpolate between the known points, back off by the margin.
+        let span = u128::from(hi.0 - lo.0);
+        let frac = u128::from(target.saturating_sub(lo.1).min(hi.1 - lo.1));
+        let guess = lo.0 + (span * frac / u128::from(hi.1 - lo.1)) as u64;
+        let guess = guess.saturating_sub(margin).max(lo.0 + 1);
+        if guess >= hi.0 {
+            break;
+        }
+        match find_frame(&mut file, seek, guess) {
+            Some((at, pos)) if pos <= target => {
+                if best.is_none_or(|(_, b)| pos > b) {
+                    best = Some((at, pos));
+                }
+                if at <= lo.0 {
+                    break;
+                }
+                lo = (at, pos);
+            }
+            // After the target, or nothing found there: look earlier.
+            Some((_, pos)) => hi = (guess, pos),
+            None => hi = (guess, hi.1),
+        }
+    }
+    let (at, pos) = best?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(at)).ok()?;
+    let reader = claxon::frame::FrameReader::new(claxon::input::BufferedReader::new(file));
+    Some((reader, pos))
+}
+
+/// The first checked frame starting in `[from, from + 2 × frame bound)`: its byte offset and
+/// first sample.
+fn find_frame(file: &mut File, seek: &FlacSeek, from: u64) -> Option<(u64, u64)> {
+    let scan = 2 * seek.frame_bound;
+    let want = (scan + 2 * seek.frame_bound).min(seek.file_len.saturating_sub(from));
+    std::io::Seek::seek(file, std::io::SeekFrom::Start(from)).ok()?;
+    let mut chunk = Vec::new();
+    file.take(want).read_to_end(&mut chunk).ok()?;
+    let scan = usize::try_from(scan).ok()?.min(chunk.len());
+    let mut i = 0;
+    while i < scan {
+        let found = chunk
+            .get(i..scan)
+            .and_then(|rest| rest.iter().position(|&b| b == 0xFF))?;
+        i += found;
+        if let (Some(&(0xF8 | 0xF9)), Some(rest)) = (chunk.get(i + 1), chunk.get(i..))
+            && let Some(pos) = check_frames(rest, seek)
+        {
+            return Some((from + i as u64, pos));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// When `bytes` start with a frame claxon decodes, with the stream's channel count, followed by
+/// a second one starting where the first ends (or the first ends the stream): the first
+/// frame's first sample.
+fn check_frames(bytes: &[u8], seek: &FlacSeek) -> Option<u64> {
+    let mut reader = claxon::frame::FrameReader::new(std::io::Cursor::new(bytes));
+    let first = reader.read_next_or_eof(Vec::new()).ok()??;
+    let pos = frame_position(bytes, &first, seek)?;
+    let end = pos.checked_add(u64::from(first.duration()))?;
+    if end > seek.total {
+        return None;
+    }
+    if end == seek.total {
+        return Some(pos);
+    }
+    // The second frame starts right after the first in `bytes`.
+    let consumed = usize::try_from(reader.into_inner().position()).ok()?;
+    let rest = bytes.get(consumed..)?;
+    let mut reader = claxon::frame::FrameReader::new(std::io::Cursor::new(rest));
+    let second = reader.read_next_or_eof(first.into_buffer()).ok()??;
+    (frame_position(rest, &second, seek)? == end).then_some(pos)
+}
+
+/// First sample of a decoded frame whose header starts `bytes`: for a fixed-blocksize frame
+/// (its header says so) the frame number × the stream's block size, which must be this frame's
+/// size unless it ends the stream; for a variable-blocksize frame the sample number.
+fn frame_position(bytes: &[u8], block: &claxon::Block, seek: &FlacSeek) -> Option<u64> {
+    if block.channels() != seek.channels || block.duration() == 0 {
+        return None;
+    }
+    let duration = u64::from(block.duration());
+    if bytes.get(1)? & 1 == 0 {
+        // claxon's time is the frame number × this frame's size.
+        let number = block.time() / duration;
+        let pos = number.checked_mul(seek.max_block)?;
+        let full = duration == seek.max_block;
+        let last = pos.checked_add(duration)? == seek.total;
+        (full || last).then_some(pos)
+    } else {
+        Some(block.time())
     }
 }
 
@@ -357,7 +597,12 @@ fn open_source<'a>(source: &AudioSource<'a>) -> Result<OpenSource<'a>, AudioClip
                 // STREAMINFO may leave the length unknown (0): count by decoding once.
                 _ => count_flac_frames(open()?).map_err(&header)?,
             };
-            (format, "FLAC", frames, Decoder::Flac(Box::new(flac)))
+            let seek = flac_seek_info(source.path, &info, frames);
+            let decoder = Decoder::Flac {
+                reader: Box::new(flac),
+                seek,
+            };
+            (format, "FLAC", frames, decoder)
         }
         b"RIFF" => {
             let block_align = wav_block_align(open()?);
@@ -1391,17 +1636,26 @@ mod tests {
         }];
         for offset_s in [0, 150, 295] {
             let from = (file.start_ms + offset_s * 1000) * MS;
-            let started = std::time::Instant::now();
-            let c = clip_audio(&sources, from, from + 5_000 * MS, GapPolicy::Fill).unwrap();
-            let decode = started.elapsed();
-            let started = std::time::Instant::now();
-            let flac = write_flac(&c[0]).unwrap();
-            println!(
-                "5 s clip at +{offset_s} s: decode {decode:?}, FLAC encode {:?} ({} bytes)",
-                started.elapsed(),
-                flac.len()
-            );
+            let mut decoded = Vec::new();
+            for no_seek in [true, false] {
+                NO_SEEK.with(|c| c.set(no_seek));
+                let started = std::time::Instant::now();
+                let c = clip_audio(&sources, from, from + 5_000 * MS, GapPolicy::Fill).unwrap();
+                let decode = started.elapsed();
+                let started = std::time::Instant::now();
+                let flac = write_flac(&c[0]).unwrap();
+                println!(
+                    "5 s clip at +{offset_s} s ({}): decode {decode:?}, FLAC encode {:?} ({} \
+                     bytes)",
+                    if no_seek { "from the start" } else { "seek" },
+                    started.elapsed(),
+                    flac.len()
+                );
+                decoded.push(c);
+            }
+            assert_eq!(decoded[0], decoded[1]);
         }
+        NO_SEEK.with(|c| c.set(false));
     }
 
     #[test]
@@ -1468,6 +1722,189 @@ mod tests {
                 damaged[at] ^= (state >> 40) as u8 | 1;
             }
             let _ = run(name, &damaged);
+        }
+    }
+
+    /// Clips with and without seeking, compared, and checked against the oracle.
+    fn clip_both_ways(staged: &Staged, from_ns: i64, to_ns: i64) -> AudioClip {
+        NO_SEEK.with(|c| c.set(true));
+        let sequential = clip_audio(&staged.sources(), from_ns, to_ns, GapPolicy::Fill);
+        NO_SEEK.with(|c| c.set(false));
+        let sequential = sequential.unwrap();
+        let sought = clip(staged, from_ns, to_ns, GapPolicy::Fill);
+        assert_eq!(sought, sequential, "clip {from_ns}..{to_ns}");
+        let [c] = sought.as_slice() else {
+            panic!("{sought:?}")
+        };
+        assert_oracle(c);
+        c.clone()
+    }
+
+    #[test]
+    fn seeking_gives_the_same_samples_as_decoding_from_the_start() {
+        let (a, b) = contiguous_pair();
+        let staged = stage(&[a.clone(), b.clone()], "flac");
+        let a_frames = a.duration_ms();
+        // Start, inside the first blocks, middle, the last second, the very end, and across the
+        // boundary into the second file (which is then seeked near its start).
+        let starts_ms = [
+            0,
+            1,
+            300,
+            1_100,
+            10_300,
+            a_frames / 2,
+            a_frames / 2 + 7,
+            a_frames - 1_000,
+            a_frames - 1,
+            a_frames + 3_000,
+            a_frames + 120_000,
+        ];
+        for start in starts_ms {
+            let from = (a.start_ms + start) * MS;
+            clip_both_ways(&staged, from, from + 700 * MS);
+        }
+        // Across the boundary.
+        let from = (a.start_ms + a_frames - 2_000) * MS;
+        let c = clip_both_ways(&staged, from, from + 5_000 * MS);
+        assert_eq!(c.sources.len(), 2);
+    }
+
+    fn seek_info(path: &Path) -> FlacSeek {
+        let flac = claxon::FlacReader::open(path).unwrap();
+        let info = flac.streaminfo();
+        flac_seek_info(path, &info, info.samples.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn seek_lands_shortly_before_the_target() {
+        let file = day_files().remove(3);
+        let staged = stage(std::slice::from_ref(&file), "flac");
+        let seek = seek_info(&staged.files[0].1);
+        assert_eq!((seek.max_block, seek.channels), (4096, 1));
+        let total = seek.total;
+        // Too close to the start to be worth it.
+        assert!(seek_flac(&seek, 0).is_none());
+        assert!(seek_flac(&seek, 8192).is_none());
+        for target in (0..40).map(|i| 8193 + i * (total - 8194) / 39) {
+            let (mut reader, pos) = seek_flac(&seek, target).unwrap();
+            assert!(pos <= target && target - pos <= 8 * 4096, "{target}: {pos}");
+            assert!(pos.is_multiple_of(4096));
+            let block = reader.read_next_or_eof(Vec::new()).unwrap().unwrap();
+            assert_eq!(block.time(), pos);
+        }
+    }
+
+    #[test]
+    fn seeking_survives_false_syncs_and_a_corrupt_middle() {
+        let file = day_files().remove(4);
+        let mut flac = flac_bytes(&file).unwrap();
+        let name = file.filename("flac");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(&name);
+        std::fs::write(&path, &flac).unwrap();
+        let seek = seek_info(&path);
+        let start = seek.frames_start as usize;
+        // The first frame's bytes: a valid frame, copied where it does not belong.
+        let mut reader = claxon::frame::FrameReader::new(std::io::Cursor::new(&flac[start..]));
+        reader.read_next_or_eof(Vec::new()).unwrap().unwrap();
+        let first_frame = flac[start..start + reader.into_inner().position() as usize].to_vec();
+        // Damage 60 KB in the middle: false sync codes (with and without a copied frame header),
+        // and a whole valid frame with the wrong frame number.
+        let mid = start + (flac.len() - start) / 2;
+        let damaged = mid..mid + 60_000;
+        for (k, at) in damaged.clone().step_by(5).enumerate() {
+            let fake: &[u8] = if k % 3 == 0 {
+                &first_frame[..5.min(first_frame.len())]
+            } else {
+                &[0xFF, 0xF8, 0x69, 0x08, 0x00]
+            };
+            flac[at..at + fake.len()].copy_from_slice(fake);
+        }
+        flac[mid + 20_000..mid + 20_000 + first_frame.len()].copy_from_slice(&first_frame);
+        std::fs::write(&path, &flac).unwrap();
+        let sources = [AudioSource {
+            name: &name,
+            path: &path,
+        }];
+        let total_ms = (seek.total * 1000 / u64::from(RATE)) as i64;
+        // Before the damage: as without seeking.
+        let staged = Staged {
+            _dir: dir,
+            files: vec![(name.clone(), path.clone())],
+        };
+        for start_ms in [0, 5_000, total_ms / 3] {
+            let from = (file.start_ms + start_ms) * MS;
+            clip_both_ways(&staged, from, from + 1_000 * MS);
+        }
+        // After it: the seek skips the damage (decoding from the start cannot).
+        for start_ms in [total_ms * 3 / 4, total_ms - 1_000] {
+            let from = (file.start_ms + start_ms) * MS;
+            let clips = clip_audio(&sources, from, from + 1_000 * MS, GapPolicy::Fill).unwrap();
+            assert_oracle(&clips[0]);
+            NO_SEEK.with(|c| c.set(true));
+            let err = clip_audio(&sources, from, from + 1_000 * MS, GapPolicy::Fill);
+            NO_SEEK.with(|c| c.set(false));
+            assert!(matches!(err, Err(AudioClipError::Decode { .. })), "{err:?}");
+        }
+        // Inside it: an error naming the file, not a panic.
+        let from = (file.start_ms + total_ms / 2 - 15_000) * MS;
+        let err = clip_audio(&sources, from, from + 30_000 * MS, GapPolicy::Fill).unwrap_err();
+        assert!(matches!(err, AudioClipError::Decode { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("decode {name}: ")),
+            "{err}"
+        );
+        // Seeking checks both frames: whatever it finds in the damage is a real position.
+        for target in (0..50).map(|i| 8193 + i * (seek.total - 8194) / 49) {
+            if let Some((_, pos)) = seek_flac(&seek, target) {
+                assert!(pos <= target && pos.is_multiple_of(4096), "{target}: {pos}");
+            }
+        }
+    }
+
+    #[test]
+    fn seeking_untrusted_files_does_not_panic() {
+        let file = day_files().remove(5);
+        let flac = flac_bytes(&file).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.flac");
+        std::fs::write(&path, &flac).unwrap();
+        let good = seek_info(&path);
+        let mut state = 0x1234_5678_9ABC_DEF0u64;
+        for round in 0..60u32 {
+            let mut bytes = flac.clone();
+            state = crate::sim::oracle::splitmix64(state);
+            match round % 3 {
+                0 => bytes.truncate((state as usize) % bytes.len()),
+                1 => {
+                    for _ in 0..200 {
+                        state = crate::sim::oracle::splitmix64(state);
+                        let at = (state >> 8) as usize % bytes.len();
+                        bytes[at] = (state >> 40) as u8;
+                    }
+                }
+                _ => {
+                    let from = good.frames_start as usize;
+                    for (i, b) in bytes[from..].iter_mut().enumerate() {
+                        *b = if i % 2 == 0 { 0xFF } else { 0xF8 };
+                    }
+                }
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            // Stale STREAMINFO facts (the file changed under them) and odd targets.
+            for target in [
+                0,
+                8193,
+                good.total / 2,
+                good.total - 1,
+                good.total,
+                u64::MAX / 2,
+            ] {
+                if let Some((_, pos)) = seek_flac(&good, target) {
+                    assert!(pos <= target);
+                }
+            }
         }
     }
 
