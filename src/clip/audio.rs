@@ -1052,6 +1052,10 @@ pub fn write_flac(clip: &AudioClip) -> Result<Vec<u8>, AudioClipError> {
     // mode would start its own worker pool per clip on top of that (and panics, not errors, if
     // its worker channels fail). Frames are encoded independently in both modes.
     config.multithread = false;
+    // Fixed predictors only: measured on a 45 s 64 kHz 24-bit clip, 0.15 s instead of 0.46 s
+    // with flacenc's default LPC search, for a file 7% larger. FLAC is lossless either way, and
+    // encoding was 85% of an audio clip's time.
+    config.subframe_coding.use_lpc = false;
     let config = flacenc::error::Verify::into_verified(config)
         .map_err(|(_, e)| encode(format!("encoder configuration: {e}")))?;
     let source = flacenc::source::MemSource::from_samples(
