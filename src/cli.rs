@@ -342,6 +342,7 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
     } else {
         None
     };
+    let mut states = crate::exec::node_states(&compiled, cache.as_ref(), &server);
     let mut rows = Vec::new();
     for node in compiled.dag.nodes() {
         if !matches!(
@@ -350,16 +351,9 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
         ) {
             continue;
         }
-        let state = match &cache {
-            Some(cache) => crate::exec::node_status(cache, &server, node),
-            None => crate::exec::NodeStatus {
-                state: "to run",
-                why: "new (no cache yet)".into(),
-                dp_request_id: None,
-                dp_run_id: None,
-            },
-        };
-        rows.push((node, state));
+        if let Some(state) = states.remove(&node.key) {
+            rows.push((node, state));
+        }
     }
     if json {
         let value: Vec<serde_json::Value> = rows

@@ -256,10 +256,9 @@ impl Cache {
         self.tmp_dir().join(temp_name(suffix))
     }
 
-    /// Writes `bytes` to `dest` atomically: temp file in `tmp/`, fsync, rename, fsync the folder.
-    /// Readers see the old content or the new, never a mix; no temp file survives an error.
-    pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-        let temp = TempGuard::new(self.new_temp_path("tmp"));
+    /// `bytes` in a new, fsync'd file under `tmp/`, deleted unless the caller disarms the guard.
+    pub(crate) fn write_temp(&self, suffix: &str, bytes: &[u8]) -> Result<TempGuard, CacheError> {
+        let temp = TempGuard::new(self.new_temp_path(suffix));
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -269,7 +268,13 @@ impl Cache {
             .map_err(|e| CacheError::io("write", temp.path(), e))?;
         file.sync_all()
             .map_err(|e| CacheError::io("sync", temp.path(), e))?;
-        drop(file);
+        Ok(temp)
+    }
+
+    /// Writes `bytes` to `dest` atomically: temp file in `tmp/`, fsync, rename, fsync the folder.
+    /// Readers see the old content or the new, never a mix; no temp file survives an error.
+    pub(crate) fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+        let temp = self.write_temp("tmp", bytes)?;
         if let Some(parent) = dest.parent() {
             ensure_dir(parent)?;
         }

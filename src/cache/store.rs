@@ -6,7 +6,6 @@
 //! Errors: size or hash mismatch (the temp file is left where it is, never moved in), I/O.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{Cache, CacheError, OBJECTS_DIR, TempGuard, ensure_dir, sync_dir};
@@ -62,12 +61,7 @@ impl Cache {
         size: u64,
         verify: bool,
     ) -> Result<PathBuf, CacheError> {
-        let hex = normalize_hash(blake3_hex).ok_or_else(|| CacheError::InvalidKey {
-            what: "blake3 hash",
-            key: blake3_hex.to_string(),
-            dir: self.root.join(OBJECTS_DIR),
-            expected: HASH_EXPECTED,
-        })?;
+        let hex = self.object_name(blake3_hex)?;
         let meta = fs::metadata(temp).map_err(|e| CacheError::io("read metadata of", temp, e))?;
         if !meta.is_file() {
             return Err(CacheError::io(
@@ -158,23 +152,23 @@ impl Cache {
 
     /// Stores bytes held in memory (small clip outputs, sidecars): temp file, hash, store.
     pub fn store_bytes(&self, bytes: &[u8]) -> Result<StoredObject, CacheError> {
-        let temp = TempGuard::new(self.new_temp_path("obj"));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(temp.path())
-            .map_err(|e| CacheError::io("create", temp.path(), e))?;
-        file.write_all(bytes)
-            .map_err(|e| CacheError::io("write", temp.path(), e))?;
-        file.sync_all()
-            .map_err(|e| CacheError::io("sync", temp.path(), e))?;
-        drop(file);
+        let temp = self.write_temp("obj", bytes)?;
         let blake3 = blake3::hash(bytes).to_hex().to_string();
         let size = bytes.len() as u64;
         let path = self.store_object(temp.path(), &blake3, size, false)?;
         // The temp file was moved or deleted; nothing left for the guard to do.
         temp.disarm();
         Ok(StoredObject { path, blake3, size })
+    }
+
+    /// `blake3_hex` as an object name, or the error saying what a hash looks like.
+    fn object_name(&self, blake3_hex: &str) -> Result<String, CacheError> {
+        normalize_hash(blake3_hex).ok_or_else(|| CacheError::InvalidKey {
+            what: "blake3 hash",
+            key: blake3_hex.to_string(),
+            dir: self.root.join(OBJECTS_DIR),
+            expected: HASH_EXPECTED,
+        })
     }
 
     /// Whether the object exists with this size. A cheap `stat`: it does not read the content
@@ -190,12 +184,7 @@ impl Cache {
     /// (truncated, bit rot, edited) — the caller re-fetches it. Errors only when it exists but
     /// cannot be read, or when `blake3_hex` is not a hash at all.
     pub fn verify_object(&self, blake3_hex: &str, size: u64) -> Result<bool, CacheError> {
-        let hex = normalize_hash(blake3_hex).ok_or_else(|| CacheError::InvalidKey {
-            what: "blake3 hash",
-            key: blake3_hex.to_string(),
-            dir: self.root.join(OBJECTS_DIR),
-            expected: HASH_EXPECTED,
-        })?;
+        let hex = self.object_name(blake3_hex)?;
         let path = self.object_path(&hex);
         match fs::metadata(&path) {
             Ok(meta) if meta.is_file() && meta.len() == size => {}

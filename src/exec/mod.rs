@@ -449,17 +449,7 @@ pub async fn execute(
                     clips::ClipEnd::Skipped => summary.clips_skipped += 1,
                     clips::ClipEnd::Interrupted => summary.interrupted = true,
                     clips::ClipEnd::Failed(reason) => {
-                        context.emit(Event::Failed {
-                            node: job.key.short(),
-                            what: job.what.clone(),
-                            reason: reason.clone(),
-                        });
-                        summary.failures.push(Failure {
-                            node: job.key.to_hex(),
-                            kind: "clip".into(),
-                            what: job.what.clone(),
-                            reason,
-                        });
+                        report_failure(&context, &mut summary, job.key, "clip", &job.what, reason);
                     }
                 }
                 continue;
@@ -486,17 +476,14 @@ pub async fn execute(
                 if is_run {
                     summary.runs_errors += 1;
                 }
-                context.emit(Event::Failed {
-                    node: job.key.short(),
-                    what: job.what.clone(),
-                    reason: reason.clone(),
-                });
-                summary.failures.push(Failure {
-                    node: job.key.to_hex(),
-                    kind: job.kind.as_str().into(),
-                    what: job.what.clone(),
+                report_failure(
+                    &context,
+                    &mut summary,
+                    job.key,
+                    job.kind.as_str(),
+                    &job.what,
                     reason,
-                });
+                );
             }
             JobEnd::Interrupted => summary.interrupted = true,
         }
@@ -517,6 +504,28 @@ pub async fn execute(
     summary.interrupted |= context.cancelled();
     summary.wall_seconds = started.elapsed().as_secs_f64();
     summary
+}
+
+/// Shows a failed node and adds it to the run record.
+fn report_failure(
+    context: &Context,
+    summary: &mut RunSummary,
+    key: NodeKey,
+    kind: &str,
+    what: &str,
+    reason: String,
+) {
+    context.emit(Event::Failed {
+        node: key.short(),
+        what: what.to_owned(),
+        reason: reason.clone(),
+    });
+    summary.failures.push(Failure {
+        node: key.to_hex(),
+        kind: kind.to_owned(),
+        what: what.to_owned(),
+        reason,
+    });
 }
 
 /// What a spawned task returns.
@@ -669,7 +678,6 @@ fn finish(context: &Context, job: &Job, files: &[StoredFile], record: bool) -> R
             .write_node_record(&node_record)
             .map_err(|error| format!("record the node: {error}"))?;
     }
-    let _ = &context.output_dir;
     Ok(())
 }
 
@@ -1338,6 +1346,9 @@ pub fn node_states(
     server: &str,
 ) -> HashMap<NodeKey, NodeStatus> {
     let mut states: HashMap<NodeKey, NodeStatus> = HashMap::new();
+    // One read of each source's coverage, not one per node: a 10,000-file manifest has
+    // hundreds of requests over one source.
+    let mut coverages: HashMap<String, Option<crate::cache::Coverage>> = HashMap::new();
     let fixed = |state: &'static str, why: &str| NodeStatus {
         state,
         why: why.to_owned(),
@@ -1349,7 +1360,7 @@ pub fn node_states(
         let status = match node.kind {
             NodeKind::Window => fixed("planned", "computed from the manifest"),
             NodeKind::ProductRequest | NodeKind::ArchiveList => match cache {
-                Some(cache) => node_status(cache, server, node),
+                Some(cache) => node_status(cache, server, node, &mut coverages),
                 None => fixed("to run", "new (no cache yet)"),
             },
             NodeKind::File => {
@@ -1376,8 +1387,14 @@ pub fn node_states(
     states
 }
 
-/// The cached / in flight / to run state of an ONC node, and why it must run.
-pub fn node_status(cache: &Cache, server: &str, node: &Node) -> NodeStatus {
+/// The cached / in flight / to run state of an ONC node, and why it must run; `coverages`
+/// memoises each source's coverage (`None`: unreadable).
+fn node_status(
+    cache: &Cache,
+    server: &str,
+    node: &Node,
+    coverages: &mut HashMap<String, Option<crate::cache::Coverage>>,
+) -> NodeStatus {
     let to_run = |why: String| NodeStatus {
         state: "to run",
         why,
@@ -1403,9 +1420,12 @@ pub fn node_status(cache: &Cache, server: &str, node: &Node) -> NodeStatus {
     ) else {
         return to_run("new".into());
     };
-    let coverage = match cache.coverage(&source_identity(server, query)) {
-        Ok(coverage) => coverage,
-        Err(_) => return to_run("new (cache unreadable)".into()),
+    let identity = source_identity(server, query);
+    let coverage = coverages
+        .entry(identity)
+        .or_insert_with_key(|identity| cache.coverage(identity).ok());
+    let Some(coverage) = coverage else {
+        return to_run("new (cache unreadable)".into());
     };
     let uncovered = coverage.uncovered(from, to);
     if !uncovered.is_empty()
