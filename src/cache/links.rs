@@ -76,11 +76,20 @@ pub(crate) fn place_output(
             return Err(e);
         }
     }
-    if let Err(e) = fs::rename(&temp, dest) {
-        let _ = fs::remove_file(&temp);
-        return Err(CacheError::io("rename into", dest, e));
-    }
+    rename_into_place(&temp, dest)?;
     Ok(linked)
+}
+
+/// Renames `temp` over `dest`, leaving no `temp` behind in any case.
+///
+/// POSIX `rename` does nothing (and succeeds) when both names already are links to the same
+/// file: two tasks placing the same object at the same output race into exactly that, and the
+/// hidden temp name would stay in the user's tree. The temp name is ours alone, so removing it
+/// afterwards is always safe.
+pub(crate) fn rename_into_place(temp: &Path, dest: &Path) -> Result<(), CacheError> {
+    let renamed = fs::rename(temp, dest);
+    let _ = fs::remove_file(temp);
+    renamed.map_err(|e| CacheError::io("rename into", dest, e))
 }
 
 #[cfg(unix)]

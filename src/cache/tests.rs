@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
-use super::links::place_output;
+use super::links::{place_output, rename_into_place};
 use super::*;
 
 fn open_temp() -> (tempfile::TempDir, Cache) {
@@ -742,6 +742,24 @@ fn link_output_links_is_idempotent_and_replaces_a_different_file() {
     );
     // The old object is untouched.
     assert!(cache.verify_object(&object.blake3, object.size).unwrap());
+}
+
+/// Two tasks placing the same object at the same output: the loser's temp link and `dest` are
+/// the same inode, where POSIX `rename` is a no-op. The temp name must not stay in the tree.
+#[cfg(unix)]
+#[test]
+fn placing_over_a_link_to_the_same_object_leaves_no_temp_name() {
+    let (dir, cache) = open_temp();
+    let object = cache.store_bytes(b"spectrogram").unwrap();
+    let folder = dir.path().join("out");
+    fs::create_dir_all(&folder).unwrap();
+    let dest = folder.join("file.mat");
+    let temp = folder.join(".file.mat.123-4-5.onc-pipe-tmp");
+    fs::hard_link(&object.path, &dest).unwrap();
+    fs::hard_link(&object.path, &temp).unwrap();
+    rename_into_place(&temp, &dest).unwrap();
+    assert_eq!(entries_in(&folder), vec!["file.mat".to_string()]);
+    assert_eq!(inode(&dest), inode(&object.path));
 }
 
 #[test]
