@@ -1009,90 +1009,20 @@ fn check_sample_range(clip: &AudioClip) -> Result<(), String> {
     }
 }
 
-/// FLAC block size of written clips (the reference encoder's default).
-const FLAC_BLOCK_SIZE: usize = 4096;
-
-/// The clip as FLAC bytes at its own rate and bit depth (block size 4096, STREAMINFO minimum
-/// block size patched, see [`patch_min_block_size`]).
+/// The clip as FLAC bytes at its own rate and bit depth (see [`super::flac`]: block size 4096,
+/// fixed predictors, MD5 in STREAMINFO).
 ///
-/// flacenc encodes 8–24 bits and at most 96 kHz: other clips get an error saying to use WAV.
+/// 8, 12, 16, 20 or 24 bits and up to 655,350 Hz: other clips get an error saying to use WAV.
 pub fn write_flac(clip: &AudioClip) -> Result<Vec<u8>, AudioClipError> {
-    let unsupported = |what: String| AudioClipError::FlacEncode {
-        reason: format!(
-            "{what} cannot be written as FLAC by this build (flacenc supports 8–24 bits, up to \
-             96 kHz, 1–8 channels); use audio = \"wav\" for this device"
-        ),
-    };
-    if clip.sample_rate == 0 || clip.sample_rate > 96_000 {
-        return Err(unsupported(format!("{} Hz audio", clip.sample_rate)));
-    }
-    if !(8..=24).contains(&clip.bits_per_sample) {
-        return Err(unsupported(format!("{}-bit audio", clip.bits_per_sample)));
-    }
-    if !(1..=8).contains(&clip.channels) {
-        return Err(unsupported(format!("{}-channel audio", clip.channels)));
-    }
-    let encode = |reason: String| AudioClipError::FlacEncode { reason };
-    check_sample_range(clip).map_err(encode)?;
-    if clip.samples.is_empty()
-        || !clip
-            .samples
-            .len()
-            .is_multiple_of(usize::from(clip.channels))
-    {
-        return Err(encode(format!(
-            "{} samples do not make whole frames of {} channels",
-            clip.samples.len(),
-            clip.channels
-        )));
-    }
-    let mut config = flacenc::config::Encoder::default();
-    config.block_size = FLAC_BLOCK_SIZE;
-    // One clip, one thread: the executor already cuts one clip per CPU, and flacenc's parallel
-    // mode would start its own worker pool per clip on top of that (and panics, not errors, if
-    // its worker channels fail). Frames are encoded independently in both modes.
-    config.multithread = false;
-    // Fixed predictors only: measured on a 45 s 64 kHz 24-bit clip, 0.15 s instead of 0.46 s
-    // with flacenc's default LPC search, for a file 7% larger. FLAC is lossless either way, and
-    // encoding was 85% of an audio clip's time.
-    config.subframe_coding.use_lpc = false;
-    let config = flacenc::error::Verify::into_verified(config)
-        .map_err(|(_, e)| encode(format!("encoder configuration: {e}")))?;
-    let source = flacenc::source::MemSource::from_samples(
+    super::flac::encode(
         &clip.samples,
-        usize::from(clip.channels),
-        clip.bits_per_sample as usize,
-        clip.sample_rate as usize,
-    );
-    let stream = flacenc::encode_with_fixed_block_size(&config, source, FLAC_BLOCK_SIZE)
-        .map_err(|e| encode(format!("{e}")))?;
-    let mut sink = flacenc::bitsink::ByteSink::new();
-    flacenc::component::BitRepr::write(&stream, &mut sink)
-        .map_err(|e| encode(format!("serialising the stream: {e:?}")))?;
-    let mut bytes = sink.as_slice().to_vec();
-    patch_min_block_size(&mut bytes).map_err(encode)?;
-    Ok(bytes)
-}
-
-/// Set STREAMINFO's minimum block size to its maximum block size.
-///
-/// flacenc writes the length of the last, shorter block as the minimum (yotarok/flacenc-rs#242),
-/// which tells seeking readers the stream has variable block sizes. With a fixed block size FLAC
-/// requires min == max (the last block may be shorter). Layout: "fLaC", a 4-byte metadata block
-/// header whose low 7 bits of the first byte are the type (0 = STREAMINFO, always first), then
-/// STREAMINFO: min block size (u16 BE, bytes 8..10), max block size (u16 BE, bytes 10..12).
-pub(crate) fn patch_min_block_size(bytes: &mut [u8]) -> Result<(), String> {
-    let max = match bytes.get(..12) {
-        Some([b'f', b'L', b'a', b'C', t, _, _, _, _, _, hi, lo]) if t & 0x7F == 0 => [*hi, *lo],
-        _ => return Err("flacenc output does not start with fLaC + STREAMINFO".into()),
-    };
-    match bytes.get_mut(8..10) {
-        Some(min) => {
-            min.copy_from_slice(&max);
-            Ok(())
-        }
-        None => Err("flacenc output too short".into()),
-    }
+        clip.channels,
+        clip.bits_per_sample,
+        clip.sample_rate,
+    )
+    .map_err(|what| AudioClipError::FlacEncode {
+        reason: format!("{what}; use audio = \"wav\" for this device"),
+    })
 }
 
 /// The clip as integer PCM WAV bytes at its own rate and bit depth (24-bit for ONC).
@@ -1528,11 +1458,21 @@ mod tests {
     }
 
     #[test]
-    fn flac_refuses_what_flacenc_cannot_encode() {
+    fn flac_refuses_what_frame_headers_cannot_name_and_128_khz_works() {
         let (c, _) = small_clip();
+        // 128 kHz hydrophones exist; flacenc (used before) stopped at 96 kHz.
+        let fast = AudioClip {
+            sample_rate: 128_000,
+            ..c.clone()
+        };
+        let mut reader =
+            claxon::FlacReader::new(std::io::Cursor::new(write_flac(&fast).unwrap())).unwrap();
+        assert_eq!(reader.streaminfo().sample_rate, 128_000);
+        let decoded: Vec<i32> = reader.samples().map(|s| s.unwrap()).collect();
+        assert_eq!(decoded, c.samples);
         for bad in [
             AudioClip {
-                sample_rate: 128_000,
+                sample_rate: 700_000,
                 ..c.clone()
             },
             AudioClip {

@@ -13,6 +13,7 @@
 
 pub mod audio;
 pub mod cut;
+pub mod flac;
 pub mod mat;
 pub mod spectrogram;
 

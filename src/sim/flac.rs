@@ -8,7 +8,6 @@
 
 use super::archive::ArchiveFile;
 use super::oracle::AudioOracle;
-use crate::clip::audio::patch_min_block_size;
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 
@@ -93,6 +92,27 @@ pub fn wav_bytes(file: &ArchiveFile) -> Vec<u8> {
         out.extend_from_slice(le.get(..3).unwrap_or(&[0, 0, 0]));
     }
     out
+}
+
+/// Set STREAMINFO's minimum block size to its maximum block size.
+///
+/// flacenc writes the length of the last, shorter block as the minimum (yotarok/flacenc-rs#242),
+/// which tells seeking readers the stream has variable block sizes. With a fixed block size FLAC
+/// requires min == max (the last block may be shorter). Layout: "fLaC", a 4-byte metadata block
+/// header whose low 7 bits of the first byte are the type (0 = STREAMINFO, always first), then
+/// STREAMINFO: min block size (u16 BE, bytes 8..10), max block size (u16 BE, bytes 10..12).
+fn patch_min_block_size(bytes: &mut [u8]) -> Result<(), String> {
+    let max = match bytes.get(..12) {
+        Some([b'f', b'L', b'a', b'C', t, _, _, _, _, _, hi, lo]) if t & 0x7F == 0 => [*hi, *lo],
+        _ => return Err("flacenc output does not start with fLaC + STREAMINFO".into()),
+    };
+    match bytes.get_mut(8..10) {
+        Some(min) => {
+            min.copy_from_slice(&max);
+            Ok(())
+        }
+        None => Err("flacenc output too short".into()),
+    }
 }
 
 #[cfg(test)]
