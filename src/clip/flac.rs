@@ -153,9 +153,13 @@ fn push_md5_bytes(out: &mut Vec<u8>, block: &[i32], bits: u32) {
         2 => block
             .iter()
             .for_each(|&s| out.extend_from_slice(&(s as i16).to_le_bytes())),
-        _ => block
-            .iter()
-            .for_each(|&s| out.extend_from_slice(&s.to_le_bytes()[..3])),
+        _ => {
+            let from = out.len();
+            out.resize(from + block.len() * 3, 0);
+            for (bytes, &s) in out[from..].chunks_exact_mut(3).zip(block) {
+                bytes.copy_from_slice(&s.to_le_bytes()[..3]);
+            }
+        }
     }
 }
 
@@ -251,7 +255,6 @@ fn push_utf8_number(bytes: &mut Vec<u8>, value: u64) {
 /// Buffers reused across blocks.
 #[derive(Default)]
 struct Scratch {
-    residual: Vec<i32>,
     zigzag: Vec<u32>,
     sums: Vec<u64>,
     params: Vec<u32>,
@@ -300,9 +303,16 @@ struct FixedPlan {
 fn plan_fixed(signal: &[i32], bits: u32, scratch: &mut Scratch) -> Option<FixedPlan> {
     let n = signal.len();
     // Every order is judged on the same samples (from index 4), as the reference encoder does.
+    // Five offset slices zipped (rather than `windows`) let the compiler vectorise the loop.
+    let s = signal;
     let mut sums = [0u64; 5];
-    for w in signal.windows(5) {
-        let [x4, x3, x2, x1, x0] = [w[0], w[1], w[2], w[3], w[4]];
+    let lagged = s[4..]
+        .iter()
+        .zip(&s[3..n - 1])
+        .zip(&s[2..n - 2])
+        .zip(&s[1..n - 3])
+        .zip(&s[..n - 4]);
+    for ((((&x0, &x1), &x2), &x3), &x4) in lagged {
         let e1 = x0 - x1;
         let e2 = e1 - (x1 - x2);
         let e3 = e2 - (x1 - 2 * x2 + x3);
@@ -315,21 +325,38 @@ fn plan_fixed(signal: &[i32], bits: u32, scratch: &mut Scratch) -> Option<FixedP
     }
     let order = (0..5).min_by_key(|&o| sums[o]).unwrap_or(0);
 
-    let residual = &mut scratch.residual;
-    residual.clear();
-    let s = signal;
+    // The chosen order's residual, zigzagged (0, −1, 1, −2, … → 0, 1, 2, 3, …) for Rice coding.
+    let zigzag = |r: i32| ((r << 1) ^ (r >> 31)) as u32;
+    let out = &mut scratch.zigzag;
+    out.clear();
     match order {
-        0 => residual.extend_from_slice(s),
-        1 => residual.extend((1..n).map(|i| s[i] - s[i - 1])),
-        2 => residual.extend((2..n).map(|i| s[i] - 2 * s[i - 1] + s[i - 2])),
-        3 => residual.extend((3..n).map(|i| s[i] - 3 * s[i - 1] + 3 * s[i - 2] - s[i - 3])),
-        _ => residual
-            .extend((4..n).map(|i| s[i] - 4 * s[i - 1] + 6 * s[i - 2] - 4 * s[i - 3] + s[i - 4])),
+        0 => out.extend(s.iter().map(|&x| zigzag(x))),
+        1 => out.extend(s[1..].iter().zip(s).map(|(&x0, &x1)| zigzag(x0 - x1))),
+        2 => out.extend(
+            s[2..]
+                .iter()
+                .zip(&s[1..])
+                .zip(s)
+                .map(|((&x0, &x1), &x2)| zigzag(x0 - 2 * x1 + x2)),
+        ),
+        3 => out.extend(
+            s[3..]
+                .iter()
+                .zip(&s[2..])
+                .zip(&s[1..])
+                .zip(s)
+                .map(|(((&x0, &x1), &x2), &x3)| zigzag(x0 - 3 * x1 + 3 * x2 - x3)),
+        ),
+        _ => out.extend(
+            s[4..]
+                .iter()
+                .zip(&s[3..])
+                .zip(&s[2..])
+                .zip(&s[1..])
+                .zip(s)
+                .map(|((((&x0, &x1), &x2), &x3), &x4)| zigzag(x0 - 4 * x1 + 6 * x2 - 4 * x3 + x4)),
+        ),
     }
-    scratch.zigzag.clear();
-    scratch
-        .zigzag
-        .extend(residual.iter().map(|&r| ((r << 1) ^ (r >> 31)) as u32));
 
     // The finest partitioning: the block splits into 2^p equal parts, the first part's
     // residual is shorter by the predictor order and must keep at least one sample.
