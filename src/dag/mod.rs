@@ -549,7 +549,8 @@ pub fn build(plan: &Plan) -> Dag {
     // 4. Clips: one per clip stage, window and fetch stage, fed by the files covering the clip.
     // Output names already taken (device, tag, media, name): a second stage cutting the same
     // window into the same folder gets its stage name appended, so no sidecar is overwritten.
-    let mut taken: HashSet<(String, String, &'static str, String)> = HashSet::new();
+    // Device and tag are borrowed from the plan: this set holds one entry per clip.
+    let mut taken: HashSet<(&str, &str, &'static str, String)> = HashSet::new();
     for clip in &plan.clips {
         for (window_index, window) in plan.windows_of(&clip.plan) {
             let Some((clip_start, clip_end)) = clip.clip_window(window) else {
@@ -580,26 +581,23 @@ pub fn build(plan: &Plan) -> Dag {
                 } else {
                     vec![clip.audio.clone()]
                 };
-                let mut name = window
+                let name = window
                     .name
                     .clone()
                     .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
-                let base = name.clone();
-                let mut slot = (
-                    window.device.clone(),
-                    window.tag.clone(),
-                    media,
-                    name.clone(),
-                );
-                let mut attempt = 1;
-                while taken.contains(&slot) {
-                    name = match attempt {
-                        1 => format!("{base}_{}", clip.name),
-                        n => format!("{base}_{}_{n}", clip.name),
-                    };
-                    slot.3 = name.clone();
-                    attempt += 1;
+                let mut slot = (window.device.as_str(), window.tag.as_str(), media, name);
+                if taken.contains(&slot) {
+                    let base = slot.3.clone();
+                    let mut attempt = 1;
+                    while taken.contains(&slot) {
+                        slot.3 = match attempt {
+                            1 => format!("{base}_{}", clip.name),
+                            n => format!("{base}_{}_{n}", clip.name),
+                        };
+                        attempt += 1;
+                    }
                 }
+                let name = slot.3.clone();
                 taken.insert(slot);
                 let key = KeyFields::new("clip")
                     .field("device", window.device.as_str())
