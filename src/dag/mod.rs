@@ -15,6 +15,7 @@
 
 pub mod key;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::Serialize;
 
-use crate::plan::time::{FILE_MS, add_ms, compact_date, onc_date, rfc3339};
+use crate::plan::time::{FILE_MS, add_ms, onc_date, push_compact_span, rfc3339};
 use crate::plan::windows::{coalesce, slots};
 use crate::plan::{Plan, Source, Window};
 pub use key::{KeyFields, NodeKey};
@@ -326,15 +327,26 @@ fn ms_time(ms: i64) -> DateTime<Utc> {
 
 /// The default clip basename: device and padded window, safe as a file name.
 pub fn default_clip_name(device: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-    format!("{device}_{}_{}", compact_date(start), compact_date(end))
+    let mut name = String::with_capacity(device.len() + 42);
+    push_compact_span(&mut name, device, start, end);
+    name
 }
 
 /// Window node key: what data a window asks for (device and times), nothing descriptive.
 pub fn window_key(window: &Window) -> NodeKey {
+    window_key_of(
+        &window.device,
+        &onc_date(window.start),
+        &onc_date(window.end),
+    )
+}
+
+/// [`window_key`] from dates already formatted (`onc_date`, the same text as `rfc3339`).
+fn window_key_of(device: &str, start: &str, end: &str) -> NodeKey {
     KeyFields::new("window")
-        .field("device", window.device.as_str())
-        .field("start", onc_date(window.start))
-        .field("end", onc_date(window.end))
+        .field("device", device)
+        .field("start", start)
+        .field("end", end)
         .key()
 }
 
@@ -374,21 +386,26 @@ pub fn build(plan: &Plan) -> Dag {
         by_key: HashMap::with_capacity_and_hasher(capacity, key::KeyHashState::default()),
     };
 
-    // 1. Windows.
+    // 1. Windows. Each date is formatted once: the key, the node and its clips share the text
+    //    (formatting was a tenth of the time of planning 100,000 rows).
+    let mut window_times: Vec<(String, String)> = Vec::with_capacity(plan.windows.len());
     let window_keys: Vec<NodeKey> = plan
         .windows
         .iter()
         .map(|window| {
+            let (start, end) = (rfc3339(window.start), rfc3339(window.end));
+            let key = window_key_of(&window.device, &start, &end);
+            window_times.push((start.clone(), end.clone()));
             dag.add(Node {
-                key: window_key(window),
+                key,
                 kind: NodeKind::Window,
                 inputs: Vec::new(),
                 detail: NodeDetail::Window {
                     stage: window.stage.clone(),
                     device: window.device.clone(),
                     label: window.label.clone(),
-                    start: rfc3339(window.start),
-                    end: rfc3339(window.end),
+                    start,
+                    end,
                 },
             })
         })
@@ -408,8 +425,8 @@ pub fn build(plan: &Plan) -> Dag {
     }
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of: HashMap<(String, Source), usize> = HashMap::new();
-    // (fetch index, window index) → group, so step 4 need not rebuild sources.
-    let mut window_group: HashMap<(usize, usize), usize> = HashMap::new();
+    // fetch index × windows + window index → group, so step 4 need not rebuild sources.
+    let mut window_group: Vec<Option<usize>> = vec![None; plan.fetches.len() * plan.windows.len()];
     for (fetch_index, fetch) in plan.fetches.iter().enumerate() {
         for (index, window) in plan.windows.iter().enumerate() {
             if !fetch.plans.contains(&window.stage) {
@@ -443,7 +460,7 @@ pub fn build(plan: &Plan) -> Dag {
                     });
                     groups.len() - 1
                 });
-            window_group.insert((fetch_index, index), group_index);
+            window_group[fetch_index * plan.windows.len() + index] = Some(group_index);
             let group = &mut groups[group_index];
             if !group.fetches.contains(&fetch.name) {
                 group.fetches.push(fetch.name.clone());
@@ -561,7 +578,9 @@ pub fn build(plan: &Plan) -> Dag {
                 else {
                     continue;
                 };
-                let Some(&group_index) = window_group.get(&(fetch_index, window_index)) else {
+                let Some(&Some(group_index)) =
+                    window_group.get(fetch_index * plan.windows.len() + window_index)
+                else {
                     continue;
                 };
                 let Group { source, files, .. } = &groups[group_index];
@@ -599,12 +618,17 @@ pub fn build(plan: &Plan) -> Dag {
                 }
                 let name = slot.3.clone();
                 taken.insert(slot);
+                let (clip_start, clip_end) = (rfc3339(clip_start), rfc3339(clip_end));
+                let format_list: Cow<str> = match formats.as_slice() {
+                    [one] => Cow::Borrowed(one.as_str()),
+                    many => Cow::Owned(many.join(",")),
+                };
                 let key = KeyFields::new("clip")
                     .field("device", window.device.as_str())
-                    .field("clip_start", onc_date(clip_start))
-                    .field("clip_end", onc_date(clip_end))
+                    .field("clip_start", clip_start.as_str())
+                    .field("clip_end", clip_end.as_str())
                     .field("media", media)
-                    .field("formats", formats.join(","))
+                    .field("formats", format_list)
                     .field("gaps", clip.gaps.as_str())
                     .field("label", window.label.as_deref().unwrap_or_default())
                     .field("name", name.as_str())
@@ -624,10 +648,10 @@ pub fn build(plan: &Plan) -> Dag {
                         media,
                         formats,
                         gaps: clip.gaps.as_str(),
-                        window_start: rfc3339(window.start),
-                        window_end: rfc3339(window.end),
-                        clip_start: rfc3339(clip_start),
-                        clip_end: rfc3339(clip_end),
+                        window_start: window_times[window_index].0.clone(),
+                        window_end: window_times[window_index].1.clone(),
+                        clip_start,
+                        clip_end,
                     },
                 });
             }

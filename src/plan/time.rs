@@ -111,33 +111,40 @@ fn push_date(out: &mut String, time: DateTime<Utc>, separators: bool) {
         let _ = write!(out, "{}", time.format(pattern));
         return;
     }
-    let (date_sep, time_sep) = if separators {
-        (Some('-'), Some(':'))
-    } else {
-        (None, None)
+    // Into a stack buffer, then one `push_str`: pushing char by char (with a power of ten per
+    // digit) was most of the formatting time when planning 100,000 rows.
+    let mut buf = [0u8; 24];
+    let mut len = 0;
+    let (date_sep, time_sep): (&[u8], &[u8]) = if separators { (b"-", b":") } else { (b"", b"") };
+    // `prefix`, then `value` in `width` digits.
+    let mut put = |prefix: &[u8], mut value: u32, width: usize| {
+        buf[len..len + prefix.len()].copy_from_slice(prefix);
+        len += prefix.len();
+        for slot in buf[len..len + width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        len += width;
     };
-    let parts = [
-        (year.unsigned_abs(), 4, None),
-        (time.month(), 2, date_sep),
-        (time.day(), 2, date_sep),
-        (time.hour(), 2, Some('T')),
-        (time.minute(), 2, time_sep),
-        (time.second(), 2, time_sep),
-    ];
-    for (value, width, separator) in parts {
-        out.extend(separator);
-        push_digits(out, value, width);
-    }
-    out.push('.');
-    push_digits(out, time.timestamp_subsec_millis().min(999), 3);
-    out.push('Z');
+    put(b"", year.unsigned_abs(), 4);
+    put(date_sep, time.month(), 2);
+    put(date_sep, time.day(), 2);
+    put(b"T", time.hour(), 2);
+    put(time_sep, time.minute(), 2);
+    put(time_sep, time.second(), 2);
+    put(b".", time.timestamp_subsec_millis().min(999), 3);
+    put(b"Z", 0, 0);
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
 }
 
-fn push_digits(out: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (value / 10u32.pow(place)) % 10;
-        out.push(char::from(b'0' + digit as u8));
-    }
+/// `DEVICE_START_END` with compact dates: the default clip basename.
+pub fn push_compact_span(out: &mut String, device: &str, start: DateTime<Utc>, end: DateTime<Utc>) {
+    out.push_str(device);
+    out.push('_');
+    push_date(out, start, false);
+    out.push('_');
+    push_date(out, end, false);
 }
 
 /// RFC 3339 UTC with milliseconds, for `plan --format json` and sidecars.
