@@ -189,9 +189,9 @@ impl FrameHeaderCodes {
         };
         let (rate_code, rate_extra) = match listed {
             Some(code) => (code, None),
-            None if rate % 1000 == 0 && rate / 1000 <= 255 => (12, Some((rate / 1000, 8))),
+            None if rate.is_multiple_of(1000) && rate / 1000 <= 255 => (12, Some((rate / 1000, 8))),
             None if rate <= 65_535 => (13, Some((rate, 16))),
-            None if rate % 10 == 0 && rate / 10 <= 65_535 => (14, Some((rate / 10, 16))),
+            None if rate.is_multiple_of(10) && rate / 10 <= 65_535 => (14, Some((rate / 10, 16))),
             // "Take it from STREAMINFO".
             None => (0, None),
         };

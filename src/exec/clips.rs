@@ -110,17 +110,17 @@ pub(super) fn clip_job(
         upstream,
         query,
         media,
-        formats: formats.clone(),
+        formats: formats.to_vec(),
         gaps: gap_policy(gaps),
-        stage: stage.clone(),
-        device: device.clone(),
-        label: label.clone(),
+        stage: stage.to_string(),
+        device: device.to_string(),
+        label: label.as_deref().map(str::to_owned),
         name: name.clone(),
-        window: (window_start.clone(), window_end.clone()),
+        window: (window_start.to_string(), window_end.to_string()),
         padded: (clip_start.clone(), clip_end.clone()),
         clip_start_ns: parse_ns(clip_start)?,
         clip_end_ns: parse_ns(clip_end)?,
-        folder: Path::new(device).join(tag).join("clips").join(sub),
+        folder: Path::new(&**device).join(&**tag).join("clips").join(sub),
     })
 }
 
