@@ -192,35 +192,54 @@ fn crcs_match_the_format_check_values() {
 #[test]
 fn bad_parameters_are_errors_that_say_what_is_allowed() {
     let ok = sine(100, 16, 1);
-    let message = |r: Result<Vec<u8>, String>| r.unwrap_err();
-    assert_eq!(
-        message(encode(&ok, 1, 17, 64_000)),
-        "17-bit audio (FLAC clips are written with 8, 12, 16, 20 or 24 bits)"
-    );
-    assert_eq!(
-        message(encode(&ok, 9, 16, 64_000)),
-        "9 channels (FLAC holds 1 to 8)"
-    );
-    assert_eq!(
-        message(encode(&ok, 1, 16, 0)),
-        "a sample rate of 0 Hz (FLAC holds 1 to 655350 Hz)"
-    );
-    assert_eq!(
-        message(encode(&ok, 1, 16, 655_351)),
-        "a sample rate of 655351 Hz (FLAC holds 1 to 655350 Hz)"
-    );
-    assert_eq!(
-        message(encode(&[], 1, 16, 8_000)),
-        "0 samples do not make whole frames of 1 channels"
-    );
-    assert_eq!(
-        message(encode(&[1, 2, 3], 2, 16, 8_000)),
-        "3 samples do not make whole frames of 2 channels"
-    );
-    assert_eq!(
-        message(encode(&[0, 40_000], 1, 16, 8_000)),
-        "sample 1 (40000) does not fit in 16 bits"
-    );
+    let cases: [(&[i32], u16, u32, u32, &str); 7] = [
+        (
+            &ok,
+            1,
+            17,
+            64_000,
+            "17-bit audio (FLAC clips are written with 8, 12, 16, 20 or 24 bits)",
+        ),
+        (&ok, 9, 16, 64_000, "9 channels (FLAC holds 1 to 8)"),
+        (
+            &ok,
+            1,
+            16,
+            0,
+            "a sample rate of 0 Hz (FLAC holds 1 to 655350 Hz)",
+        ),
+        (
+            &ok,
+            1,
+            16,
+            655_351,
+            "a sample rate of 655351 Hz (FLAC holds 1 to 655350 Hz)",
+        ),
+        (
+            &[],
+            1,
+            16,
+            8_000,
+            "0 samples do not make whole frames of 1 channels",
+        ),
+        (
+            &[1, 2, 3],
+            2,
+            16,
+            8_000,
+            "3 samples do not make whole frames of 2 channels",
+        ),
+        (
+            &[0, 40_000],
+            1,
+            16,
+            8_000,
+            "sample 1 (40000) does not fit in 16 bits",
+        ),
+    ];
+    for (samples, channels, bits, rate, want) in cases {
+        assert_eq!(encode(samples, channels, bits, rate).unwrap_err(), want);
+    }
 }
 
 proptest! {
