@@ -30,6 +30,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 
 use crate::cache::{Cache, CoverageEntry, JournalEntry, NodeRecord, StoredFile, link_output};
+use crate::clip::cut::Media;
 use crate::compile::Compiled;
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe, window_key};
 use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processing_time};
@@ -535,9 +536,11 @@ enum Task {
 }
 
 /// The clip jobs of the DAG, each with the ONC nodes that fetch its files (through its file
-/// nodes) and one of their queries (they share a source identity).
+/// nodes) and one of their queries (they share a source identity), in the order they are cut:
+/// by device, media and time, whatever the order of the events in the request file, so clips
+/// that share source files run one after the other and the decoded-file cache keeps them.
 fn clip_jobs(compiled: &Compiled) -> Vec<clips::ClipJob> {
-    compiled
+    let mut jobs: Vec<clips::ClipJob> = compiled
         .dag
         .nodes()
         .filter(|node| node.kind == NodeKind::Clip)
@@ -561,7 +564,16 @@ fn clip_jobs(compiled: &Compiled) -> Vec<clips::ClipJob> {
                 })?;
             clips::clip_job(node, upstream, query)
         })
-        .collect()
+        .collect();
+    // Stable: clips of one window keep the DAG's order.
+    jobs.sort_by(|a, b| {
+        (&a.device, a.media == Media::Audio, a.clip_start_ns).cmp(&(
+            &b.device,
+            b.media == Media::Audio,
+            b.clip_start_ns,
+        ))
+    });
+    jobs
 }
 
 async fn run_job(context: &Context, job: &Job) -> JobEnd {
@@ -1476,6 +1488,51 @@ mod tests {
             (Some(1_716_444_907_123), None)
         );
         assert_eq!(times_in_name("nothing.mat"), (None, None));
+    }
+
+    #[test]
+    fn clips_are_cut_in_time_order_per_device_and_media() {
+        let dir = tempfile::tempdir().unwrap();
+        // Events deliberately out of time order, on two devices.
+        let csv = "deviceCode,timestamp,label,download_audio,clip\n\
+                   ICLISTENHF6324,2024-04-01T03:00:00Z,c,true,true\n\
+                   ICLISTENHF6406,2024-04-01T02:00:00Z,x,true,true\n\
+                   ICLISTENHF6324,2024-04-01T01:00:00Z,a,true,true\n\
+                   ICLISTENHF6324,2024-04-01T02:00:00Z,b,true,true\n";
+        std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+        let manifest = r#"version = 1
+[plan.events]
+requests = "events.csv"
+[fetch.plotres]
+plan = "events"
+product = "HSD"
+extension = "mat"
+[fetch.audio]
+plan = "events"
+archive = "flac"
+[clip.events]
+plan = "events"
+fetch = ["plotres", "audio"]
+"#;
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, manifest).unwrap();
+        let compiled = crate::compile::compile(&path).unwrap();
+        let order: Vec<(String, bool, String)> = clip_jobs(&compiled)
+            .iter()
+            .map(|job| {
+                let label = job.label.clone().unwrap_or_default();
+                (job.device.clone(), job.media == Media::Audio, label)
+            })
+            .collect();
+        let mut want = Vec::new();
+        for (device, labels) in [("ICLISTENHF6324", "abc"), ("ICLISTENHF6406", "x")] {
+            for audio in [false, true] {
+                for label in labels.chars() {
+                    want.push((device.to_owned(), audio, label.to_string()));
+                }
+            }
+        }
+        assert_eq!(order, want);
     }
 
     #[test]
