@@ -1714,6 +1714,62 @@ mod tests {
         assert_eq!(c.sources.len(), 2);
     }
 
+    /// Variable-blocksize streams (other encoders write them; frame headers carry sample
+    /// numbers): the seek lands on real frame starts and clips equal decoding from the start.
+    #[test]
+    fn seeking_in_a_variable_blocksize_stream() {
+        let (a, b) = contiguous_pair();
+        let staged = stage(&[a.clone(), b], "flac");
+        let path = &staged.files[0].1;
+        let mut reader = claxon::FlacReader::open(path).unwrap();
+        let info = reader.streaminfo();
+        let samples: Vec<i32> = reader.samples().map(|s| s.unwrap()).collect();
+        // Irregular sizes, none dividing another, so no position is a multiple of one size.
+        let sizes = [1_000, 4_608, 333, 2_500, 4_096, 1_777];
+        let bytes = crate::clip::flac::encode_blocks(
+            &samples,
+            1,
+            info.bits_per_sample,
+            info.sample_rate,
+            Some(&sizes),
+        )
+        .unwrap();
+        std::fs::write(path, bytes).unwrap();
+
+        let seek = seek_info(path);
+        assert_eq!(seek.max_block, 4_608);
+        let starts: Vec<u64> = std::iter::once(0)
+            .chain(sizes.iter().cycle().scan(0u64, |at, &n| {
+                *at += n as u64;
+                Some(*at)
+            }))
+            .take_while(|&at| at < seek.total)
+            .collect();
+        for target in (1..30).map(|i| i * seek.total / 30) {
+            let Some((mut frames, pos)) = seek_flac(&seek, target) else {
+                continue;
+            };
+            assert!(pos <= target, "{target}: {pos}");
+            assert!(
+                starts.binary_search(&pos).is_ok(),
+                "{pos} is not a frame start"
+            );
+            let block = frames.read_next_or_eof(Vec::new()).unwrap().unwrap();
+            assert_eq!(block.time(), pos);
+        }
+        // At least most targets were sought (not decoded from the start).
+        let sought = (1..30)
+            .filter(|i| seek_flac(&seek, i * seek.total / 30).is_some())
+            .count();
+        assert!(sought >= 25, "{sought} of 29 targets sought");
+
+        let a_ms = a.duration_ms();
+        for start in [0, 700, a_ms / 3, a_ms / 2 + 11, a_ms - 1_500, a_ms - 300] {
+            let from = (a.start_ms + start) * MS;
+            clip_both_ways(&staged, from, from + 900 * MS);
+        }
+    }
+
     fn seek_info(path: &Path) -> FlacSeek {
         let flac = claxon::FlacReader::open(path).unwrap();
         let info = flac.streaminfo();

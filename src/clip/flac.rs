@@ -34,6 +34,24 @@ pub const MAX_SAMPLE_RATE: u32 = 655_350;
 
 /// Encodes `samples` (interleaved, `channels` per frame, each within `bits` signed bits).
 pub fn encode(samples: &[i32], channels: u16, bits: u32, rate: u32) -> Result<Vec<u8>, String> {
+    encode_blocks(samples, channels, bits, rate, None)
+}
+
+/// [`encode`], or with `variable` block sizes (used in turn, 16 to 65,535 samples): a
+/// variable-blocksize stream, whose frame headers carry sample numbers instead of frame
+/// numbers. Clips never need it; tests of the FLAC seek do (other encoders write such files).
+pub(crate) fn encode_blocks(
+    samples: &[i32],
+    channels: u16,
+    bits: u32,
+    rate: u32,
+    variable: Option<&[usize]>,
+) -> Result<Vec<u8>, String> {
+    if let Some(sizes) = variable
+        && (sizes.is_empty() || sizes.iter().any(|n| !(16..=65_535).contains(n)))
+    {
+        return Err(format!("block sizes {sizes:?} (each 16 to 65535)"));
+    }
     if !(1..=8).contains(&channels) {
         return Err(format!("{channels} channels (FLAC holds 1 to 8)"));
     }
@@ -80,15 +98,34 @@ pub fn encode(samples: &[i32], channels: u16, bits: u32, rate: u32) -> Result<Ve
     let mut channel = Vec::with_capacity(BLOCK_SIZE);
     let mut scratch = Scratch::default();
     let (mut min_frame, mut max_frame) = (u32::MAX, 0u32);
+    // Block sizes seen, the last (shorter) one apart: STREAMINFO's minimum excludes it.
+    let (mut min_block, mut max_block, mut last_block) = (usize::MAX, 0usize, 0usize);
+    let mut sizes = variable.map(|sizes| sizes.iter().copied().cycle());
 
-    for (frame_number, block) in samples.chunks(BLOCK_SIZE * width).enumerate() {
-        let n = block.len() / width;
+    let (mut at, mut frame_number) = (0usize, 0u64);
+    while at < total {
+        let size = sizes
+            .as_mut()
+            .and_then(Iterator::next)
+            .unwrap_or(BLOCK_SIZE);
+        let n = size.min(total - at);
+        let block = &samples[at * width..(at + n) * width];
+        if frame_number > 0 {
+            min_block = min_block.min(last_block);
+        }
+        max_block = max_block.max(n);
+        last_block = n;
         md5_bytes.clear();
         push_md5_bytes(&mut md5_bytes, block, bits);
         md5.update(&md5_bytes);
 
         let frame_start = out.bytes.len();
-        header.write(&mut out.bytes, frame_number as u64, n, channels);
+        let number = if variable.is_some() {
+            at as u64
+        } else {
+            frame_number
+        };
+        header.write(&mut out.bytes, number, n, channels, variable.is_some());
         for c in 0..width {
             let signal: &[i32] = if width == 1 {
                 block
@@ -105,9 +142,17 @@ pub fn encode(samples: &[i32], channels: u16, bits: u32, rate: u32) -> Result<Ve
         let size = (out.bytes.len() - frame_start) as u32;
         min_frame = min_frame.min(size);
         max_frame = max_frame.max(size);
+        at += n;
+        frame_number += 1;
     }
+    let block_sizes = match variable {
+        // A one-frame stream's only block is also its last.
+        Some(_) => (min_block.min(max_block), max_block),
+        None => (BLOCK_SIZE, BLOCK_SIZE),
+    };
 
     let info = streaminfo(
+        block_sizes,
         total as u64,
         rate,
         channels,
@@ -121,6 +166,7 @@ pub fn encode(samples: &[i32], channels: u16, bits: u32, rate: u32) -> Result<Ve
 
 /// The STREAMINFO metadata block with its header (last metadata block, type 0, 34 bytes).
 fn streaminfo(
+    (min_block, max_block): (usize, usize),
     total: u64,
     rate: u32,
     channels: u16,
@@ -130,10 +176,10 @@ fn streaminfo(
 ) -> [u8; 38] {
     let mut info = [0u8; 38];
     info[..4].copy_from_slice(&[0x80, 0, 0, 34]);
-    // Fixed block size: min = max (the last block may be shorter, as FLAC allows).
-    let block = (BLOCK_SIZE as u16).to_be_bytes();
-    info[4..6].copy_from_slice(&block);
-    info[6..8].copy_from_slice(&block);
+    // Fixed block size: min = max (the last block may be shorter, as FLAC allows). Sizes are
+    // at most 65,535 (checked by the caller).
+    info[4..6].copy_from_slice(&(min_block as u16).to_be_bytes());
+    info[6..8].copy_from_slice(&(max_block as u16).to_be_bytes());
     info[8..11].copy_from_slice(&min_frame.to_be_bytes()[1..]);
     info[11..14].copy_from_slice(&max_frame.to_be_bytes()[1..]);
     // 20 bits rate, 3 bits channels − 1, 5 bits bits − 1, 36 bits total samples.
@@ -210,9 +256,9 @@ impl FrameHeaderCodes {
         }
     }
 
-    /// Appends a frame header (fixed-blocksize stream, channels coded independently) with its
-    /// CRC-8.
-    fn write(&self, bytes: &mut Vec<u8>, frame_number: u64, n: usize, channels: u16) {
+    /// Appends a frame header (channels coded independently) with its CRC-8. `number` is the
+    /// frame number, or the first sample's number in a variable-blocksize stream.
+    fn write(&self, bytes: &mut Vec<u8>, number: u64, n: usize, channels: u16, variable: bool) {
         let start = bytes.len();
         let (size_code, size_extra) = match n {
             BLOCK_SIZE => (12u8, None),
@@ -221,11 +267,11 @@ impl FrameHeaderCodes {
         };
         bytes.extend_from_slice(&[
             0xFF,
-            0xF8,
+            if variable { 0xF9 } else { 0xF8 },
             (size_code << 4) | self.rate_code,
             (((channels - 1) as u8) << 4) | (self.size_code << 1),
         ]);
-        push_utf8_number(bytes, frame_number);
+        push_utf8_number(bytes, number);
         for (value, width) in [size_extra, self.rate_extra].into_iter().flatten() {
             let be = value.to_be_bytes();
             bytes.extend_from_slice(&be[4 - width as usize / 8..]);

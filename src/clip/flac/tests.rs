@@ -125,6 +125,33 @@ fn every_sample_rate_coding_round_trips() {
 }
 
 #[test]
+fn variable_blocksize_streams_round_trip() {
+    let samples = sine(20_000, 24, 1);
+    let bytes = encode_blocks(&samples, 1, 24, 64_000, Some(&[1_000, 4_608, 333])).unwrap();
+    let mut reader = claxon::FlacReader::new(Cursor::new(&bytes)).unwrap();
+    let info = reader.streaminfo();
+    // The last, shorter block does not count for the minimum.
+    assert_eq!((info.min_block_size, info.max_block_size), (333, 4_608));
+    assert_eq!(info.md5sum, md5_of(&samples, 24));
+    let decoded: Vec<i32> = reader.samples().map(|s| s.unwrap()).collect();
+    assert!(decoded == samples);
+    // Frame headers carry sample numbers: the third frame starts at sample 5,608.
+    let mut frames = claxon::FlacReader::new(Cursor::new(&bytes)).unwrap();
+    let mut blocks = frames.blocks();
+    let mut buffer = Vec::new();
+    let mut times = Vec::new();
+    while let Some(block) = blocks.read_next_or_eof(buffer).unwrap() {
+        times.push(block.time());
+        buffer = block.into_buffer();
+    }
+    assert_eq!(&times[..4], &[0, 1_000, 5_608, 5_941]);
+    assert_eq!(
+        encode_blocks(&samples, 1, 24, 64_000, Some(&[15])).unwrap_err(),
+        "block sizes [15] (each 16 to 65535)"
+    );
+}
+
+#[test]
 fn a_tonal_24_bit_clip_compresses() {
     let samples = sine(64_000, 24, 1);
     let bytes = round_trip(&samples, 1, 24, 64_000);
