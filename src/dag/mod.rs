@@ -456,6 +456,19 @@ pub fn build(plan: &Plan) -> Dag {
     }
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of: HashMap<(String, Source), usize> = HashMap::new();
+    // What `Fetch::source_for` reads: fetch stage, device, and the row's settings, if any.
+    type SourceInputs<'p> = (
+        usize,
+        &'p str,
+        Option<(
+            bool,
+            bool,
+            Option<&'p str>,
+            Option<&'p str>,
+            &'p BTreeMap<String, String>,
+        )>,
+    );
+    let mut group_memo: HashMap<SourceInputs, Option<usize>> = HashMap::new();
     // fetch index × windows + window index → group, so step 4 need not rebuild sources.
     let mut window_group: Vec<Option<usize>> = vec![None; plan.fetches.len() * plan.windows.len()];
     for (fetch_index, fetch) in plan.fetches.iter().enumerate() {
@@ -463,7 +476,46 @@ pub fn build(plan: &Plan) -> Dag {
             if !fetch.plans.contains(&window.stage) {
                 continue;
             }
-            let Some(source) = fetch.source_for(window) else {
+            // Building a window's `Source` (options map and all) just to find its group cost
+            // more than the rest of this loop; windows with the same inputs to `source_for`
+            // (rows with equal settings) find it in the memo instead.
+            let inputs: SourceInputs = (
+                fetch_index,
+                window.device.as_str(),
+                window.row.as_ref().map(|row| {
+                    (
+                        row.download_audio,
+                        row.download_spectrogram,
+                        row.spectrogram_format.as_deref(),
+                        row.audio_extension.as_deref(),
+                        &row.options,
+                    )
+                }),
+            );
+            let group_index = match group_memo.get(&inputs) {
+                Some(&known) => known,
+                None => {
+                    let group_index = fetch.source_for(window).map(|source| {
+                        *group_of
+                            .entry((window.device.clone(), source))
+                            .or_insert_with_key(|(device, source)| {
+                                groups.push(Group {
+                                    device: device.clone(),
+                                    source: source.clone(),
+                                    fetches: Vec::new(),
+                                    per_request: fetch.per_request,
+                                    spans: Vec::new(),
+                                    windows: Vec::new(),
+                                    files: BTreeMap::new(),
+                                });
+                                groups.len() - 1
+                            })
+                    });
+                    group_memo.insert(inputs, group_index);
+                    group_index
+                }
+            };
+            let Some(group_index) = group_index else {
                 continue;
             };
             let (mut start, mut end) = (window.start, window.end);
@@ -477,20 +529,6 @@ pub fn build(plan: &Plan) -> Dag {
                     end = end.max(clip_end);
                 }
             }
-            let group_index = *group_of
-                .entry((window.device.clone(), source))
-                .or_insert_with_key(|(device, source)| {
-                    groups.push(Group {
-                        device: device.clone(),
-                        source: source.clone(),
-                        fetches: Vec::new(),
-                        per_request: fetch.per_request,
-                        spans: Vec::new(),
-                        windows: Vec::new(),
-                        files: BTreeMap::new(),
-                    });
-                    groups.len() - 1
-                });
             window_group[fetch_index * plan.windows.len() + index] = Some(group_index);
             let group = &mut groups[group_index];
             if !group.fetches.contains(&fetch.name) {
