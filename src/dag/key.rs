@@ -107,10 +107,16 @@ impl<'a> KeyFields<'a> {
         }
     }
 
-    /// Sets a field; setting the same name twice keeps the last value, as a map would.
+    /// Sets a field; setting the same name twice keeps the last value, as a map would. Fields
+    /// are kept sorted by name, the order they are serialised in.
     pub fn field(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Self {
-        self.fields.retain(|(existing, _)| *existing != name);
-        self.fields.push((name, value.into()));
+        match self
+            .fields
+            .binary_search_by(|(existing, _)| (*existing).cmp(name))
+        {
+            Ok(at) => self.fields[at].1 = value.into(),
+            Err(at) => self.fields.insert(at, (name, value.into())),
+        }
         self
     }
 
@@ -150,10 +156,9 @@ impl Serialize for KeyFields<'_> {
         struct SortedFields<'f, 'a>(&'f [(&'static str, Cow<'a, str>)]);
         impl Serialize for SortedFields<'_, '_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut sorted: Vec<&(&'static str, Cow<'_, str>)> = self.0.iter().collect();
-                sorted.sort_by_key(|(name, _)| *name);
-                let mut map = serializer.serialize_map(Some(sorted.len()))?;
-                for (name, value) in sorted {
+                // Already sorted by name (see `field`).
+                let mut map = serializer.serialize_map(Some(self.0.len()))?;
+                for (name, value) in self.0 {
                     map.serialize_entry(name, value.as_ref())?;
                 }
                 map.end()
