@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::normalize_hash;
 use super::{COVERAGE_DIR, Cache, CacheError, Lookup, check_key, read_json_record};
+use crate::plan::time::FILE_REACH_MS;
 
 /// A file stored in the object store, under the name ONC gave it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,10 +109,9 @@ impl Coverage {
         // A file lies within its entry's range or, for entries written before ranges were
         // extended to their files, at most one file length beyond it: entries farther away
         // cannot hold a match. Skipping them keeps a 10,000-file re-run linear.
-        const REACH_MS: i64 = 310_000;
         let near = |e: &&CoverageEntry| {
-            e.from_ms.saturating_sub(REACH_MS) <= to_ms
-                && from_ms <= e.to_ms.saturating_add(REACH_MS)
+            e.from_ms.saturating_sub(FILE_REACH_MS) <= to_ms
+                && from_ms <= e.to_ms.saturating_add(FILE_REACH_MS)
         };
         for entry in self.entries.iter().filter(near) {
             for file in &entry.files {

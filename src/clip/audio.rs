@@ -988,22 +988,21 @@ pub fn clip_audio(
     Ok(clips)
 }
 
-/// Check that every sample fits the clip's bit depth (a corrupt frame can carry wider values).
-fn check_sample_range(clip: &AudioClip) -> Result<(), String> {
-    if !(1..=32).contains(&clip.bits_per_sample) {
-        return Err(format!("{} bits per sample", clip.bits_per_sample));
+/// Check that every sample fits `bits` signed bits (a corrupt frame can carry wider values);
+/// both writers refuse what does not, rather than write it wrapped.
+pub(crate) fn check_sample_range(samples: &[i32], bits: u32) -> Result<(), String> {
+    if !(1..=32).contains(&bits) {
+        return Err(format!("{bits} bits per sample"));
     }
-    let max = (1i64 << (clip.bits_per_sample - 1)) - 1;
-    let min = -(1i64 << (clip.bits_per_sample - 1));
-    match clip
-        .samples
+    let max = (1i64 << (bits - 1)) - 1;
+    let min = -(1i64 << (bits - 1));
+    match samples
         .iter()
         .position(|&s| !(min..=max).contains(&i64::from(s)))
     {
         Some(i) => Err(format!(
-            "sample {i} ({}) does not fit in {} bits",
-            clip.samples.get(i).copied().unwrap_or_default(),
-            clip.bits_per_sample
+            "sample {i} ({}) does not fit in {bits} bits",
+            samples.get(i).copied().unwrap_or_default(),
         )),
         None => Ok(()),
     }
@@ -1028,7 +1027,7 @@ pub fn write_flac(clip: &AudioClip) -> Result<Vec<u8>, AudioClipError> {
 /// The clip as integer PCM WAV bytes at its own rate and bit depth (24-bit for ONC).
 pub fn write_wav(clip: &AudioClip) -> Result<Vec<u8>, AudioClipError> {
     let encode = |reason: String| AudioClipError::WavEncode { reason };
-    check_sample_range(clip).map_err(encode)?;
+    check_sample_range(&clip.samples, clip.bits_per_sample).map_err(encode)?;
     let bits = u16::try_from(clip.bits_per_sample.div_ceil(8) * 8)
         .map_err(|_| encode(format!("{} bits per sample", clip.bits_per_sample)))?;
     if clip.channels == 0 || clip.sample_rate == 0 {

@@ -1,6 +1,6 @@
 //! The FLAC encoder for clips: interleaved integer PCM → the bytes of a complete FLAC file.
 //!
-//! Input: samples (interleaved, already checked to fit the bit depth), channel count, bits per
+//! Input: samples (interleaved, within the bit depth: else an error), channel count, bits per
 //! sample, sample rate. Output: `fLaC`, one STREAMINFO block (block sizes, frame sizes, total
 //! samples, MD5 of the audio), then frames of 4096 samples (the last one shorter), each channel
 //! coded independently as a constant, a verbatim block or a fixed predictor (orders 0–4) with
@@ -72,13 +72,8 @@ pub(crate) fn encode_blocks(
             samples.len()
         ));
     }
-    let limit = 1i32 << (bits - 1);
-    if let Some(i) = samples.iter().position(|&s| s < -limit || s >= limit) {
-        return Err(format!(
-            "sample {i} ({}) does not fit in {bits} bits",
-            samples[i]
-        ));
-    }
+    // Wider samples would overflow the predictor arithmetic below.
+    super::audio::check_sample_range(samples, bits)?;
     let total = samples.len() / width;
     if total as u64 >= 1 << 36 {
         return Err(format!(

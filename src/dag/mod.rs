@@ -99,8 +99,8 @@ pub enum NodeDetail {
         /// (the padded window is).
         window_start: Text,
         window_end: Text,
-        clip_start: String,
-        clip_end: String,
+        clip_start: Text,
+        clip_end: Text,
     },
 }
 
@@ -653,28 +653,34 @@ pub fn build(plan: &Plan) -> Dag {
             .map(|f| f.as_str().to_owned())
             .collect();
         let audio_formats: Arc<[String]> = Arc::new([clip.audio.clone()]);
-        let fetch_names: Vec<Text> = clip
+        // The clip's fetch stages: their index in the plan and their name, found once per clip.
+        let fetches: Vec<(usize, Text)> = clip
             .fetches
             .iter()
-            .map(|f| Text::from(f.as_str()))
+            .filter_map(|name| {
+                let index = plan.fetches.iter().position(|f| &f.name == name)?;
+                Some((index, Text::from(name.as_str())))
+            })
             .collect();
         for (window_index, window) in plan.windows_of(&clip.plan) {
             let Some((clip_start, clip_end)) = clip.clip_window(window) else {
                 continue;
             };
-            for (fetch_name, fetch_text) in clip.fetches.iter().zip(&fetch_names) {
-                let Some(fetch_index) = plan.fetches.iter().position(|f| &f.name == fetch_name)
-                else {
-                    continue;
-                };
+            // The same for every fetch stage of the window: named and formatted once.
+            let (first, last) = slots(clip_start.timestamp_millis(), clip_end.timestamp_millis());
+            let base_name = window
+                .name
+                .clone()
+                .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
+            let (clip_start, clip_end): (Text, Text) =
+                (rfc3339(clip_start).into(), rfc3339(clip_end).into());
+            for (fetch_index, fetch_text) in &fetches {
                 let Some(&Some(group_index)) =
-                    window_group.get(fetch_index * plan.windows.len() + window_index)
+                    window_group.get(*fetch_index * plan.windows.len() + window_index)
                 else {
                     continue;
                 };
                 let Group { source, files, .. } = &groups[group_index];
-                let (first, last) =
-                    slots(clip_start.timestamp_millis(), clip_end.timestamp_millis());
                 let inputs: Vec<NodeKey> = files.range(first..=last).map(|(_, key)| *key).collect();
                 let media = if source.is_spectrogram() {
                     "spectrogram"
@@ -686,33 +692,30 @@ pub fn build(plan: &Plan) -> Dag {
                 } else {
                     &audio_formats
                 });
-                let name = window
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
-                let mut slot = (window.device.as_str(), window.tag.as_str(), media, name);
-                if taken.contains(&slot) {
-                    let base = slot.3.clone();
-                    let mut attempt = 1;
-                    while taken.contains(&slot) {
-                        slot.3 = match attempt {
-                            1 => format!("{base}_{}", clip.name),
-                            n => format!("{base}_{}_{n}", clip.name),
-                        };
-                        attempt += 1;
-                    }
+                let mut slot = (
+                    window.device.as_str(),
+                    window.tag.as_str(),
+                    media,
+                    base_name.clone(),
+                );
+                let mut attempt = 1;
+                while taken.contains(&slot) {
+                    slot.3 = match attempt {
+                        1 => format!("{base_name}_{}", clip.name),
+                        n => format!("{base_name}_{}_{n}", clip.name),
+                    };
+                    attempt += 1;
                 }
                 let name = slot.3.clone();
                 taken.insert(slot);
-                let (clip_start, clip_end) = (rfc3339(clip_start), rfc3339(clip_end));
                 let format_list: Cow<str> = match &*formats {
                     [one] => Cow::Borrowed(one.as_str()),
                     many => Cow::Owned(many.join(",")),
                 };
                 let key = KeyFields::new("clip")
                     .field("device", window.device.as_str())
-                    .field("clip_start", clip_start.as_str())
-                    .field("clip_end", clip_end.as_str())
+                    .field("clip_start", &*clip_start)
+                    .field("clip_end", &*clip_end)
                     .field("media", media)
                     .field("formats", format_list)
                     .field("gaps", clip.gaps.as_str())
@@ -736,8 +739,8 @@ pub fn build(plan: &Plan) -> Dag {
                         gaps: clip.gaps.as_str(),
                         window_start: Arc::clone(&window_text[window_index].start),
                         window_end: Arc::clone(&window_text[window_index].end),
-                        clip_start,
-                        clip_end,
+                        clip_start: Arc::clone(&clip_start),
+                        clip_end: Arc::clone(&clip_end),
                     },
                 });
             }

@@ -66,15 +66,6 @@ fn parse_ns(text: &str) -> Option<i64> {
         .timestamp_nanos_opt()
 }
 
-fn gap_policy(text: &str) -> GapPolicy {
-    match text {
-        "split" => GapPolicy::Split,
-        "skip" => GapPolicy::Skip,
-        "fail" => GapPolicy::Fail,
-        _ => GapPolicy::Fill,
-    }
-}
-
 /// The clip job of `node`, given the ONC nodes upstream of it (through its file nodes).
 pub(super) fn clip_job(
     node: &Node,
@@ -111,13 +102,14 @@ pub(super) fn clip_job(
         query,
         media,
         formats: formats.to_vec(),
-        gaps: gap_policy(gaps),
+        // The DAG wrote it with `GapPolicy::as_str`.
+        gaps: GapPolicy::from_name(gaps).unwrap_or(GapPolicy::Fill),
         stage: stage.to_string(),
         device: device.to_string(),
         label: label.as_deref().map(str::to_owned),
         name: name.clone(),
         window: (window_start.to_string(), window_end.to_string()),
-        padded: (clip_start.clone(), clip_end.clone()),
+        padded: (clip_start.to_string(), clip_end.to_string()),
         clip_start_ns: parse_ns(clip_start)?,
         clip_end_ns: parse_ns(clip_end)?,
         folder: Path::new(&**device).join(&**tag).join("clips").join(sub),
@@ -340,7 +332,7 @@ fn sidecar(
         "formats": job.formats,
         "requested_window": { "start": job.window.0, "end": job.window.1 },
         "padded_window": { "start": job.padded.0, "end": job.padded.1 },
-        "gap_policy": gap_name(job.gaps),
+        "gap_policy": job.gaps.as_str(),
         "first": facts.first,
         "last": facts.last,
         "length": facts.length,
@@ -367,8 +359,4 @@ fn sidecar(
         }
     }
     value
-}
-
-fn gap_name(gaps: GapPolicy) -> &'static str {
-    gaps.as_str()
 }

@@ -34,7 +34,7 @@ use crate::clip::cut::Media;
 use crate::compile::Compiled;
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe, window_key};
 use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processing_time};
-use crate::plan::time::onc_date;
+use crate::plan::time::{FILE_REACH_MS, onc_date};
 use claims::{Claim, FileClaims};
 pub use events::Event;
 
@@ -1206,7 +1206,6 @@ async fn archive_job(
     to_ms: i64,
     coverage: &crate::cache::Coverage,
 ) -> Result<(), JobError> {
-    const FILE_REACH_MS: i64 = 310_000;
     let extension = job
         .query
         .get("fileExtension")

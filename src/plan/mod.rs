@@ -182,6 +182,13 @@ pub enum GapPolicy {
 }
 
 impl GapPolicy {
+    pub const ALL: [GapPolicy; 4] = [
+        GapPolicy::Fill,
+        GapPolicy::Split,
+        GapPolicy::Skip,
+        GapPolicy::Fail,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             GapPolicy::Fill => "fill",
@@ -189,6 +196,13 @@ impl GapPolicy {
             GapPolicy::Skip => "skip",
             GapPolicy::Fail => "fail",
         }
+    }
+
+    /// The policy spelled `name` in a manifest (and in a DAG node), if any.
+    pub fn from_name(name: &str) -> Option<GapPolicy> {
+        GapPolicy::ALL
+            .into_iter()
+            .find(|policy| policy.as_str() == name)
     }
 }
 
@@ -1155,12 +1169,11 @@ fn clip_stage(
             .help = Some("use flac or wav".into());
         ok = false;
     }
-    let gaps = match stage.gaps.as_deref().unwrap_or("fill") {
-        "fill" => GapPolicy::Fill,
-        "split" => GapPolicy::Split,
-        "skip" => GapPolicy::Skip,
-        "fail" => GapPolicy::Fail,
-        other => {
+    let gaps_name = stage.gaps.as_deref().unwrap_or("fill");
+    let gaps = match GapPolicy::from_name(gaps_name) {
+        Some(policy) => policy,
+        None => {
+            let other = gaps_name;
             check
                 .error_at(
                     &with_key(stage_path, "gaps"),

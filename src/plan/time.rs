@@ -10,6 +10,11 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc}
 /// Milliseconds in the nominal length of one ONC hydrophone source file.
 pub const FILE_MS: i64 = 300_000;
 
+/// How far a source file can reach from its nominal start: a nominal length plus slack, since
+/// real files start off the grid and run a few seconds long. A file that starts more than this
+/// before a window cannot overlap it.
+pub const FILE_REACH_MS: i64 = FILE_MS + 10_000;
+
 /// A TOML offset date-time → UTC. Local date-times (no offset) are refused: a manifest is shared
 /// between people in different zones, so the zone must be written down.
 pub fn toml_to_utc(value: &toml::value::Datetime) -> Result<DateTime<Utc>, String> {
