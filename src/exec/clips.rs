@@ -152,6 +152,15 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
     if let Ok(Some(record)) = context.cache.read_node_record(&key)
         && record.detail.get("inputs") == Some(&inputs)
     {
+        // A clip skipped for a gap stays skipped (and is reported so) until its sources change.
+        if let Some(reason) = record.detail.get("skipped").and_then(Value::as_str) {
+            context.emit(Event::ClipSkipped {
+                node: job.key.short(),
+                what: job.what.clone(),
+                reason: reason.to_owned(),
+            });
+            return ClipEnd::Skipped;
+        }
         return match link_all(context, &record.outputs) {
             Ok(()) => {
                 context.emit(Event::ClipCached {

@@ -64,6 +64,12 @@ pub enum Event {
         what: String,
         reason: String,
     },
+    /// A clip node failed (its own error, or its sources could not be fetched).
+    ClipFailed {
+        node: String,
+        what: String,
+        reason: String,
+    },
     /// A clip was cut: `pieces` clips (more than one when split at gaps) with their sidecars.
     Clipped {
         node: String,

@@ -431,6 +431,9 @@ pub async fn execute(
             Task::Clip(Box::new(job), end)
         });
     }
+    // Every clip has subscribed: from here on only the ONC tasks hold senders, so a task that
+    // panics closes its channel and its clips fail instead of waiting forever.
+    drop(finished);
     let mut summary = RunSummary {
         manifest: compiled.loaded.file.clone(),
         started_at,
@@ -516,10 +519,20 @@ fn report_failure(
     what: &str,
     reason: String,
 ) {
-    context.emit(Event::Failed {
-        node: key.short(),
-        what: what.to_owned(),
-        reason: reason.clone(),
+    let (node, what_text, reason_text) = (key.short(), what.to_owned(), reason.clone());
+    // Clips have their own event so progress counts them as clips, not as ONC requests.
+    context.emit(if kind == "clip" {
+        Event::ClipFailed {
+            node,
+            what: what_text,
+            reason: reason_text,
+        }
+    } else {
+        Event::Failed {
+            node,
+            what: what_text,
+            reason: reason_text,
+        }
     });
     summary.failures.push(Failure {
         node: key.to_hex(),

@@ -236,7 +236,9 @@ pub fn event_line(event: &crate::exec::Event) -> String {
             format!("downloaded {node} {file} ({bytes} bytes)")
         }
         Event::Done { node, what, files } => format!("done       {node} {what} ({files} files)"),
-        Event::Failed { node, what, reason } => format!("FAILED     {node} {what}: {reason}"),
+        Event::Failed { node, what, reason } | Event::ClipFailed { node, what, reason } => {
+            format!("FAILED     {node} {what}: {reason}")
+        }
         Event::Clipped { node, what, pieces } if *pieces == 1 => {
             format!("clipped    {node} {what}")
         }

@@ -98,12 +98,15 @@ impl Reporter {
                 self.processing.remove(node);
                 self.finished += 1;
             }
-            Event::Clipped { .. } | Event::ClipCached { .. } | Event::ClipSkipped { .. } => {
+            Event::Clipped { .. }
+            | Event::ClipCached { .. }
+            | Event::ClipSkipped { .. }
+            | Event::ClipFailed { .. } => {
                 self.clips += 1;
             }
             Event::Progress { .. } | Event::Warning { .. } => {}
         }
-        let important = matches!(event, Event::Failed { .. });
+        let important = matches!(event, Event::Failed { .. } | Event::ClipFailed { .. });
         match &self.output {
             Output::Plain => {
                 if important || !self.quiet {
@@ -112,7 +115,10 @@ impl Reporter {
             }
             Output::Bars { requests, .. } => match event {
                 // Failures, warnings and skips stay on screen above the bars.
-                Event::Failed { .. } | Event::Warning { .. } | Event::ClipSkipped { .. } => {
+                Event::Failed { .. }
+                | Event::ClipFailed { .. }
+                | Event::Warning { .. }
+                | Event::ClipSkipped { .. } => {
                     requests.println(super::event_line(event));
                 }
                 Event::Progress {
@@ -207,6 +213,11 @@ mod tests {
                 file: "a.mat".into(),
                 bytes: 10,
             },
+            "clip failed" => Event::ClipFailed {
+                node,
+                what,
+                reason: "its source files could not be fetched".into(),
+            },
             "done" => Event::Done {
                 node,
                 what,
@@ -242,5 +253,21 @@ mod tests {
             (reporter.files, reporter.bytes, reporter.files_expected),
             (1, 10, 3)
         );
+    }
+
+    #[test]
+    fn failed_clips_count_as_clips_not_as_onc_requests() {
+        let mut reporter = Reporter::new(
+            false,
+            true,
+            Expected {
+                onc_nodes: 1,
+                clips: 2,
+            },
+        );
+        reporter.event(&event("clip failed", "c1"));
+        reporter.event(&event("clip failed", "c2"));
+        assert_eq!(reporter.counts(), "1 queued · 0 processing · 0 done");
+        assert_eq!(reporter.clips, 2);
     }
 }
