@@ -8,6 +8,7 @@
 mod cli;
 mod clips;
 mod examples;
+mod golden;
 mod keys;
 mod robustness;
 mod run;
