@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::normalize_hash;
 use super::{COVERAGE_DIR, Cache, CacheError, Lookup, check_key, read_json_record};
-use crate::plan::time::FILE_REACH_MS;
+use onc_format::grid::FILE_REACH_MS;
 
 /// A file stored in the object store, under the name ONC gave it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

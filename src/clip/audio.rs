@@ -557,7 +557,7 @@ fn frame_position(bytes: &[u8], block: &claxon::Block, seek: &FlacSeek) -> Optio
 /// its header.
 fn open_source<'a>(source: &AudioSource<'a>) -> Result<OpenSource<'a>, AudioClipError> {
     let file = source.name.to_string();
-    let start_ms = match crate::exec::times_in_name(source.name) {
+    let start_ms = match onc_format::stamp::times_in_name(source.name) {
         (Some(start), _) => start,
         (None, _) => return Err(AudioClipError::NoStartTime { file }),
     };

@@ -24,10 +24,12 @@ use chrono::{DateTime, Utc};
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::Serialize;
 
-use crate::plan::time::{FILE_MS, add_ms, onc_date, push_compact_span, rfc3339};
+use crate::plan::time::{add_ms, rfc3339};
 use crate::plan::windows::{coalesce, slots};
 use crate::plan::{Plan, Source, Window};
 pub use key::{KeyFields, NodeKey};
+use onc_format::grid::FILE_MS;
+use onc_format::stamp::{onc_date, push_compact_span};
 
 /// What a node stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -22,7 +22,7 @@ use crate::clip::Span;
 use crate::clip::cut::{CutOutcome, CutRequest, Media, SourceFile, cut};
 use crate::dag::{Node, NodeDetail, NodeKey, describe};
 use crate::plan::GapPolicy;
-use crate::plan::time::onc_date;
+use onc_format::stamp::onc_date;
 
 use super::{Context, Event, source_identity};
 

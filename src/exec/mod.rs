@@ -34,9 +34,10 @@ use crate::clip::cut::Media;
 use crate::compile::Compiled;
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe, window_key};
 use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processing_time};
-use crate::plan::time::{FILE_REACH_MS, onc_date};
 use claims::{Claim, FileClaims};
 pub use events::Event;
+use onc_format::grid::{FILE_MS, FILE_REACH_MS};
+use onc_format::stamp::{onc_date, times_in_name};
 
 /// Politeness limits, owned here and shared by every job so none can bypass them.
 pub struct Limits {
@@ -277,35 +278,7 @@ pub fn source_identity(server: &str, query: &BTreeMap<String, String>) -> String
 }
 
 fn parse_time_ms(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
-/// Start and end times in an ONC file name (`DEV_20240401T000107.123Z[_20240401T000607.456Z]...`).
-pub fn times_in_name(name: &str) -> (Option<i64>, Option<i64>) {
-    let bytes = name.as_bytes();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i + 20 <= bytes.len() && found.len() < 2 {
-        let candidate = &name[i..i + 20];
-        let shape_ok = candidate.bytes().enumerate().all(|(j, b)| match j {
-            8 => b == b'T',
-            15 => b == b'.',
-            19 => b == b'Z',
-            _ => b.is_ascii_digit(),
-        });
-        if shape_ok
-            && let Ok(time) =
-                chrono::NaiveDateTime::parse_from_str(&candidate[..19], "%Y%m%dT%H%M%S%.3f")
-        {
-            found.push(time.and_utc().timestamp_millis());
-            i += 20;
-            continue;
-        }
-        i += 1;
-    }
-    (found.first().copied(), found.get(1).copied())
+    onc_format::stamp::parse_onc_date(text)
 }
 
 /// Which output subfolder a source's files go to.
@@ -1019,19 +992,13 @@ fn fill_file_ends(files: &mut [StoredFile]) {
     for (i, file) in files.iter_mut().enumerate() {
         if let (Some(start), None) = (file.start_ms, file.end_ms) {
             let next = starts.get(i + 1).copied().flatten().filter(|&n| n > start);
-            file.end_ms = Some(
-                next.unwrap_or(start + NOMINAL_FILE_MS)
-                    .min(start + NOMINAL_FILE_MS),
-            );
+            file.end_ms = Some(next.unwrap_or(start + FILE_MS).min(start + FILE_MS));
         }
     }
 }
 
 /// Memory for decoded spectrogram files kept between clips: about seven 5-minute plotRes files.
 const DECODED_BUDGET_BYTES: usize = 96 << 20;
-
-/// The length of one ONC hydrophone file.
-const NOMINAL_FILE_MS: i64 = 300_000;
 
 /// Downloads files 1..=count of a run, concurrently within the download limit; stores each.
 /// A file already stored (ONC names it in its headers) is not transferred again.
@@ -1258,7 +1225,7 @@ async fn archive_job(
     for (i, (start, name, end)) in starts.iter().enumerate() {
         let end = end
             .or_else(|| starts.get(i + 1).map(|next| next.0))
-            .unwrap_or(start + 300_000);
+            .unwrap_or(start + FILE_MS);
         let overlaps = if to_ms > from_ms {
             *start < to_ms && end > from_ms
         } else {
@@ -1486,21 +1453,6 @@ fn node_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_read_from_onc_file_names() {
-        assert_eq!(
-            times_in_name(
-                "ICLISTENHF6406_20240523T061507.000Z_20240523T062007.000Z-spect_plotRes.mat"
-            ),
-            (Some(1_716_444_907_000), Some(1_716_445_207_000))
-        );
-        assert_eq!(
-            times_in_name("ICLISTENHF6406_20240523T061507.123Z.flac"),
-            (Some(1_716_444_907_123), None)
-        );
-        assert_eq!(times_in_name("nothing.mat"), (None, None));
-    }
 
     #[test]
     fn clips_are_cut_in_time_order_per_device_and_media() {

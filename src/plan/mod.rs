@@ -6,7 +6,6 @@
 //! Semantic checks live here: end after start, counts > 0, durations parse, stage references
 //! exist, option names and values, device codes.
 
-pub mod options;
 pub mod time;
 pub mod windows;
 
@@ -15,12 +14,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::manifest::diagnostic::closest;
 use crate::manifest::load::{PathSegment, key_path};
 use crate::manifest::model::{DurationText, OptionValue, TimeValue};
 use crate::manifest::requests::{self, EventRequest, RequestFormat};
 use crate::manifest::{Diagnostic, Loaded, Location};
-use options::OptionProblem;
-use time::{FILE_MS, add_ms, parse_duration_ms, toml_to_utc};
+use onc_format::device::{DEVICE_CODE_SHAPE, looks_like_device_code};
+use onc_format::grid::FILE_MS;
+use onc_format::options::{self, OptionProblem};
+use time::{add_ms, parse_duration_ms, toml_to_utc};
 
 /// Resolved `[onc]` and `[output]` settings, defaults applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -330,10 +332,11 @@ impl Checker<'_> {
 
     fn device(&mut self, path: &[PathSegment], code: &str) {
         if !looks_like_device_code(code) {
-            self.error_at(path, format!("`{code}` does not look like an ONC device code"))
-                .help = Some(
-                "device codes are 3-64 ASCII letters, digits, `_` or `-`, starting with a letter, e.g. ICLISTENHF6324".into(),
-            );
+            self.error_at(
+                path,
+                format!("`{code}` does not look like an ONC device code"),
+            )
+            .help = Some(DEVICE_CODE_SHAPE.into());
         }
     }
 }
@@ -350,15 +353,6 @@ fn too_long(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<String> {
     (days > MAX_WINDOW_DAYS).then(|| {
         format!("the window covers {days} days; onc-pipe plans at most {MAX_WINDOW_DAYS} days (10 years) per window: split it into several windows or stages")
     })
-}
-
-/// Whether a string looks like an ONC device code (`ICLISTENHF6324`, `SBECTD19p6813`).
-pub fn looks_like_device_code(code: &str) -> bool {
-    (3..=64).contains(&code.len())
-        && code.starts_with(|c: char| c.is_ascii_alphabetic())
-        && code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn p(keys: &[&str]) -> Vec<PathSegment> {
@@ -1034,9 +1028,11 @@ fn report_option(
             Some("ONC data product options start with `dpo_`".to_owned()),
             true,
         ),
-        OptionProblem::UnknownName { closest } => (
+        OptionProblem::UnknownName => (
             format!("`{option}` is not a documented {product} option; it is sent to ONC as given"),
-            closest.map(|c| format!("did you mean `{c}`?")),
+            options::product_options(product)
+                .and_then(|known| closest(option, known.iter().map(|(name, _)| *name)))
+                .map(|c| format!("did you mean `{c}`?")),
             false,
         ),
         OptionProblem::BadValue { allowed } => (
@@ -1298,22 +1294,5 @@ mod tests {
             clip(0, 0).clip_window(&window(1_700_000_000_000, 0, Some(row))),
             None
         );
-    }
-
-    #[test]
-    fn device_codes() {
-        for good in ["ICLISTENHF6324", "SBECTD19p6813", "NORTEK_AQD-1"] {
-            assert!(looks_like_device_code(good), "{good}");
-        }
-        for bad in [
-            "",
-            "IC",
-            "6324ICLISTEN",
-            "ICLISTEN HF",
-            "ICLISTEN/../x",
-            "ÉCLISTEN",
-        ] {
-            assert!(!looks_like_device_code(bad), "{bad}");
-        }
     }
 }

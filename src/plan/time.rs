@@ -1,19 +1,11 @@
 //! Time values: TOML date-times and duration strings → UTC instants and millisecond durations.
 //!
 //! Everything inside onc-pipe is UTC with millisecond precision, the precision of ONC's
-//! `yyyy-MM-ddTHH:mm:ss.SSSZ` query format and of its file names.
+//! `yyyy-MM-ddTHH:mm:ss.SSSZ` query format and of its file names (both spelt by
+//! [`onc_format::stamp`]).
 
-use std::fmt::Write as _;
-
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
-
-/// Milliseconds in the nominal length of one ONC hydrophone source file.
-pub const FILE_MS: i64 = 300_000;
-
-/// How far a source file can reach from its nominal start: a nominal length plus slack, since
-/// real files start off the grid and run a few seconds long. A file that starts more than this
-/// before a window cannot overlap it.
-pub const FILE_REACH_MS: i64 = FILE_MS + 10_000;
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use onc_format::stamp::onc_date;
 
 /// A TOML offset date-time → UTC. Local date-times (no offset) are refused: a manifest is shared
 /// between people in different zones, so the zone must be written down.
@@ -88,70 +80,6 @@ pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
     Ok(total.round() as i64)
 }
 
-/// ONC's query-string date format: `yyyy-MM-ddTHH:mm:ss.SSSZ`, always UTC.
-pub fn onc_date(time: DateTime<Utc>) -> String {
-    // Written out by hand: chrono's strftime (and even `write!`) dominated the cost of planning
-    // 100,000 rows, which formats a few dates per node (see BENCHMARKS.md).
-    let mut out = String::with_capacity(24);
-    push_date(&mut out, time, true);
-    out
-}
-
-/// The compact UTC form used in file names: `20240401T042450.000Z`.
-pub fn compact_date(time: DateTime<Utc>) -> String {
-    let mut out = String::with_capacity(20);
-    push_date(&mut out, time, false);
-    out
-}
-
-fn push_date(out: &mut String, time: DateTime<Utc>, separators: bool) {
-    let year = time.year();
-    if !(0..=9999).contains(&year) {
-        // Outside what ONC can hold; keep chrono's spelling rather than invent one.
-        let pattern = if separators {
-            "%Y-%m-%dT%H:%M:%S%.3fZ"
-        } else {
-            "%Y%m%dT%H%M%S%.3fZ"
-        };
-        let _ = write!(out, "{}", time.format(pattern));
-        return;
-    }
-    // Into a stack buffer, then one `push_str`: pushing char by char (with a power of ten per
-    // digit) was most of the formatting time when planning 100,000 rows.
-    let mut buf = [0u8; 24];
-    let mut len = 0;
-    let (date_sep, time_sep): (&[u8], &[u8]) = if separators { (b"-", b":") } else { (b"", b"") };
-    // `prefix`, then `value` in `width` digits.
-    let mut put = |prefix: &[u8], mut value: u32, width: usize| {
-        buf[len..len + prefix.len()].copy_from_slice(prefix);
-        len += prefix.len();
-        for slot in buf[len..len + width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
-        len += width;
-    };
-    put(b"", year.unsigned_abs(), 4);
-    put(date_sep, time.month(), 2);
-    put(date_sep, time.day(), 2);
-    put(b"T", time.hour(), 2);
-    put(time_sep, time.minute(), 2);
-    put(time_sep, time.second(), 2);
-    put(b".", time.timestamp_subsec_millis().min(999), 3);
-    put(b"Z", 0, 0);
-    // Only ASCII digits and separators were written.
-    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
-}
-
-/// `DEVICE_START_END` with compact dates: the default clip basename.
-pub fn push_compact_span(out: &mut String, device: &str, start: DateTime<Utc>, end: DateTime<Utc>) {
-    out.push_str(device);
-    out.push('_');
-    push_date(out, start, false);
-    out.push('_');
-    push_date(out, end, false);
-}
-
 /// RFC 3339 UTC with milliseconds, for `plan --format json` and sidecars.
 pub fn rfc3339(time: DateTime<Utc>) -> String {
     onc_date(time)
@@ -193,25 +121,5 @@ mod tests {
         );
         let local: toml::value::Datetime = "2024-04-01T05:00:00".parse().unwrap();
         assert!(toml_to_utc(&local).unwrap_err().contains("no UTC offset"));
-    }
-
-    #[test]
-    fn hand_written_formats_match_chrono() {
-        for ms in [
-            0_i64,
-            1_711_929_890_007,
-            253_402_300_799_999,
-            951_782_400_123,
-        ] {
-            let time = DateTime::from_timestamp_millis(ms).unwrap();
-            assert_eq!(
-                onc_date(time),
-                time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-            );
-            assert_eq!(
-                compact_date(time),
-                time.format("%Y%m%dT%H%M%S%.3fZ").to_string()
-            );
-        }
     }
 }

@@ -3,7 +3,7 @@
 //! Input: UTC instants in milliseconds. Output: sample starts, slot counts and request spans.
 //! Pure functions, property-tested: no I/O, no errors (callers validate first).
 
-use super::time::FILE_MS;
+use onc_format::grid::FILE_MS;
 
 /// Starts of the seed's "sampling between two dates": `ceil(count / per_request)` requests, each
 /// covering `(per_request - 1) x 5 min`, spread evenly over `[start, end - span]` with the first

@@ -11,7 +11,9 @@
 //! PSD values come from [`oracle::psd_db`] at each column time and frequency, so they include the
 //! `-Inf` DC row and scattered NaNs, like real files.
 
-use super::archive::{ArchiveFile, format_stamp};
+use onc_format::stamp::stamp_of_ms;
+
+use super::archive::ArchiveFile;
 use super::oracle::{self, device_seed, hash3};
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
@@ -180,8 +182,8 @@ pub(crate) fn product_stem(file: &ArchiveFile) -> String {
     format!(
         "{}_{}_{}",
         file.device,
-        format_stamp(file.start_ms),
-        format_stamp(file.end_ms())
+        stamp_of_ms(file.start_ms),
+        stamp_of_ms(file.end_ms())
     )
 }
 
@@ -202,7 +204,7 @@ pub fn hsd_mat_filename(file: &ArchiveFile, downsample: u8, diversion: Option<&s
 fn iso(t_ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(t_ms) {
         Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        None => format_stamp(t_ms),
+        None => stamp_of_ms(t_ms),
     }
 }
 

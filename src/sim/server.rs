@@ -24,7 +24,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -32,8 +32,9 @@ use super::archive::{self, ArchiveFile, DeviceProfile};
 use super::faults::{Fault, FaultConfig};
 use super::runs::{RunModel, RunState};
 use super::{flac, mat, oracle, picture};
-use crate::plan::options::{self, OptionProblem};
-use crate::plan::time::onc_date;
+use onc_format::device::looks_like_device_code;
+use onc_format::options::{self, OptionProblem};
+use onc_format::stamp::{compact_date, onc_date, parse_archive_name};
 
 /// How the simulated ONC behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,8 +131,8 @@ fn audio_product_filename(file: &ArchiveFile, extension: &str) -> String {
     format!(
         "{}_{}_{}.{extension}",
         file.device,
-        crate::plan::time::compact_date(start),
-        crate::plan::time::compact_date(end)
+        compact_date(start),
+        compact_date(end)
     )
 }
 
@@ -367,28 +368,6 @@ fn endpoint_name(path: &str, method: Option<&str>) -> String {
     }
 }
 
-/// Parses ONC's date parameter forms: `yyyy-MM-ddTHH:mm:ss.SSSZ`, without milliseconds, or a
-/// date alone.
-fn parse_onc_date(text: &str) -> Option<i64> {
-    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Some(time.timestamp_millis());
-    }
-    let trimmed = text.trim_end_matches('Z');
-    for format in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(trimmed, format) {
-            return Some(naive.and_utc().timestamp_millis());
-        }
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|date| date.and_hms_opt(0, 0, 0))
-        .map(|naive| naive.and_utc().timestamp_millis())
-}
-
 /// Reads `dateFrom`/`dateTo` with ONC's errors: 128 missing, 127 invalid, 23 from after to.
 fn date_range(params: &BTreeMap<String, String>) -> Result<(i64, i64), Response> {
     let read = |name: &str| -> Result<i64, Response> {
@@ -400,7 +379,7 @@ fn date_range(params: &BTreeMap<String, String>) -> Result<(i64, i64), Response>
                 name,
             ));
         };
-        parse_onc_date(text).ok_or_else(|| {
+        onc_format::stamp::parse_onc_date(text).ok_or_else(|| {
             onc_error(
                 StatusCode::BAD_REQUEST,
                 127,
@@ -432,7 +411,7 @@ fn date_range(params: &BTreeMap<String, String>) -> Result<(i64, i64), Response>
 
 fn device_profile(shared: &Shared, code: &str) -> Option<DeviceProfile> {
     let sample_rate = shared.lock().map(|inner| inner.config.sample_rate).ok()?;
-    crate::plan::looks_like_device_code(code).then(|| DeviceProfile {
+    looks_like_device_code(code).then(|| DeviceProfile {
         code: code.to_owned(),
         sample_rate,
     })
@@ -499,7 +478,7 @@ fn product_request(shared: &Shared, params: &BTreeMap<String, String>) -> Respon
     for (name, value) in params.iter().filter(|(name, _)| name.starts_with("dpo_")) {
         match options::check_option(product, name, value) {
             None => {}
-            Some(OptionProblem::UnknownName { .. }) | Some(OptionProblem::NotAnOption) => {
+            Some(OptionProblem::UnknownName) | Some(OptionProblem::NotAnOption) => {
                 return onc_error(
                     StatusCode::BAD_REQUEST,
                     129,
@@ -1175,10 +1154,11 @@ async fn archive_download(
             "filename",
         )
     };
-    let Some((device, _, extension)) = archive::parse_archive_filename(filename) else {
+    let Some(name) = parse_archive_name(filename) else {
         return unknown();
     };
-    let Some(profile) = device_profile(shared, &device) else {
+    let extension = name.extension.to_owned();
+    let Some(profile) = device_profile(shared, name.device) else {
         return unknown();
     };
     let Some(file) = archive::file_by_name(&profile, filename) else {
@@ -1203,9 +1183,9 @@ async fn archive_download(
 fn oracle_audio(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
     let file = params
         .get("filename")
-        .and_then(|name| archive::parse_archive_filename(name).map(|parsed| (name, parsed)))
-        .and_then(|(name, (device, _, _))| {
-            device_profile(shared, &device)
+        .and_then(|name| parse_archive_name(name).map(|parsed| (name, parsed)))
+        .and_then(|(name, parsed)| {
+            device_profile(shared, parsed.device)
                 .and_then(|profile| archive::file_by_name(&profile, name))
         });
     let Some(file) = file else {
@@ -1228,7 +1208,7 @@ fn oracle_audio(shared: &Shared, params: &BTreeMap<String, String>) -> Response 
 fn deployments(params: &BTreeMap<String, String>) -> Response {
     let Some(device) = params
         .get("deviceCode")
-        .filter(|d| crate::plan::looks_like_device_code(d))
+        .filter(|d| looks_like_device_code(d))
     else {
         return onc_error(
             StatusCode::BAD_REQUEST,
@@ -1251,7 +1231,7 @@ fn deployments(params: &BTreeMap<String, String>) -> Response {
 fn devices(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
     let Some(device) = params
         .get("deviceCode")
-        .filter(|d| crate::plan::looks_like_device_code(d))
+        .filter(|d| looks_like_device_code(d))
     else {
         return (StatusCode::NOT_FOUND, axum::Json(json!([]))).into_response();
     };
@@ -1330,23 +1310,5 @@ mod tests {
             endpoint_name("/api/archivefile/download", None),
             "archivefile/download"
         );
-    }
-
-    #[test]
-    fn onc_dates_parse_in_every_form() {
-        assert_eq!(
-            parse_onc_date("2024-04-01T00:00:00.000Z"),
-            Some(1_711_929_600_000)
-        );
-        assert_eq!(
-            parse_onc_date("2024-04-01T00:00:00Z"),
-            Some(1_711_929_600_000)
-        );
-        assert_eq!(
-            parse_onc_date("2024-04-01T00:00:00.250Z"),
-            Some(1_711_929_600_250)
-        );
-        assert_eq!(parse_onc_date("2024-04-01"), Some(1_711_929_600_000));
-        assert_eq!(parse_onc_date("yesterday"), None);
     }
 }

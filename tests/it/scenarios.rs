@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use onc_pipe::exec::times_in_name;
+use onc_format::stamp::times_in_name;
 use onc_pipe::sim::archive::{DeviceProfile, files_overlapping};
 use onc_pipe::sim::flac::flac_bytes;
 use onc_pipe::sim::mat::{hsd_mat_bytes, hsd_mat_filename};

@@ -2,7 +2,7 @@
 //!
 //! Input: a product code, an extension and option name/value pairs. Output: problems, as
 //! [`OptionProblem`]s the planner turns into diagnostics. The table follows
-//! `shared/onc-api.md` §5; ONC adds options over time, so an unknown option *name* is a warning,
+//! `shared/onc-api.md` §5 (in the onc-pipe repository's `shared/`); ONC adds options over time, so an unknown option *name* is a warning,
 //! while a known option with a value outside its documented set is an error (ONC answers 400).
 
 /// Extensions ONC offers per product (exact, case-sensitive).
@@ -149,21 +149,21 @@ pub fn product_options(product: &str) -> Option<&'static [(&'static str, Allowed
 pub enum OptionProblem {
     /// The name does not start with `dpo_` (ONC would answer 400/129).
     NotAnOption,
-    /// Not in onc-pipe's table; `closest` is a likely intended name.
-    UnknownName { closest: Option<&'static str> },
+    /// Not in onc-pipe's table of the product's options ([`product_options`] lists them, for a
+    /// caller that suggests the intended name).
+    UnknownName,
     /// A known option with a value ONC does not accept; `allowed` describes the valid values.
     BadValue { allowed: String },
 }
 
 /// Checks one option against the product's table.
 pub fn check_option(product: &str, name: &str, value: &str) -> Option<OptionProblem> {
-    if !name.starts_with("dpo_") {
+    if !name.starts_with(crate::query::OPTION_PREFIX) {
         return Some(OptionProblem::NotAnOption);
     }
     let table = product_options(product)?;
     let Some((_, allowed)) = table.iter().find(|(known, _)| *known == name) else {
-        let closest = crate::manifest::diagnostic::closest(name, table.iter().map(|(n, _)| *n));
-        return Some(OptionProblem::UnknownName { closest });
+        return Some(OptionProblem::UnknownName);
     };
     if value_allowed(allowed, value) {
         None
@@ -224,9 +224,7 @@ mod tests {
         assert_eq!(check_option("HSD", "dpo_lowerColourLimit", "-1000"), None);
         assert_eq!(
             check_option("HSD", "dpo_spectralDataDownsampel", "2"),
-            Some(OptionProblem::UnknownName {
-                closest: Some("dpo_spectralDataDownsample")
-            })
+            Some(OptionProblem::UnknownName)
         );
         assert_eq!(
             check_option("HSD", "spectralDataDownsample", "2"),
