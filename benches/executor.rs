@@ -163,15 +163,10 @@ async fn warm_simulator(model: &Model) -> (onc_pipe::sim::SimHandle, Vec<f64>) {
         .nodes()
         .filter_map(|node| match &node.detail {
             NodeDetail::Request { query, .. } => {
-                let ms = |k: &str| {
-                    chrono::DateTime::parse_from_rfc3339(&query[k])
-                        .unwrap()
-                        .timestamp_millis()
-                };
                 let files = onc_pipe::sim::archive::files_overlapping(
                     &profile,
-                    ms("dateFrom"),
-                    ms("dateTo"),
+                    query.from_ms(),
+                    query.to_ms(),
                 )
                 .len();
                 Some(model.overhead_s + model.per_file_s * files as f64)
@@ -331,12 +326,7 @@ options = {{ dpo_spectralDataDownsample = 2, dpo_hydrophoneDataDiversionMode = "
         let NodeDetail::Request { query, .. } = &node.detail else {
             continue;
         };
-        let ms = |k: &str| {
-            chrono::DateTime::parse_from_rfc3339(&query[k])
-                .unwrap()
-                .timestamp_millis()
-        };
-        let (from, to) = (ms("dateFrom"), ms("dateTo"));
+        let (from, to) = (query.from_ms(), query.to_ms());
         let mut files = Vec::new();
         let mut t = from;
         while t < to {

@@ -29,6 +29,7 @@ use crate::plan::windows::{coalesce, slots};
 use crate::plan::{Plan, Source, Window};
 pub use key::{KeyFields, NodeKey};
 use onc_format::grid::FILE_MS;
+use onc_format::query::OncQuery;
 use onc_format::stamp::{onc_date, push_compact_span};
 
 /// What a node stands for.
@@ -71,11 +72,13 @@ pub enum NodeDetail {
         start: Text,
         end: Text,
     },
-    /// An ONC request: `query` holds the exact parameters that would be sent (token excluded).
+    /// An ONC request; `plan` shows `query` as the exact parameters that would be sent (token
+    /// excluded).
     Request {
         device: String,
         fetch: Vec<String>,
-        query: BTreeMap<String, String>,
+        #[serde(serialize_with = "query_parameters")]
+        query: OncQuery,
         estimated_files: i64,
         windows: usize,
     },
@@ -239,6 +242,14 @@ impl Dag {
     }
 }
 
+/// Serialises a query as the parameters ONC receives.
+fn query_parameters<S: serde::Serializer>(
+    query: &OncQuery,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(query.params())
+}
+
 /// A one-line description of a node for text and DOT output.
 pub fn describe(node: &Node) -> String {
     match &node.detail {
@@ -251,19 +262,16 @@ pub fn describe(node: &Node) -> String {
             ..
         } => format!(
             "{} {} {}.{} {} .. {} (~{estimated_files} files)",
-            query.get("deviceCode").map_or("", String::as_str),
-            if node.kind == NodeKind::ArchiveList {
+            query.device,
+            if query.is_archive() {
                 "archive"
             } else {
                 "product"
             },
-            query.get("dataProductCode").map_or("", String::as_str),
-            query
-                .get("extension")
-                .or_else(|| query.get("fileExtension"))
-                .map_or("", String::as_str),
-            query.get("dateFrom").map_or("", String::as_str),
-            query.get("dateTo").map_or("", String::as_str),
+            query.source.product_code().unwrap_or_default(),
+            query.source.extension(),
+            onc_date(query.from),
+            onc_date(query.to),
         ),
         NodeDetail::File {
             device,
@@ -569,28 +577,17 @@ pub fn build(plan: &Plan) -> Dag {
             } else {
                 add_ms(date_from, 1_000)
             };
-            let mut query = BTreeMap::new();
-            query.insert("deviceCode".to_owned(), device.clone());
-            query.insert("dateFrom".to_owned(), onc_date(date_from));
-            query.insert("dateTo".to_owned(), onc_date(date_to));
-            let (kind, fields) = match source {
-                Source::Product {
-                    code,
-                    extension,
-                    options,
-                } => {
-                    query.insert("dataProductCode".to_owned(), code.clone());
-                    query.insert("extension".to_owned(), extension.clone());
-                    for (name, value) in options {
-                        query.insert(name.clone(), value.clone());
-                    }
-                    (NodeKind::ProductRequest, KeyFields::new("product_request"))
-                }
-                Source::Archive { extension } => {
-                    query.insert("fileExtension".to_owned(), extension.clone());
-                    query.insert("returnOptions".to_owned(), "all".to_owned());
-                    (NodeKind::ArchiveList, KeyFields::new("archive_list"))
-                }
+            let kind = if source.is_archive() {
+                NodeKind::ArchiveList
+            } else {
+                NodeKind::ProductRequest
+            };
+            let fields = KeyFields::new(kind.as_str());
+            let query = OncQuery {
+                device: device.clone(),
+                source: source.clone(),
+                from: date_from,
+                to: date_to,
             };
             let key = source_key_fields(fields, source)
                 .field("device", device.as_str())

@@ -9,7 +9,6 @@
 //! the current source files is only re-linked: no decoding, no request. Cutting runs on a
 //! blocking thread, at most one per CPU, so it overlaps downloads without starving them.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +21,7 @@ use crate::clip::Span;
 use crate::clip::cut::{CutOutcome, CutRequest, Media, SourceFile, cut};
 use crate::dag::{Node, NodeDetail, NodeKey, describe};
 use crate::plan::GapPolicy;
+use onc_format::query::OncQuery;
 use onc_format::stamp::onc_date;
 
 use super::{Context, Event, source_identity};
@@ -34,7 +34,7 @@ pub(super) struct ClipJob {
     /// The ONC nodes (requests, listings) whose files it cuts.
     pub upstream: Vec<NodeKey>,
     /// The query of one of them: all share one source identity.
-    pub query: BTreeMap<String, String>,
+    pub query: OncQuery,
     pub media: Media,
     pub formats: Vec<String>,
     pub gaps: GapPolicy,
@@ -67,11 +67,7 @@ fn parse_ns(text: &str) -> Option<i64> {
 }
 
 /// The clip job of `node`, given the ONC nodes upstream of it (through its file nodes).
-pub(super) fn clip_job(
-    node: &Node,
-    upstream: Vec<NodeKey>,
-    query: BTreeMap<String, String>,
-) -> Option<ClipJob> {
+pub(super) fn clip_job(node: &Node, upstream: Vec<NodeKey>, query: OncQuery) -> Option<ClipJob> {
     let NodeDetail::Clip {
         stage,
         device,

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 
@@ -37,6 +37,7 @@ use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processi
 use claims::{Claim, FileClaims};
 pub use events::Event;
 use onc_format::grid::{FILE_MS, FILE_REACH_MS};
+use onc_format::query::{self, OncQuery};
 use onc_format::stamp::{onc_date, times_in_name};
 
 /// Politeness limits, owned here and shared by every job so none can bypass them.
@@ -233,8 +234,7 @@ struct Job {
     key: NodeKey,
     kind: NodeKind,
     what: String,
-    device: String,
-    query: BTreeMap<String, String>,
+    query: OncQuery,
     from_ms: i64,
     to_ms: i64,
     /// Output folders (DEVICE/TAG/SUB) its files are linked into.
@@ -255,18 +255,26 @@ enum JobEnd {
 ///
 /// `server` is the logical server (`simulator` or ONC's URL), so simulated files never stand in
 /// for real ones in a shared cache.
-pub fn source_identity(server: &str, query: &BTreeMap<String, String>) -> String {
-    let mut canonical: BTreeMap<&str, &str> = query
+pub fn source_identity(server: &str, query: &OncQuery) -> String {
+    // The parameters as sent, minus the window: the same text (and so the same identity, which
+    // names coverage files on disk) as when queries travelled as parameter maps.
+    let params = query.params();
+    let mut canonical: BTreeMap<&str, &str> = params
         .iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "dateFrom" | "dateTo" | "returnOptions"))
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                query::DATE_FROM | query::DATE_TO | query::RETURN_OPTIONS
+            )
+        })
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     canonical.insert(
         "kind",
-        if query.contains_key("dataProductCode") {
-            "product"
-        } else {
+        if query.is_archive() {
             "archive"
+        } else {
+            "product"
         },
     );
     canonical.insert("server", server);
@@ -277,19 +285,12 @@ pub fn source_identity(server: &str, query: &BTreeMap<String, String>) -> String
         .collect()
 }
 
-fn parse_time_ms(text: &str) -> Option<i64> {
-    onc_format::stamp::parse_onc_date(text)
-}
-
 /// Which output subfolder a source's files go to.
-fn subfolder(query: &BTreeMap<String, String>) -> &'static str {
-    match (
-        query.get("dataProductCode").map(String::as_str),
-        query.get("extension").map(String::as_str),
-    ) {
-        (Some("HSD"), Some("mat")) => "mat",
-        (Some("HSD"), Some("png" | "pdf")) => "png",
-        (Some("HSD"), _) => "spectrograms",
+fn subfolder(source: &crate::plan::Source) -> &'static str {
+    match (source.product_code(), source.extension()) {
+        (Some(query::SPECTROGRAM_PRODUCT), "mat") => "mat",
+        (Some(query::SPECTROGRAM_PRODUCT), "png" | "pdf") => "png",
+        (Some(query::SPECTROGRAM_PRODUCT), _) => "spectrograms",
         _ => "audio",
     }
 }
@@ -309,14 +310,13 @@ fn jobs(compiled: &Compiled, output_dir: &Path) -> Vec<Job> {
             let NodeDetail::Request { device, query, .. } = &node.detail else {
                 return None;
             };
-            let from_ms = parse_time_ms(query.get("dateFrom")?)?;
-            let to_ms = parse_time_ms(query.get("dateTo")?)?;
+            let (from_ms, to_ms) = (query.from_ms(), query.to_ms());
             let tags: BTreeSet<&str> = node
                 .inputs
                 .iter()
                 .filter_map(|k| tag_of.get(k).copied())
                 .collect();
-            let sub = subfolder(query);
+            let sub = subfolder(&query.source);
             let destinations = tags
                 .iter()
                 .map(|tag| output_dir.join(device).join(tag).join(sub))
@@ -325,7 +325,6 @@ fn jobs(compiled: &Compiled, output_dir: &Path) -> Vec<Job> {
                 key: node.key,
                 kind: node.kind,
                 what: describe(node),
-                device: device.clone(),
                 query: query.clone(),
                 from_ms,
                 to_ms,
@@ -376,7 +375,7 @@ pub async fn execute(
             if let Some(done) = done {
                 done.send_replace(Some(matches!(end, JobEnd::Cached | JobEnd::Downloaded)));
             }
-            Task::Onc(job, end)
+            Task::Onc(Box::new(job), end)
         });
     }
     for job in clip_jobs {
@@ -517,7 +516,7 @@ fn report_failure(
 
 /// What a spawned task returns.
 enum Task {
-    Onc(Job, JobEnd),
+    Onc(Box<Job>, JobEnd),
     Clip(Box<clips::ClipJob>, clips::ClipEnd),
 }
 
@@ -669,7 +668,7 @@ fn finish(context: &Context, job: &Job, files: &[StoredFile], record: bool) -> R
             kind: job.kind.as_str().into(),
             outputs: files.to_vec(),
             completed_at: onc_date(Utc::now()),
-            detail: serde_json::json!({ "query": job.query }),
+            detail: serde_json::json!({ "query": job.query.params() }),
         };
         context
             .cache
@@ -702,10 +701,7 @@ async fn product_job(
     coverage: &crate::cache::Coverage,
 ) -> Result<(), JobError> {
     let node_key = job.key.to_hex();
-    let mut query = job.query.clone();
-    let to_time = |ms: i64| onc_date(DateTime::from_timestamp_millis(ms).unwrap_or_default());
-    query.insert("dateFrom".into(), to_time(from_ms));
-    query.insert("dateTo".into(), to_time(to_ms));
+    let mut query = job.query.with_window(from_ms, to_ms);
     let mut resubmissions = 0;
     loop {
         // A slot for the whole time ONC works on the run; released once it completes, so
@@ -725,7 +721,11 @@ async fn product_job(
                     dp_request_id: entry.dp_request_id,
                     dp_run_id: entry.dp_run_id,
                 });
-                query = entry.query.clone();
+                // The query as it was submitted (its window may differ from today's): what
+                // its files will be recorded as covering.
+                if let Some(submitted) = OncQuery::from_params(&entry.query) {
+                    query = submitted;
+                }
                 (entry.dp_request_id, None, entry)
             }
             None => {
@@ -733,10 +733,10 @@ async fn product_job(
                 if context.cancelled() {
                     return Err(JobError::Interrupted);
                 }
-                let request = context.client.request_product(&query).await?;
+                let request = context.client.request_product(&query.params()).await?;
                 context.counters.submitted.fetch_add(1, Ordering::Relaxed);
                 let entry = JournalEntry {
-                    query: query.clone(),
+                    query: query.params(),
                     dp_request_id: request.dp_request_id,
                     dp_run_id: None,
                     submitted_at: onc_date(Utc::now()),
@@ -767,16 +767,7 @@ async fn product_job(
                 match download_run(context, job, &source, run_id, file_count).await {
                     Ok(mut files) => {
                         fill_file_ends(&mut files);
-                        let (run_from, run_to) = (
-                            query
-                                .get("dateFrom")
-                                .and_then(|t| parse_time_ms(t))
-                                .unwrap_or(from_ms),
-                            query
-                                .get("dateTo")
-                                .and_then(|t| parse_time_ms(t))
-                                .unwrap_or(to_ms),
-                        );
+                        let (run_from, run_to) = (query.from_ms(), query.to_ms());
                         // The files' own extents count as covered too: ONC returns the file
                         // straddling each edge of a query, so a later query that starts where
                         // this one ended need not fetch that file again.
@@ -1186,39 +1177,14 @@ async fn archive_job(
     to_ms: i64,
     coverage: &crate::cache::Coverage,
 ) -> Result<(), JobError> {
-    let extension = job
-        .query
-        .get("fileExtension")
-        .cloned()
-        .unwrap_or_else(|| "flac".into());
-    let to_time = |ms: i64| onc_date(DateTime::from_timestamp_millis(ms).unwrap_or_default());
     let list_to = if to_ms > from_ms { to_ms } else { from_ms + 1 };
-    let entries = context
-        .client
-        .list_archive_by_device(
-            &job.device,
-            &to_time(from_ms - FILE_REACH_MS),
-            &to_time(list_to),
-            &extension,
-        )
-        .await?;
+    let listing = job.query.with_window(from_ms - FILE_REACH_MS, list_to);
+    let entries = context.client.list_archive_files(&listing.params()).await?;
     // Keep files overlapping the window: a file runs from its start to the next file's start
     // (or its own end when ONC says, or a nominal five minutes).
     let mut starts: Vec<(i64, String, Option<i64>)> = entries
         .iter()
-        .filter_map(|entry| {
-            let start = entry
-                .date_from
-                .as_deref()
-                .and_then(parse_time_ms)
-                .or_else(|| times_in_name(&entry.filename).0)?;
-            let end = entry
-                .extra
-                .get("dateTo")
-                .and_then(|v| v.as_str())
-                .and_then(parse_time_ms);
-            Some((start, entry.filename.clone(), end))
-        })
+        .filter_map(|entry| Some((entry.start_ms()?, entry.filename.clone(), entry.end_ms())))
         .collect();
     starts.sort();
     let mut wanted = Vec::new();
@@ -1405,12 +1371,7 @@ fn node_status(
             dp_run_id: entry.dp_run_id,
         };
     }
-    let (Some(from), Some(to)) = (
-        query.get("dateFrom").and_then(|t| parse_time_ms(t)),
-        query.get("dateTo").and_then(|t| parse_time_ms(t)),
-    ) else {
-        return to_run("new".into());
-    };
+    let (from, to) = (query.from_ms(), query.to_ms());
     let identity = source_identity(server, query);
     let coverage = coverages
         .entry(identity)
@@ -1453,6 +1414,7 @@ fn node_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     #[test]
     fn clips_are_cut_in_time_order_per_device_and_media() {
@@ -1499,23 +1461,43 @@ fetch = ["plotres", "audio"]
         assert_eq!(order, want);
     }
 
+    fn hsd_query() -> OncQuery {
+        OncQuery {
+            device: "D".into(),
+            source: crate::plan::Source::Product {
+                code: "HSD".into(),
+                extension: "mat".into(),
+                options: BTreeMap::new(),
+            },
+            from: DateTime::from_timestamp_millis(1_711_929_600_000).unwrap(),
+            to: DateTime::from_timestamp_millis(1_711_929_900_000).unwrap(),
+        }
+    }
+
     #[test]
     fn identity_ignores_the_window_only() {
-        let mut a: BTreeMap<String, String> = [
-            ("deviceCode", "D"),
-            ("dataProductCode", "HSD"),
-            ("extension", "mat"),
-            ("dateFrom", "x"),
-            ("dateTo", "y"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let first = source_identity("simulator", &a);
-        a.insert("dateFrom".into(), "z".into());
-        assert_eq!(source_identity("simulator", &a), first);
-        assert_ne!(source_identity("https://data.oceannetworks.ca/", &a), first);
-        a.insert("dpo_spectralDataDownsample".into(), "2".into());
-        assert_ne!(source_identity("simulator", &a), first);
+        let first = source_identity("simulator", &hsd_query());
+        let moved = hsd_query().with_window(0, 1_000);
+        assert_eq!(source_identity("simulator", &moved), first);
+        assert_ne!(
+            source_identity("https://data.oceannetworks.ca/", &moved),
+            first
+        );
+        let mut options = hsd_query();
+        if let crate::plan::Source::Product { options, .. } = &mut options.source {
+            options.insert("dpo_spectralDataDownsample".into(), "2".into());
+        }
+        assert_ne!(source_identity("simulator", &options), first);
+    }
+
+    /// Identities name coverage files in existing caches: they must not change with the types.
+    #[test]
+    fn identity_is_the_text_of_the_parameters_minus_the_window() {
+        let canonical = r#"{"dataProductCode":"HSD","deviceCode":"D","extension":"mat","kind":"product","server":"simulator"}"#;
+        let expected: String = blake3::derive_key("onc-pipe source identity", canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(source_identity("simulator", &hsd_query()), expected);
     }
 }

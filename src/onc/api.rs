@@ -88,6 +88,22 @@ pub struct ArchiveEntry {
 }
 
 impl ArchiveEntry {
+    /// When the file starts, ms since 1970: ONC's `dateFrom`, else the stamp in its name.
+    pub fn start_ms(&self) -> Option<i64> {
+        self.date_from
+            .as_deref()
+            .and_then(onc_format::stamp::parse_onc_date)
+            .or_else(|| onc_format::stamp::times_in_name(&self.filename).0)
+    }
+
+    /// When the file ends, ms since 1970, where ONC says (`dateTo` with `returnOptions=all`).
+    pub fn end_ms(&self) -> Option<i64> {
+        self.extra
+            .get(onc_format::query::DATE_TO)
+            .and_then(Value::as_str)
+            .and_then(onc_format::stamp::parse_onc_date)
+    }
+
     /// An entry known only by its name (listings without `returnOptions`).
     pub fn from_filename(filename: impl Into<String>) -> Self {
         ArchiveEntry {

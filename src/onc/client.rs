@@ -538,6 +538,16 @@ impl OncClient {
         self.list_archive(endpoint::ARCHIVE_BY_DEVICE, first).await
     }
 
+    /// `archivefile/device` with an archive listing's parameters as rendered by
+    /// `OncQuery::params` (`deviceCode`, dates, `fileExtension`, `returnOptions=all`), every page.
+    pub async fn list_archive_files(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Vec<ArchiveEntry>, OncError> {
+        self.list_archive(endpoint::ARCHIVE_BY_DEVICE, map_params(params))
+            .await
+    }
+
     /// `archivefile/location` with `returnOptions=all`, every page.
     pub async fn list_archive_by_location(
         &self,

@@ -80,26 +80,9 @@ pub struct Window {
     pub row: Option<RowSettings>,
 }
 
-/// Where a fetch stage's files come from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Source {
-    /// An ONC data product ordered through dataProductDelivery.
-    Product {
-        code: String,
-        extension: String,
-        /// `dpo_*` options, values as sent.
-        options: BTreeMap<String, String>,
-    },
-    /// Archived files listed and downloaded through archivefile.
-    Archive { extension: String },
-}
-
-impl Source {
-    /// Whether its files are spectrograms (clipped by columns) rather than audio (by samples).
-    pub fn is_spectrogram(&self) -> bool {
-        matches!(self, Source::Product { code, .. } if code != "AD")
-    }
-}
+/// Where a fetch stage's files come from (a product or archived files): ONC's notion, so it
+/// lives with ONC's other conventions.
+pub use onc_format::query::Source;
 
 /// A fetch stage, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +120,7 @@ impl Fetch {
                 merged.extend(row.options.clone());
                 // A row's `spectrogram_format` picks the HSD file type (mat or png).
                 let extension = match (code.as_str(), &row.spectrogram_format) {
-                    ("HSD", Some(format)) => format.clone(),
+                    (onc_format::query::SPECTROGRAM_PRODUCT, Some(format)) => format.clone(),
                     _ => extension.clone(),
                 };
                 Some(Source::Product {

@@ -166,10 +166,12 @@ pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
                 state,
                 describe(node)
             );
-            if let NodeDetail::Request { query, .. } = &node.detail {
-                let options: Vec<String> = query
+            if let NodeDetail::Request { query, .. } = &node.detail
+                && let crate::plan::Source::Product { options, .. } = &query.source
+            {
+                let options: Vec<String> = options
                     .iter()
-                    .filter(|(k, _)| k.starts_with("dpo_"))
+                    .filter(|(k, _)| k.starts_with(onc_format::query::OPTION_PREFIX))
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
                 if !options.is_empty() {

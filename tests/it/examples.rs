@@ -99,7 +99,7 @@ fn requests(file: &str) -> Vec<BTreeMap<String, String>> {
         .nodes()
         .filter_map(|node| match &node.detail {
             NodeDetail::Request { query, .. } if node.kind == NodeKind::ProductRequest => {
-                Some(query.clone())
+                Some(query.params())
             }
             _ => None,
         })
