@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use onc_pipe::clip::cut::{CutOutcome, CutRequest, DecodedFiles, Media, SourceFile, cut};
-use onc_pipe::plan::GapPolicy;
+use onc_pipe::plan::{ClipFormat, GapPolicy};
 use onc_pipe::sim::archive::{ArchiveFile, DeviceProfile, files_overlapping};
 
 const DEVICE: &str = "ICLISTENHF6324";
@@ -199,7 +199,7 @@ fn clip_one(
     sources: &[Source],
     event: &Event,
     media: Media,
-    formats: &[String],
+    formats: &[ClipFormat],
     decoded: Option<&DecodedFiles>,
 ) -> usize {
     let files: Vec<SourceFile> = event
@@ -302,9 +302,9 @@ fn measure(
     threads: usize,
     media: Media,
 ) -> Figures {
-    let formats: Vec<String> = match media {
-        Media::Audio => vec!["flac".into()],
-        Media::Spectrogram => vec!["npz".into()],
+    let formats: Vec<ClipFormat> = match media {
+        Media::Audio => vec![ClipFormat::Flac],
+        Media::Spectrogram => vec![ClipFormat::Npz],
     };
     let subset = &events[..single.min(events.len())];
     let decode = |event: &Event| match media {

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::plan::GapPolicy;
+use crate::plan::{ClipFormat, GapPolicy};
 
 use super::audio::{AudioClipError, AudioSource, clip_audio, write_flac, write_wav};
 use super::mat::{
@@ -22,12 +22,7 @@ use super::spectrogram::picture::render_png;
 use super::spectrogram::{SpectrogramClipError, SpectrogramInput, clip_spectrogram, iso_utc};
 use super::{SourceUse, Span};
 
-/// Spectrogram (MAT sources) or audio (FLAC/WAV sources).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Media {
-    Spectrogram,
-    Audio,
-}
+pub use crate::plan::Media;
 
 /// A stored source file: ONC's name (its start time is in it) and where its bytes are.
 #[derive(Debug, Clone)]
@@ -41,7 +36,7 @@ pub struct SourceFile<'a> {
 pub struct CutRequest<'a> {
     pub media: Media,
     /// `npz`, `mat`, `png` for spectrograms; `flac` or `wav` for audio.
-    pub formats: &'a [String],
+    pub formats: &'a [ClipFormat],
     pub sources: &'a [SourceFile<'a>],
     /// The padded window `[start, end)`, ns since 1970 UTC.
     pub clip_start_ns: i64,
@@ -163,8 +158,8 @@ pub struct ClipFacts {
 pub struct CutPiece {
     /// Basename without extension.
     pub name: String,
-    /// `(extension, bytes)` per requested format.
-    pub files: Vec<(String, Vec<u8>)>,
+    /// `(format, bytes)` per requested format; the format names the extension.
+    pub files: Vec<(ClipFormat, Vec<u8>)>,
     pub facts: ClipFacts,
 }
 
@@ -228,8 +223,8 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
         let name = piece_name(request.name, index, count);
         let mut files = Vec::new();
         for format in request.formats {
-            let bytes = match format.as_str() {
-                "npz" => write_npz(
+            let bytes = match format {
+                ClipFormat::Npz => write_npz(
                     clip,
                     &NpzMeta {
                         clip_start_s: start_s,
@@ -239,7 +234,7 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
                     },
                 )
                 .map_err(|e| e.to_string())?,
-                "mat" => {
+                ClipFormat::Mat => {
                     // The first source's other fields and `Meta` ride along unchanged.
                     let template = &decoded
                         .first()
@@ -249,7 +244,7 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
                         .map_err(|e| e.to_string())?;
                     write_mat(&mat).map_err(|e| e.to_string())?
                 }
-                "png" => {
+                ClipFormat::Png => {
                     let title = if request.description.is_empty() {
                         format!("{} {}", request.device, iso_utc(start_s))
                     } else {
@@ -257,13 +252,14 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
                     };
                     render_png(clip, &title).map_err(|e| e.to_string())?
                 }
-                other => {
+                ClipFormat::Flac | ClipFormat::Wav => {
                     return Err(format!(
-                        "write a `{other}` spectrogram clip: unknown format"
+                        "write a spectrogram clip as `{}`: an audio format",
+                        format.as_str()
                     ));
                 }
             };
-            files.push((format.clone(), bytes));
+            files.push((*format, bytes));
         }
         let facts = ClipFacts {
             first: clip.time_s.first().map(|&t| iso_utc(t)).unwrap_or_default(),
@@ -310,12 +306,17 @@ fn cut_audio(request: &CutRequest) -> Result<CutOutcome, String> {
         let name = piece_name(request.name, index, count);
         let mut files = Vec::new();
         for format in request.formats {
-            let bytes = match format.as_str() {
-                "flac" => write_flac(clip).map_err(|e| e.to_string())?,
-                "wav" => write_wav(clip).map_err(|e| e.to_string())?,
-                other => return Err(format!("write a `{other}` audio clip: unknown format")),
+            let bytes = match format {
+                ClipFormat::Flac => write_flac(clip).map_err(|e| e.to_string())?,
+                ClipFormat::Wav => write_wav(clip).map_err(|e| e.to_string())?,
+                ClipFormat::Npz | ClipFormat::Mat | ClipFormat::Png => {
+                    return Err(format!(
+                        "write an audio clip as `{}`: a spectrogram format",
+                        format.as_str()
+                    ));
+                }
             };
-            files.push((format.clone(), bytes));
+            files.push((*format, bytes));
         }
         let frames = clip.samples.len() as u64 / u64::from(clip.channels.max(1));
         let rate = f64::from(clip.sample_rate.max(1));

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::plan::time::{add_ms, rfc3339};
 use crate::plan::windows::{coalesce, slots};
-use crate::plan::{Plan, Source, Window};
+use crate::plan::{ClipFormat, GapPolicy, Media, Plan, Source, Window};
 pub use key::{KeyFields, NodeKey};
 use onc_format::grid::FILE_MS;
 use onc_format::query::OncQuery;
@@ -89,24 +89,41 @@ pub enum NodeDetail {
         slot_start: String,
         slot_end: String,
     },
-    Clip {
-        stage: Text,
-        fetch: Text,
-        device: Text,
-        tag: Text,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        label: Option<Text>,
-        name: String,
-        media: &'static str,
-        formats: Arc<[String]>,
-        gaps: &'static str,
-        /// The window as asked for (before padding); shown and written to sidecars, not keyed
-        /// (the padded window is).
-        window_start: Text,
-        window_end: Text,
-        clip_start: Text,
-        clip_end: Text,
-    },
+    Clip(ClipSpec),
+}
+
+/// What one clip node cuts, typed; `plan --format json` shows it with times as RFC 3339 text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClipSpec {
+    pub stage: Text,
+    pub fetch: Text,
+    pub device: Text,
+    pub tag: Text,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<Text>,
+    pub name: String,
+    pub media: Media,
+    pub formats: Arc<[ClipFormat]>,
+    pub gaps: GapPolicy,
+    /// The window as asked for (before padding); shown and written to sidecars, not keyed
+    /// (the padded window is).
+    #[serde(serialize_with = "instant_text")]
+    pub window_start: DateTime<Utc>,
+    #[serde(serialize_with = "instant_text")]
+    pub window_end: DateTime<Utc>,
+    /// The padded window `[clip_start, clip_end)` that is cut.
+    #[serde(serialize_with = "instant_text")]
+    pub clip_start: DateTime<Utc>,
+    #[serde(serialize_with = "instant_text")]
+    pub clip_end: DateTime<Utc>,
+}
+
+/// Serialises an instant as RFC 3339 UTC with milliseconds.
+fn instant_text<S: serde::Serializer>(
+    time: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339(*time))
 }
 
 /// One node of the DAG.
@@ -279,17 +296,15 @@ pub fn describe(node: &Node) -> String {
             slot_start,
             ..
         } => format!("{device} {source} @ {slot_start}"),
-        NodeDetail::Clip {
-            name,
-            media,
-            formats,
-            clip_start,
-            clip_end,
-            ..
-        } => {
+        NodeDetail::Clip(clip) => {
+            let formats: Vec<&str> = clip.formats.iter().map(|f| f.as_str()).collect();
             format!(
-                "{media} {name} [{}] {clip_start} .. {clip_end}",
-                formats.join(",")
+                "{} {} [{}] {} .. {}",
+                clip.media.as_str(),
+                clip.name,
+                formats.join(","),
+                rfc3339(clip.clip_start),
+                rfc3339(clip.clip_end)
             )
         }
     }
@@ -642,16 +657,12 @@ pub fn build(plan: &Plan) -> Dag {
     // Device and tag are borrowed from the plan: this set holds one entry per clip.
     // Reserved: growing a table this size step by step made glibc consolidate its free lists
     // again and again (a tenth of the build's time).
-    let mut taken: HashSet<(&str, &str, &'static str, String)> =
+    let mut taken: HashSet<(&str, &str, Media, String)> =
         HashSet::with_capacity(plan.windows.len() * clip_pairs);
     for clip in &plan.clips {
         let stage = Text::from(clip.name.as_str());
-        let spectrogram_formats: Arc<[String]> = clip
-            .spectrogram
-            .iter()
-            .map(|f| f.as_str().to_owned())
-            .collect();
-        let audio_formats: Arc<[String]> = Arc::new([clip.audio.clone()]);
+        let spectrogram_formats: Arc<[ClipFormat]> = clip.spectrogram.iter().copied().collect();
+        let audio_formats: Arc<[ClipFormat]> = Arc::new([clip.audio]);
         // The clip's fetch stages: their index in the plan and their name, found once per clip.
         let fetches: Vec<(usize, Text)> = clip
             .fetches
@@ -671,8 +682,7 @@ pub fn build(plan: &Plan) -> Dag {
                 .name
                 .clone()
                 .unwrap_or_else(|| default_clip_name(&window.device, clip_start, clip_end));
-            let (clip_start, clip_end): (Text, Text) =
-                (rfc3339(clip_start).into(), rfc3339(clip_end).into());
+            let (clip_start_text, clip_end_text) = (rfc3339(clip_start), rfc3339(clip_end));
             for (fetch_index, fetch_text) in &fetches {
                 let Some(&Some(group_index)) =
                     window_group.get(*fetch_index * plan.windows.len() + window_index)
@@ -682,9 +692,9 @@ pub fn build(plan: &Plan) -> Dag {
                 let Group { source, files, .. } = &groups[group_index];
                 let inputs: Vec<NodeKey> = files.range(first..=last).map(|(_, key)| *key).collect();
                 let media = if source.is_spectrogram() {
-                    "spectrogram"
+                    Media::Spectrogram
                 } else {
-                    "audio"
+                    Media::Audio
                 };
                 let formats = Arc::clone(if source.is_spectrogram() {
                     &spectrogram_formats
@@ -709,13 +719,18 @@ pub fn build(plan: &Plan) -> Dag {
                 taken.insert(slot);
                 let format_list: Cow<str> = match &*formats {
                     [one] => Cow::Borrowed(one.as_str()),
-                    many => Cow::Owned(many.join(",")),
+                    many => Cow::Owned(
+                        many.iter()
+                            .map(|f| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
                 };
                 let key = KeyFields::new("clip")
                     .field("device", window.device.as_str())
-                    .field("clip_start", &*clip_start)
-                    .field("clip_end", &*clip_end)
-                    .field("media", media)
+                    .field("clip_start", clip_start_text.as_str())
+                    .field("clip_end", clip_end_text.as_str())
+                    .field("media", media.as_str())
                     .field("formats", format_list)
                     .field("gaps", clip.gaps.as_str())
                     .field("label", window.label.as_deref().unwrap_or_default())
@@ -726,7 +741,7 @@ pub fn build(plan: &Plan) -> Dag {
                     key,
                     kind: NodeKind::Clip,
                     inputs,
-                    detail: NodeDetail::Clip {
+                    detail: NodeDetail::Clip(ClipSpec {
                         stage: Arc::clone(&stage),
                         fetch: Arc::clone(fetch_text),
                         device: names.get(&window.device),
@@ -735,12 +750,12 @@ pub fn build(plan: &Plan) -> Dag {
                         name,
                         media,
                         formats,
-                        gaps: clip.gaps.as_str(),
-                        window_start: Arc::clone(&window_text[window_index].start),
-                        window_end: Arc::clone(&window_text[window_index].end),
-                        clip_start: Arc::clone(&clip_start),
-                        clip_end: Arc::clone(&clip_end),
-                    },
+                        gaps: clip.gaps,
+                        window_start: window.start,
+                        window_end: window.end,
+                        clip_start,
+                        clip_end,
+                    }),
                 });
             }
         }

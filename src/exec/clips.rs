@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::cache::{NodeRecord, StoredFile, link_output, safe_join};
 use crate::clip::Span;
 use crate::clip::cut::{CutOutcome, CutRequest, Media, SourceFile, cut};
-use crate::dag::{Node, NodeDetail, NodeKey, describe};
-use crate::plan::GapPolicy;
+use crate::dag::{ClipSpec, Node, NodeDetail, NodeKey, describe};
+use crate::plan::time::rfc3339;
 use onc_format::query::OncQuery;
 use onc_format::stamp::onc_date;
 
@@ -35,15 +35,9 @@ pub(super) struct ClipJob {
     pub upstream: Vec<NodeKey>,
     /// The query of one of them: all share one source identity.
     pub query: OncQuery,
-    pub media: Media,
-    pub formats: Vec<String>,
-    pub gaps: GapPolicy,
-    pub stage: String,
-    pub device: String,
-    pub label: Option<String>,
-    pub name: String,
-    pub window: (String, String),
-    pub padded: (String, String),
+    /// What to cut, as the DAG says.
+    pub spec: ClipSpec,
+    /// The padded window in ns since 1970, as the cutter takes it.
     pub clip_start_ns: i64,
     pub clip_end_ns: i64,
     /// Output folder relative to the output root: `DEVICE/TAG/clips/{spectrograms,audio}`.
@@ -60,55 +54,28 @@ pub(super) enum ClipEnd {
     Interrupted,
 }
 
-fn parse_ns(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()?
-        .timestamp_nanos_opt()
-}
-
-/// The clip job of `node`, given the ONC nodes upstream of it (through its file nodes).
+/// The clip job of `node`, given the ONC nodes upstream of it (through its file nodes); `None`
+/// for other nodes, and for windows beyond what nanoseconds since 1970 can hold (year 2262).
 pub(super) fn clip_job(node: &Node, upstream: Vec<NodeKey>, query: OncQuery) -> Option<ClipJob> {
-    let NodeDetail::Clip {
-        stage,
-        device,
-        tag,
-        label,
-        name,
-        media,
-        formats,
-        gaps,
-        window_start,
-        window_end,
-        clip_start,
-        clip_end,
-        ..
-    } = &node.detail
-    else {
+    let NodeDetail::Clip(spec) = &node.detail else {
         return None;
     };
-    let (media, sub) = if *media == "spectrogram" {
-        (Media::Spectrogram, "spectrograms")
-    } else {
-        (Media::Audio, "audio")
+    let sub = match spec.media {
+        Media::Spectrogram => "spectrograms",
+        Media::Audio => "audio",
     };
     Some(ClipJob {
         key: node.key,
         what: describe(node),
         upstream,
         query,
-        media,
-        formats: formats.to_vec(),
-        // The DAG wrote it with `GapPolicy::as_str`.
-        gaps: GapPolicy::from_name(gaps).unwrap_or(GapPolicy::Fill),
-        stage: stage.to_string(),
-        device: device.to_string(),
-        label: label.as_deref().map(str::to_owned),
-        name: name.clone(),
-        window: (window_start.to_string(), window_end.to_string()),
-        padded: (clip_start.to_string(), clip_end.to_string()),
-        clip_start_ns: parse_ns(clip_start)?,
-        clip_end_ns: parse_ns(clip_end)?,
-        folder: Path::new(&**device).join(&**tag).join("clips").join(sub),
+        clip_start_ns: spec.clip_start.timestamp_nanos_opt()?,
+        clip_end_ns: spec.clip_end.timestamp_nanos_opt()?,
+        folder: Path::new(&*spec.device)
+            .join(&*spec.tag)
+            .join("clips")
+            .join(sub),
+        spec: spec.clone(),
     })
 }
 
@@ -138,7 +105,8 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
     if files.is_empty() {
         return ClipEnd::Failed(format!(
             "no source file covers {} – {}",
-            job.padded.0, job.padded.1
+            rfc3339(job.spec.clip_start),
+            rfc3339(job.spec.clip_end)
         ));
     }
     let inputs = input_list(&files);
@@ -187,15 +155,15 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
             })
             .collect();
         cut(&CutRequest {
-            media: work.media,
-            formats: &work.formats,
+            media: work.spec.media,
+            formats: &work.spec.formats,
             sources: &sources,
             clip_start_ns: work.clip_start_ns,
             clip_end_ns: work.clip_end_ns,
-            gaps: work.gaps,
-            device: &work.device,
-            description: work.label.as_deref().unwrap_or_default(),
-            name: &work.name,
+            gaps: work.spec.gaps,
+            device: &work.spec.device,
+            description: work.spec.label.as_deref().unwrap_or_default(),
+            name: &work.spec.name,
             decoded: Some(&decoded),
         })
     })
@@ -213,7 +181,9 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
     let mut outputs = Vec::new();
     for (index, piece) in pieces.iter().enumerate() {
         for (extension, bytes) in &piece.files {
-            let name = job.folder.join(format!("{}.{extension}", piece.name));
+            let name = job
+                .folder
+                .join(format!("{}.{}", piece.name, extension.as_str()));
             match store_output(context, &name, bytes) {
                 Ok(file) => outputs.push(file),
                 Err(reason) => return ClipEnd::Failed(reason),
@@ -329,15 +299,15 @@ fn sidecar(
     let mut value = json!({
         "onc_pipe_version": env!("CARGO_PKG_VERSION"),
         "node_key": job.key.to_hex(),
-        "stage": job.stage,
-        "device": job.device,
-        "label": job.label,
+        "stage": job.spec.stage,
+        "device": job.spec.device,
+        "label": job.spec.label,
         "name": piece.name,
-        "media": match job.media { Media::Spectrogram => "spectrogram", Media::Audio => "audio" },
-        "formats": job.formats,
-        "requested_window": { "start": job.window.0, "end": job.window.1 },
-        "padded_window": { "start": job.padded.0, "end": job.padded.1 },
-        "gap_policy": job.gaps.as_str(),
+        "media": job.spec.media,
+        "formats": job.spec.formats,
+        "requested_window": { "start": rfc3339(job.spec.window_start), "end": rfc3339(job.spec.window_end) },
+        "padded_window": { "start": rfc3339(job.spec.clip_start), "end": rfc3339(job.spec.clip_end) },
+        "gap_policy": job.spec.gaps,
         "first": facts.first,
         "last": facts.last,
         "length": facts.length,

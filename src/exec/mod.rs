@@ -552,11 +552,16 @@ fn clip_jobs(compiled: &Compiled) -> Vec<clips::ClipJob> {
         .collect();
     // Stable: clips of one window keep the DAG's order.
     jobs.sort_by(|a, b| {
-        (&a.device, a.media == Media::Audio, a.clip_start_ns).cmp(&(
-            &b.device,
-            b.media == Media::Audio,
-            b.clip_start_ns,
-        ))
+        (
+            &a.spec.device,
+            a.spec.media == Media::Audio,
+            a.clip_start_ns,
+        )
+            .cmp(&(
+                &b.spec.device,
+                b.spec.media == Media::Audio,
+                b.clip_start_ns,
+            ))
     });
     jobs
 }
@@ -1446,8 +1451,12 @@ fetch = ["plotres", "audio"]
         let order: Vec<(String, bool, String)> = clip_jobs(&compiled)
             .iter()
             .map(|job| {
-                let label = job.label.clone().unwrap_or_default();
-                (job.device.clone(), job.media == Media::Audio, label)
+                let label = job.spec.label.as_deref().unwrap_or_default().to_owned();
+                (
+                    job.spec.device.to_string(),
+                    job.spec.media == Media::Audio,
+                    label,
+                )
             })
             .collect();
         let mut want = Vec::new();

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::manifest::diagnostic::closest;
 use crate::manifest::load::{PathSegment, key_path};
@@ -139,26 +140,62 @@ impl Fetch {
     }
 }
 
-/// Spectrogram clip output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SpectrogramFormat {
-    Npz,
-    Mat,
-    Png,
+/// What a clip holds: spectrogram columns (from MAT sources) or audio samples (FLAC/WAV).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Media {
+    Spectrogram,
+    Audio,
 }
 
-impl SpectrogramFormat {
+impl Media {
     pub fn as_str(self) -> &'static str {
         match self {
-            SpectrogramFormat::Npz => "npz",
-            SpectrogramFormat::Mat => "mat",
-            SpectrogramFormat::Png => "png",
+            Media::Spectrogram => "spectrogram",
+            Media::Audio => "audio",
         }
     }
 }
 
+/// A clip output format: `npz`, `mat`, `png` for spectrograms; `flac`, `wav` for audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipFormat {
+    Npz,
+    Mat,
+    Png,
+    Flac,
+    Wav,
+}
+
+impl ClipFormat {
+    pub const SPECTROGRAM: [ClipFormat; 3] = [ClipFormat::Npz, ClipFormat::Mat, ClipFormat::Png];
+    pub const AUDIO: [ClipFormat; 2] = [ClipFormat::Flac, ClipFormat::Wav];
+
+    /// Its name in a manifest, and the extension of its files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClipFormat::Npz => "npz",
+            ClipFormat::Mat => "mat",
+            ClipFormat::Png => "png",
+            ClipFormat::Flac => "flac",
+            ClipFormat::Wav => "wav",
+        }
+    }
+
+    /// The format of `media` spelled `name`, if there is one.
+    pub fn from_name(media: Media, name: &str) -> Option<ClipFormat> {
+        let formats: &[ClipFormat] = match media {
+            Media::Spectrogram => &ClipFormat::SPECTROGRAM,
+            Media::Audio => &ClipFormat::AUDIO,
+        };
+        formats.iter().copied().find(|f| f.as_str() == name)
+    }
+}
+
 /// Gap policy of a clip stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GapPolicy {
     Fill,
     Split,
@@ -199,8 +236,10 @@ pub struct Clip {
     pub fetches: Vec<String>,
     pub pad_before_ms: i64,
     pub pad_after_ms: i64,
-    pub spectrogram: Vec<SpectrogramFormat>,
-    pub audio: String,
+    /// Spectrogram formats, at least one, in the manifest's order without repeats.
+    pub spectrogram: Vec<ClipFormat>,
+    /// The audio format (one of [`ClipFormat::AUDIO`]).
+    pub audio: ClipFormat,
     pub gaps: GapPolicy,
 }
 
@@ -1117,13 +1156,7 @@ fn clip_stage(
 
     let mut spectrogram = Vec::new();
     for (index, format) in stage.spectrogram.iter().flat_map(|s| s.iter()).enumerate() {
-        let parsed = match format {
-            "npz" => Some(SpectrogramFormat::Npz),
-            "mat" => Some(SpectrogramFormat::Mat),
-            "png" => Some(SpectrogramFormat::Png),
-            _ => None,
-        };
-        match parsed {
+        match ClipFormat::from_name(Media::Spectrogram, format) {
             Some(f) if !spectrogram.contains(&f) => spectrogram.push(f),
             Some(_) => {}
             None => {
@@ -1136,18 +1169,19 @@ fn clip_stage(
         }
     }
     if spectrogram.is_empty() {
-        spectrogram.push(SpectrogramFormat::Npz);
+        spectrogram.push(ClipFormat::Npz);
     }
-    let audio = stage.audio.clone().unwrap_or_else(|| "flac".to_owned());
-    if !["flac", "wav"].contains(&audio.as_str()) {
+    let audio_name = stage.audio.as_deref().unwrap_or("flac");
+    let audio = ClipFormat::from_name(Media::Audio, audio_name).unwrap_or_else(|| {
         check
             .error_at(
                 &with_key(stage_path.clone(), "audio"),
-                format!("unknown audio clip format `{audio}`"),
+                format!("unknown audio clip format `{audio_name}`"),
             )
             .help = Some("use flac or wav".into());
         ok = false;
-    }
+        ClipFormat::Flac
+    });
     let gaps_name = stage.gaps.as_deref().unwrap_or("fill");
     let gaps = match GapPolicy::from_name(gaps_name) {
         Some(policy) => policy,
@@ -1215,8 +1249,8 @@ mod tests {
             fetches: vec!["f".into()],
             pad_before_ms,
             pad_after_ms,
-            spectrogram: vec![SpectrogramFormat::Npz],
-            audio: "flac".into(),
+            spectrogram: vec![ClipFormat::Npz],
+            audio: ClipFormat::Flac,
             gaps: GapPolicy::Fill,
         }
     }
