@@ -342,51 +342,12 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
     } else {
         None
     };
-    let mut states = crate::exec::node_states(&compiled, cache.as_ref(), &server);
-    let mut rows = Vec::new();
-    for node in compiled.dag.nodes() {
-        if !matches!(
-            node.kind,
-            crate::dag::NodeKind::ProductRequest | crate::dag::NodeKind::ArchiveList
-        ) {
-            continue;
-        }
-        if let Some(state) = states.remove(&node.key) {
-            rows.push((node, state));
-        }
-    }
+    let states = crate::exec::node_states(&compiled, cache.as_ref(), &server);
     if json {
-        let value: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(node, state)| serde_json::json!({"key": node.key, "kind": node.kind, "what": crate::dag::describe(node), "status": state}))
-            .collect();
-        return write_stdout(&(serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"));
+        write_stdout(&report::status_json(&compiled, &states))
+    } else {
+        write_stdout(&report::status_text(&compiled, &states))
     }
-    let mut text = String::new();
-    let count = |s: &str| rows.iter().filter(|(_, state)| state.state == s).count();
-    text.push_str(&format!(
-        "{}: {} ONC nodes: {} cached, {} in flight, {} to run\n",
-        compiled.loaded.file,
-        rows.len(),
-        count("cached"),
-        count("in flight"),
-        count("to run")
-    ));
-    for (node, state) in &rows {
-        let ids = match (state.dp_request_id, state.dp_run_id) {
-            (Some(request), Some(run)) => format!(" [dpRequestId {request}, dpRunId {run}]"),
-            (Some(request), None) => format!(" [dpRequestId {request}]"),
-            _ => String::new(),
-        };
-        text.push_str(&format!(
-            "  {:<9} {} {}{ids} ({})\n",
-            state.state,
-            node.key.short(),
-            crate::dag::describe(node),
-            state.why
-        ));
-    }
-    write_stdout(&text)
 }
 
 fn simulate(config: SimConfig, port: u16) -> i32 {

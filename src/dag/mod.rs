@@ -14,6 +14,7 @@
 //! * clip: device, clip window, media, formats, gap policy, label, name and its input file keys.
 
 pub mod key;
+pub mod state;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -32,6 +32,7 @@ use tokio::sync::{Mutex, Semaphore, mpsc, watch};
 use crate::cache::{Cache, CoverageEntry, JournalEntry, NodeRecord, StoredFile, link_output};
 use crate::clip::cut::Media;
 use crate::compile::Compiled;
+use crate::dag::state::{DirtyReason, FreshReason, InFlight, NodeState};
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe, window_key};
 use crate::onc::{DownloadOutcome, FileIndex, OncClient, OncError, parse_processing_time};
 use claims::{Claim, FileClaims};
@@ -1287,94 +1288,72 @@ async fn archive_job(
         .map_err(JobError::Failed)
 }
 
-/// A node's state for `plan` and `status`, read from the cache without any HTTP request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeStatus {
-    pub state: &'static str,
-    pub why: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dp_request_id: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dp_run_id: Option<u64>,
-}
-
-/// Every node's state for `plan`, read from `cache` (when it exists) without any HTTP request.
+/// Every node's state for `plan` and `status`, read from `cache` (when it exists) without any
+/// HTTP request.
 ///
 /// ONC nodes get [`node_status`]; a file node takes the state of the requests that fetch it;
-/// windows are computed, not fetched; clips are "to run" until the clip stage records them.
+/// windows are computed, not fetched; clips are to run until the clip stage records them.
 pub fn node_states(
     compiled: &Compiled,
     cache: Option<&Cache>,
     server: &str,
-) -> HashMap<NodeKey, NodeStatus> {
-    let mut states: HashMap<NodeKey, NodeStatus> = HashMap::new();
+) -> HashMap<NodeKey, NodeState> {
+    let mut states: HashMap<NodeKey, NodeState> = HashMap::new();
     // One read of each source's coverage, not one per node: a 10,000-file manifest has
     // hundreds of requests over one source.
     let mut coverages: HashMap<String, Option<crate::cache::Coverage>> = HashMap::new();
-    let fixed = |state: &'static str, why: &str| NodeStatus {
-        state,
-        why: why.to_owned(),
-        dp_request_id: None,
-        dp_run_id: None,
-    };
     // Nodes come in dependency order (windows, requests, files, clips), so inputs are known.
     for node in compiled.dag.nodes() {
-        let status = match node.kind {
-            NodeKind::Window => fixed("planned", "computed from the manifest"),
+        let state = match node.kind {
+            NodeKind::Window => NodeState::Planned,
             NodeKind::ProductRequest | NodeKind::ArchiveList => match cache {
                 Some(cache) => node_status(cache, server, node, &mut coverages),
-                None => fixed("to run", "new (no cache yet)"),
+                None => NodeState::ToRun(DirtyReason::NoCache),
             },
             NodeKind::File => {
-                let inputs: Vec<&NodeStatus> =
+                let inputs: Vec<&NodeState> =
                     node.inputs.iter().filter_map(|k| states.get(k)).collect();
-                if !inputs.is_empty() && inputs.iter().all(|s| s.state == "cached") {
-                    fixed("cached", "its request is cached")
-                } else if inputs.iter().any(|s| s.state == "in flight") {
-                    fixed("in flight", "its request is in flight")
+                if !inputs.is_empty() && inputs.iter().all(|s| matches!(s, NodeState::Cached(_))) {
+                    NodeState::Cached(FreshReason::RequestCached)
+                } else if inputs.iter().any(|s| matches!(s, NodeState::InFlight(_))) {
+                    NodeState::InFlight(InFlight::RequestInFlight)
                 } else {
-                    fixed("to run", "its request must run")
+                    NodeState::ToRun(DirtyReason::RequestMustRun)
                 }
             }
             NodeKind::Clip => match cache.map(|c| c.node_record_lookup(&node.key.to_hex())) {
-                Some(Ok(crate::cache::Lookup::Found(_))) => fixed("cached", "already cut"),
-                Some(Ok(crate::cache::Lookup::Corrupt(reason))) => {
-                    fixed("to run", &format!("output missing or corrupted: {reason}"))
+                Some(Ok(crate::cache::Lookup::Found(_))) => {
+                    NodeState::Cached(FreshReason::AlreadyCut)
                 }
-                _ => fixed("to run", "new (a new window, padding or format)"),
+                Some(Ok(crate::cache::Lookup::Corrupt(reason))) => {
+                    NodeState::ToRun(DirtyReason::OutputDamaged(reason))
+                }
+                _ => NodeState::ToRun(DirtyReason::NewClip),
             },
         };
-        states.insert(node.key, status);
+        states.insert(node.key, state);
     }
     states
 }
 
-/// The cached / in flight / to run state of an ONC node, and why it must run; `coverages`
-/// memoises each source's coverage (`None`: unreadable).
+/// The state of an ONC node and why it must run; `coverages` memoises each source's coverage
+/// (`None`: unreadable).
 fn node_status(
     cache: &Cache,
     server: &str,
     node: &Node,
     coverages: &mut HashMap<String, Option<crate::cache::Coverage>>,
-) -> NodeStatus {
-    let to_run = |why: String| NodeStatus {
-        state: "to run",
-        why,
-        dp_request_id: None,
-        dp_run_id: None,
-    };
+) -> NodeState {
     let NodeDetail::Request { query, .. } = &node.detail else {
-        return to_run("new".into());
+        return NodeState::ToRun(DirtyReason::New);
     };
     if let Ok(Some(entry)) = cache.journal_read(&node.key.to_hex())
         && entry.base_url == server
     {
-        return NodeStatus {
-            state: "in flight",
-            why: "submitted by an earlier run; the next run re-attaches".into(),
-            dp_request_id: Some(entry.dp_request_id),
+        return NodeState::InFlight(InFlight::Submitted {
+            dp_request_id: entry.dp_request_id,
             dp_run_id: entry.dp_run_id,
-        };
+        });
     }
     let (from, to) = (query.from_ms(), query.to_ms());
     let identity = source_identity(server, query);
@@ -1382,38 +1361,32 @@ fn node_status(
         .entry(identity)
         .or_insert_with_key(|identity| cache.coverage(identity).ok());
     let Some(coverage) = coverage else {
-        return to_run("new (cache unreadable)".into());
+        return NodeState::ToRun(DirtyReason::CacheUnreadable);
     };
     let uncovered = coverage.uncovered(from, to);
     if !uncovered.is_empty()
         && let Some(problem) = coverage.problems.first()
     {
         // Damaged entries are dropped from coverage, so their time reads as uncovered.
-        return to_run(format!("output missing or corrupted: {problem}"));
+        return NodeState::ToRun(DirtyReason::OutputDamaged(problem.to_string()));
     }
     if let Some(file) = coverage
         .files_overlapping(from, to)
         .iter()
         .find(|f| !cache.has_object(&f.blake3, f.size))
     {
-        return to_run(format!("output missing or corrupted: {}", file.name));
+        return NodeState::ToRun(DirtyReason::OutputDamaged(file.name.clone()));
     }
     if coverage.entries.is_empty() {
-        return to_run("new".into());
+        return NodeState::ToRun(DirtyReason::New);
     }
     if !uncovered.is_empty() {
         let ms: i64 = uncovered.iter().map(|(a, b)| b - a).sum();
-        return to_run(format!(
-            "partly cached: {} s of the window not fetched yet",
-            ms / 1000
-        ));
+        return NodeState::ToRun(DirtyReason::PartlyCached {
+            missing_seconds: ms / 1000,
+        });
     }
-    NodeStatus {
-        state: "cached",
-        why: "all files in the cache".into(),
-        dp_request_id: None,
-        dp_run_id: None,
-    }
+    NodeState::Cached(FreshReason::AllFilesCached)
 }
 
 #[cfg(test)]

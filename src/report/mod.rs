@@ -3,39 +3,22 @@
 
 pub mod progress;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::compile::Compiled;
-use crate::dag::{Node, NodeDetail, NodeKind, describe};
-
-/// A node's state in the cache. Until the cache exists every node is "to run", because new.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeState {
-    Cached,
-    InFlight,
-    ToRun,
-}
-
-impl NodeState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeState::Cached => "cached",
-            NodeState::InFlight => "in flight",
-            NodeState::ToRun => "to run",
-        }
-    }
-}
+use crate::dag::state::{DirtyReason, FreshReason, InFlight, NodeState};
+use crate::dag::{Node, NodeDetail, NodeKey, NodeKind, describe};
 
 #[derive(Serialize)]
 struct NodeView<'a> {
     #[serde(flatten)]
     node: &'a Node,
     state: &'static str,
-    why: &'a str,
+    why: String,
 }
 
 #[derive(Serialize)]
@@ -86,14 +69,124 @@ fn settings(compiled: &Compiled) -> BTreeMap<&'static str, String> {
 }
 
 /// Each node's state and why it runs, by key (from [`crate::exec::node_states`]).
-pub type NodeStates = std::collections::HashMap<crate::dag::NodeKey, crate::exec::NodeStatus>;
+pub type NodeStates = HashMap<NodeKey, NodeState>;
 
-fn state_of<'a>(states: &'a NodeStates, node: &Node) -> (&'static str, &'a str) {
-    states
-        .get(&node.key)
-        .map_or((NodeState::ToRun.as_str(), "new"), |s| {
-            (s.state, s.why.as_str())
+/// A node's state in one word or two, as `plan` and `status` show it.
+pub fn state_word(state: &NodeState) -> &'static str {
+    match state {
+        NodeState::Planned => "planned",
+        NodeState::Cached(_) => "cached",
+        NodeState::InFlight(_) => "in flight",
+        NodeState::ToRun(_) => "to run",
+    }
+}
+
+/// Why a node is in its state, in words.
+pub fn reason_text(state: &NodeState) -> Cow<'static, str> {
+    Cow::Borrowed(match state {
+        NodeState::Planned => "computed from the manifest",
+        NodeState::Cached(FreshReason::AllFilesCached) => "all files in the cache",
+        NodeState::Cached(FreshReason::RequestCached) => "its request is cached",
+        NodeState::Cached(FreshReason::AlreadyCut) => "already cut",
+        NodeState::InFlight(InFlight::Submitted { .. }) => {
+            "submitted by an earlier run; the next run re-attaches"
+        }
+        NodeState::InFlight(InFlight::RequestInFlight) => "its request is in flight",
+        NodeState::ToRun(DirtyReason::NoCache) => "new (no cache yet)",
+        NodeState::ToRun(DirtyReason::New) => "new",
+        NodeState::ToRun(DirtyReason::CacheUnreadable) => "new (cache unreadable)",
+        NodeState::ToRun(DirtyReason::OutputDamaged(what)) => {
+            return Cow::Owned(format!("output missing or corrupted: {what}"));
+        }
+        NodeState::ToRun(DirtyReason::PartlyCached { missing_seconds }) => {
+            return Cow::Owned(format!(
+                "partly cached: {missing_seconds} s of the window not fetched yet"
+            ));
+        }
+        NodeState::ToRun(DirtyReason::RequestMustRun) => "its request must run",
+        NodeState::ToRun(DirtyReason::NewClip) => "new (a new window, padding or format)",
+    })
+}
+
+/// A node's state word and reason; a node without a state is new.
+fn state_of(states: &NodeStates, node: &Node) -> (&'static str, String) {
+    states.get(&node.key).map_or_else(
+        || ("to run", "new".to_owned()),
+        |state| (state_word(state), reason_text(state).into_owned()),
+    )
+}
+
+/// The ONC nodes (requests and listings) of a plan with their states, in plan order.
+fn onc_rows<'a>(compiled: &'a Compiled, states: &'a NodeStates) -> Vec<(&'a Node, &'a NodeState)> {
+    compiled
+        .dag
+        .nodes()
+        .filter(|node| matches!(node.kind, NodeKind::ProductRequest | NodeKind::ArchiveList))
+        .filter_map(|node| Some((node, states.get(&node.key)?)))
+        .collect()
+}
+
+/// `status`: a count line, then one line per ONC node with its state, ONC ids and reason.
+pub fn status_text(compiled: &Compiled, states: &NodeStates) -> String {
+    let rows = onc_rows(compiled, states);
+    let count = |word: &str| {
+        rows.iter()
+            .filter(|(_, state)| state_word(state) == word)
+            .count()
+    };
+    let mut text = format!(
+        "{}: {} ONC nodes: {} cached, {} in flight, {} to run\n",
+        compiled.loaded.file,
+        rows.len(),
+        count("cached"),
+        count("in flight"),
+        count("to run")
+    );
+    for (node, state) in &rows {
+        let ids = match state.onc_ids() {
+            (Some(request), Some(run)) => format!(" [dpRequestId {request}, dpRunId {run}]"),
+            (Some(request), None) => format!(" [dpRequestId {request}]"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "  {:<9} {} {}{ids} ({})",
+            state_word(state),
+            node.key.short(),
+            describe(node),
+            reason_text(state)
+        );
+    }
+    text
+}
+
+/// `status --json`: one object per ONC node with its key, kind, what and status.
+pub fn status_json(compiled: &Compiled, states: &NodeStates) -> String {
+    let value: Vec<serde_json::Value> = onc_rows(compiled, states)
+        .iter()
+        .map(|(node, state)| {
+            let mut status = serde_json::json!({
+                "state": state_word(state),
+                "why": reason_text(state),
+            });
+            let (request, run) = state.onc_ids();
+            if let Some(object) = status.as_object_mut() {
+                if let Some(id) = request {
+                    object.insert("dp_request_id".into(), id.into());
+                }
+                if let Some(id) = run {
+                    object.insert("dp_run_id".into(), id.into());
+                }
+            }
+            serde_json::json!({
+                "key": node.key,
+                "kind": node.kind,
+                "what": describe(node),
+                "status": status,
+            })
         })
+        .collect();
+    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
 /// `plan --format json`: settings, summary, `windows` and `nodes` with state and reason.
@@ -294,4 +387,89 @@ pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path
         let _ = writeln!(out, "run record: {}", path.display());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every state and reason in the words `plan` and `status` print (their goldens show them in
+    /// context; this pins the ones a test run does not reach, such as damaged caches).
+    #[test]
+    fn every_state_has_its_words() {
+        let table = [
+            (NodeState::Planned, "planned", "computed from the manifest"),
+            (
+                NodeState::Cached(FreshReason::AllFilesCached),
+                "cached",
+                "all files in the cache",
+            ),
+            (
+                NodeState::Cached(FreshReason::RequestCached),
+                "cached",
+                "its request is cached",
+            ),
+            (
+                NodeState::Cached(FreshReason::AlreadyCut),
+                "cached",
+                "already cut",
+            ),
+            (
+                NodeState::InFlight(InFlight::Submitted {
+                    dp_request_id: 7,
+                    dp_run_id: None,
+                }),
+                "in flight",
+                "submitted by an earlier run; the next run re-attaches",
+            ),
+            (
+                NodeState::InFlight(InFlight::RequestInFlight),
+                "in flight",
+                "its request is in flight",
+            ),
+            (
+                NodeState::ToRun(DirtyReason::NoCache),
+                "to run",
+                "new (no cache yet)",
+            ),
+            (NodeState::ToRun(DirtyReason::New), "to run", "new"),
+            (
+                NodeState::ToRun(DirtyReason::CacheUnreadable),
+                "to run",
+                "new (cache unreadable)",
+            ),
+            (
+                NodeState::ToRun(DirtyReason::OutputDamaged("x.mat".into())),
+                "to run",
+                "output missing or corrupted: x.mat",
+            ),
+            (
+                NodeState::ToRun(DirtyReason::PartlyCached {
+                    missing_seconds: 90,
+                }),
+                "to run",
+                "partly cached: 90 s of the window not fetched yet",
+            ),
+            (
+                NodeState::ToRun(DirtyReason::RequestMustRun),
+                "to run",
+                "its request must run",
+            ),
+            (
+                NodeState::ToRun(DirtyReason::NewClip),
+                "to run",
+                "new (a new window, padding or format)",
+            ),
+        ];
+        for (state, word, reason) in table {
+            assert_eq!(state_word(&state), word, "{state:?}");
+            assert_eq!(reason_text(&state), reason, "{state:?}");
+        }
+        let submitted = NodeState::InFlight(InFlight::Submitted {
+            dp_request_id: 7,
+            dp_run_id: Some(9),
+        });
+        assert_eq!(submitted.onc_ids(), (Some(7), Some(9)));
+        assert_eq!(NodeState::Planned.onc_ids(), (None, None));
+    }
 }
