@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use onc_format::query;
 use serde_json::Value;
 
 use super::api::{
@@ -271,8 +272,8 @@ impl OncError {
                 *status == 400
                     && errors.iter().any(|e| {
                         e.error_code == codes::INVALID_VALUE
-                            && (e.parameter.eq_ignore_ascii_case("dpRequestId")
-                                || e.parameter.eq_ignore_ascii_case("dpRunId"))
+                            && (e.parameter.eq_ignore_ascii_case(query::DP_REQUEST_ID)
+                                || e.parameter.eq_ignore_ascii_case(query::DP_RUN_ID))
                     })
             }
             _ => false,
@@ -431,7 +432,7 @@ impl OncClient {
     /// `dataProductDelivery/run`: starts the run the first time, reports its progress after.
     pub async fn run_product(&self, dp_request_id: u64) -> Result<RunPoll, OncError> {
         let id = dp_request_id.to_string();
-        let query = params([("dpRequestId", id.as_str())]);
+        let query = params([(query::DP_REQUEST_ID, id.as_str())]);
         let ep = endpoint::RUN;
         let query = &query;
         self.with_retry(move || async move {
@@ -453,8 +454,11 @@ impl OncClient {
     /// `dataProductDelivery/status`: ONC's raw status object (`searchHdrStatus`, ...).
     pub async fn status(&self, dp_request_id: u64) -> Result<Value, OncError> {
         let id = dp_request_id.to_string();
-        self.get_json(endpoint::STATUS, &params([("dpRequestId", id.as_str())]))
-            .await
+        self.get_json(
+            endpoint::STATUS,
+            &params([(query::DP_REQUEST_ID, id.as_str())]),
+        )
+        .await
     }
 
     /// `dataProductDelivery/cancel`.
@@ -493,7 +497,10 @@ impl OncClient {
     ) -> Result<DownloadOutcome, OncError> {
         let id = dp_run_id.to_string();
         let index_text = index.query_value();
-        let query = params([("dpRunId", id.as_str()), ("index", index_text.as_str())]);
+        let query = params([
+            (query::DP_RUN_ID, id.as_str()),
+            (query::INDEX, index_text.as_str()),
+        ]);
         // Used only if ONC sends no usable Content-Disposition.
         let fallback = format!("dpRun{dp_run_id}_{index_text}");
         let ep = endpoint::DOWNLOAD;
@@ -529,11 +536,11 @@ impl OncClient {
         extension: &str,
     ) -> Result<Vec<ArchiveEntry>, OncError> {
         let first = params([
-            ("deviceCode", device),
-            ("dateFrom", date_from),
-            ("dateTo", date_to),
-            ("fileExtension", extension),
-            ("returnOptions", "all"),
+            (query::DEVICE_CODE, device),
+            (query::DATE_FROM, date_from),
+            (query::DATE_TO, date_to),
+            (query::FILE_EXTENSION, extension),
+            (query::RETURN_OPTIONS, query::RETURN_ALL),
         ]);
         self.list_archive(endpoint::ARCHIVE_BY_DEVICE, first).await
     }
@@ -558,12 +565,12 @@ impl OncClient {
         extension: &str,
     ) -> Result<Vec<ArchiveEntry>, OncError> {
         let first = params([
-            ("locationCode", location),
-            ("deviceCategoryCode", device_category),
-            ("dateFrom", date_from),
-            ("dateTo", date_to),
-            ("fileExtension", extension),
-            ("returnOptions", "all"),
+            (query::LOCATION_CODE, location),
+            (query::DEVICE_CATEGORY_CODE, device_category),
+            (query::DATE_FROM, date_from),
+            (query::DATE_TO, date_to),
+            (query::FILE_EXTENSION, extension),
+            (query::RETURN_OPTIONS, query::RETURN_ALL),
         ]);
         self.list_archive(endpoint::ARCHIVE_BY_LOCATION, first)
             .await
@@ -576,7 +583,7 @@ impl OncClient {
         filename: &str,
         dir: &Path,
     ) -> Result<Downloaded, OncError> {
-        let query = params([("filename", filename)]);
+        let query = params([(query::FILENAME, filename)]);
         let ep = endpoint::ARCHIVE_DOWNLOAD;
         let query = &query;
         self.with_retry(move || async move {
@@ -652,10 +659,10 @@ impl OncClient {
         let url = format!("{}api/{endpoint}", self.inner.base_url);
         let mut pairs: Vec<(&str, &str)> = query
             .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("token"))
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(query::TOKEN))
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        pairs.push(("token", self.inner.token.expose()));
+        pairs.push((query::TOKEN, self.inner.token.expose()));
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         self.inner
             .http
@@ -703,7 +710,7 @@ impl OncClient {
     async fn runs_call(&self, ep: &str, dp_request_id: u64) -> Result<Vec<RunInfo>, OncError> {
         let id = dp_request_id.to_string();
         let value = self
-            .get_json(ep, &params([("dpRequestId", id.as_str())]))
+            .get_json(ep, &params([(query::DP_REQUEST_ID, id.as_str())]))
             .await?;
         parse_runs(value).map_err(|e| self.invalid(ep, &e.to_string()))
     }
@@ -760,7 +767,7 @@ impl OncClient {
                 Some(Value::Object(parameters)) => Some(
                     parameters
                         .iter()
-                        .filter(|(k, _)| !k.eq_ignore_ascii_case("token"))
+                        .filter(|(k, _)| !k.eq_ignore_ascii_case(query::TOKEN))
                         .map(|(k, v)| (k.clone(), query_value(v)))
                         .collect(),
                 ),

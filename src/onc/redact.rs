@@ -129,7 +129,7 @@ fn is_value_end(b: u8) -> bool {
 /// Whether a raw parameter name decodes to `token`, ignoring ASCII case.
 fn is_token_name(raw: &str) -> bool {
     let decoded = percent_decode(raw);
-    decoded.eq_ignore_ascii_case(b"token")
+    decoded.eq_ignore_ascii_case(onc_format::query::TOKEN.as_bytes())
 }
 
 /// Percent-decoding of a short name; invalid escapes are kept literally. Hand-written because the
