@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use onc_pipe::clip::cut::{CutOutcome, CutRequest, DecodedFiles, Media, SourceFile, cut};
 use onc_pipe::plan::{ClipFormat, GapPolicy};
-use onc_pipe::sim::archive::{ArchiveFile, DeviceProfile, files_overlapping};
+use onc_sim::archive::{ArchiveFile, DeviceProfile, files_overlapping};
 
 const DEVICE: &str = "ICLISTENHF6324";
 const RATE: u32 = 64_000;
@@ -128,7 +128,7 @@ fn prepare_sources(dir: &Path, files: usize, threads: usize) -> Vec<Source> {
         .into_iter()
         .map(|file| {
             let flac_name = file.filename("flac");
-            let mat_name = onc_pipe::sim::mat::hsd_mat_filename(&file, 2, Some("OD"));
+            let mat_name = onc_sim::mat::hsd_mat_filename(&file, 2, Some("OD"));
             Source {
                 flac_path: dir.join(&flac_name),
                 mat_path: dir.join(&mat_name),
@@ -151,12 +151,11 @@ fn prepare_sources(dir: &Path, files: usize, threads: usize) -> Vec<Source> {
         pool(threads, sources.len(), |i| {
             let s = &sources[i];
             if !s.flac_path.exists() {
-                let bytes = onc_pipe::sim::flac::flac_bytes(&s.file).expect("simulated FLAC");
+                let bytes = onc_sim::flac::flac_bytes(&s.file).expect("simulated FLAC");
                 write_atomically(&s.flac_path, &bytes);
             }
             if !s.mat_path.exists() {
-                let bytes =
-                    onc_pipe::sim::mat::hsd_mat_bytes(&s.file, 2, Some("OD")).expect("sim MAT");
+                let bytes = onc_sim::mat::hsd_mat_bytes(&s.file, 2, Some("OD")).expect("sim MAT");
                 write_atomically(&s.mat_path, &bytes);
             }
         });

@@ -20,7 +20,7 @@ use onc_pipe::compile::{Compiled, compile};
 use onc_pipe::dag::NodeDetail;
 use onc_pipe::exec::{RunSummary, execute, source_identity};
 use onc_pipe::onc::{ClientConfig, OncClient, Token};
-use onc_pipe::sim::{SimConfig, start};
+use onc_sim::{SimConfig, start};
 
 /// A server model: capacity (runs at once), and processing time = overhead + files × per file.
 struct Model {
@@ -128,7 +128,7 @@ fn fifo_makespan(durations: &[f64], capacity: usize) -> f64 {
 /// A simulator for `model`, warmed up: the batch is run once so the simulator has generated
 /// and cached every file. Generating MAT files is the simulator's CPU cost, not ONC's; measured
 /// runs then see transfers of ready files, as from ONC's FTP area.
-async fn warm_simulator(model: &Model) -> (onc_pipe::sim::SimHandle, Vec<f64>) {
+async fn warm_simulator(model: &Model) -> (onc_sim::SimHandle, Vec<f64>) {
     let config = SimConfig {
         sample_rate: 8_000,
         time_scale: model.time_scale,
@@ -154,7 +154,7 @@ async fn warm_simulator(model: &Model) -> (onc_pipe::sim::SimHandle, Vec<f64>) {
     );
     // Each run's processing time in simulated seconds, from the files ONC will return for it
     // (the simulated archive's files overlapping the request window).
-    let profile = onc_pipe::sim::archive::DeviceProfile {
+    let profile = onc_sim::archive::DeviceProfile {
         code: "ICLISTENHF6324".into(),
         sample_rate: 8_000,
     };
@@ -163,12 +163,9 @@ async fn warm_simulator(model: &Model) -> (onc_pipe::sim::SimHandle, Vec<f64>) {
         .nodes()
         .filter_map(|node| match &node.detail {
             NodeDetail::Request { query, .. } => {
-                let files = onc_pipe::sim::archive::files_overlapping(
-                    &profile,
-                    query.from_ms(),
-                    query.to_ms(),
-                )
-                .len();
+                let files =
+                    onc_sim::archive::files_overlapping(&profile, query.from_ms(), query.to_ms())
+                        .len();
                 Some(model.overhead_s + model.per_file_s * files as f64)
             }
             _ => None,
@@ -185,11 +182,7 @@ struct Measured {
     files: u64,
 }
 
-async fn measure(
-    sim: &onc_pipe::sim::SimHandle,
-    model: &Model,
-    client_settings: &Client,
-) -> Measured {
+async fn measure(sim: &onc_sim::SimHandle, model: &Model, client_settings: &Client) -> Measured {
     let dir = tempfile::tempdir().unwrap();
     let compiled = compiled(
         dir.path(),

@@ -12,10 +12,11 @@ use crate::cache::Cache;
 use crate::compile::{self, Compiled};
 use crate::manifest::diagnostic::{DiagnosticFormat, render_all};
 use crate::manifest::{Diagnostic, schema_json};
-use crate::onc::{ConnectOptions, connect, find_token};
+use crate::onc::{ConnectOptions, find_token};
 use crate::report;
-use crate::sim::SimConfig;
-use crate::sim::faults::FaultConfig;
+use crate::simulator::connect_or_simulate;
+#[cfg(feature = "simulator")]
+use onc_sim::SimConfig;
 
 /// Exit code: everything worked.
 pub const EXIT_OK: i32 = 0;
@@ -84,6 +85,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(feature = "simulator")]
     /// Start the built-in ONC simulator on 127.0.0.1; prints its base URL on the first line of
     /// stdout and serves until Ctrl-C.
     Simulate {
@@ -127,6 +129,7 @@ pub fn run(cli: Cli) -> i32 {
             no_progress,
         } => run_manifest(&cli, file, json, no_progress),
         Command::Status { ref file, json } => status(&cli, file, json),
+        #[cfg(feature = "simulator")]
         Command::Simulate {
             port,
             sample_rate,
@@ -135,28 +138,27 @@ pub fn run(cli: Cli) -> i32 {
             per_file_seconds,
             ref faults,
         } => {
-            let faults = match FaultConfig::parse(faults) {
-                Ok(faults) => faults,
-                Err(message) => {
-                    eprintln!("onc-pipe: invalid --faults: {message}");
-                    return EXIT_INVALID;
+            let mut config = SimConfig::default();
+            let errors = config.apply(&onc_sim::config::SimSettings {
+                sample_rate: Some(sample_rate),
+                time_scale: Some(time_scale),
+                capacity: Some(capacity as u64),
+                per_file_seconds,
+                faults: Some(faults.clone()),
+            });
+            if !errors.is_empty() {
+                for error in errors {
+                    let flag = error.setting().replace('_', "-");
+                    match error {
+                        onc_sim::config::SettingError::OutOfRange { problem, .. } => {
+                            eprintln!("onc-pipe: --{flag} {problem}");
+                        }
+                        onc_sim::config::SettingError::Faults(message) => {
+                            eprintln!("onc-pipe: invalid --{flag}: {message}");
+                        }
+                    }
                 }
-            };
-            if !(time_scale.is_finite() && time_scale > 0.0) || sample_rate == 0 {
-                eprintln!(
-                    "onc-pipe: --time-scale must be a positive number and --sample-rate at least 1"
-                );
                 return EXIT_INVALID;
-            }
-            let mut config = SimConfig {
-                sample_rate,
-                time_scale,
-                capacity,
-                faults,
-                ..SimConfig::default()
-            };
-            if let Some(seconds) = per_file_seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-                config.on_demand_file_s = seconds;
             }
             simulate(config, port)
         }
@@ -258,7 +260,6 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
             u64::try_from(settings.timeout_ms.max(1)).unwrap_or(60_000),
         ),
         max_attempts: settings.max_attempts,
-        simulator: settings.simulator.clone(),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -276,7 +277,8 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
     };
     let mut reporter = report::progress::Reporter::new(bars, cli.quiet, expected);
     let outcome = runtime.block_on(async {
-        let (client, simulator) = match connect(&options, token).await {
+        let (client, simulator) =
+            match connect_or_simulate(&options, token, &settings.simulator).await {
             Ok(connected) => connected,
             Err(error) => {
                 eprintln!("onc-pipe: cannot start: failed to {error}");
@@ -350,6 +352,7 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
     }
 }
 
+#[cfg(feature = "simulator")]
 fn simulate(config: SimConfig, port: u16) -> i32 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -360,7 +363,7 @@ fn simulate(config: SimConfig, port: u16) -> i32 {
     };
     runtime.block_on(async {
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let handle = match crate::sim::start(config, address).await {
+        let handle = match onc_sim::start(config, address).await {
             Ok(handle) => handle,
             Err(error) => {
                 eprintln!("onc-pipe: cannot listen on {address}: {error}");

@@ -1,8 +1,24 @@
 //! onc-pipe: declarative, resumable pipelines for Ocean Networks Canada hydrophone data.
 //!
-//! The data flows one way: `manifest` (TOML or request file → [`manifest::Loaded`]) →
-//! `plan` (typed, validated windows → [`plan::Plan`]) → `dag` (content-hashed nodes →
-//! [`dag::Dag`]). `cli` maps commands onto these stages and errors onto exit codes.
+//! The data flows one way, each stage's output the next one's input:
+//!
+//! ```text
+//! manifest/   TOML manifest or request file ──► manifest::Loaded (spans kept for diagnostics)
+//! plan/       checked, typed windows, fetch and clip stages ──► plan::Plan
+//! dag/        content-hashed nodes (window → ONC query → file → clip) ──► dag::Dag
+//! compile     the three above in one call ──► compile::Compiled (or every diagnostic)
+//! exec/       the only async code: limits, ONC jobs, downloads, clips ──► exec::RunSummary
+//!   ├─ onc/     the only code that talks to ONC: typed client, retries, token redaction
+//!   ├─ cache/   content-addressed store, coverage, journal, node records, lock
+//!   └─ clip/    synchronous decoders and writers (MAT, FLAC, WAV, NPZ, PNG)
+//! report/     plans, states, events and summaries ──► text and JSON; nothing else formats
+//! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
+//! cli         command line ──► the calls above ──► exit code
+//! ```
+//!
+//! ONC's conventions (file-name stamps, the five-minute grid, query parameters, options) live in
+//! the `onc-format` crate; the simulator in `onc-sim` (its server behind the default-on
+//! `simulator` feature).
 
 pub mod cache;
 pub mod cli;
@@ -14,4 +30,4 @@ pub mod manifest;
 pub mod onc;
 pub mod plan;
 pub mod report;
-pub mod sim;
+pub mod simulator;

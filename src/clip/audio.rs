@@ -1066,11 +1066,11 @@ pub fn write_wav(clip: &AudioClip) -> Result<Vec<u8>, AudioClipError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::archive::{
+    use onc_sim::archive::{
         ARCHIVE_END_MS, ARCHIVE_START_MS, ArchiveFile, DeviceProfile, files_overlapping,
     };
-    use crate::sim::flac::{flac_bytes, wav_bytes};
-    use crate::sim::oracle::AudioOracle;
+    use onc_sim::flac::{flac_bytes, wav_bytes};
+    use onc_sim::oracle::AudioOracle;
     use proptest::prelude::*;
     use std::path::PathBuf;
 
@@ -1654,7 +1654,7 @@ mod tests {
             };
             let mut damaged = original.clone();
             for _ in 0..4 {
-                state = crate::sim::oracle::splitmix64(state);
+                state = onc_sim::oracle::splitmix64(state);
                 // Mostly the headers, where damage changes what gets decoded.
                 let span = if state.is_multiple_of(2) {
                     128
@@ -1873,12 +1873,12 @@ mod tests {
         let mut state = 0x1234_5678_9ABC_DEF0u64;
         for round in 0..60u32 {
             let mut bytes = flac.clone();
-            state = crate::sim::oracle::splitmix64(state);
+            state = onc_sim::oracle::splitmix64(state);
             match round % 3 {
                 0 => bytes.truncate((state as usize) % bytes.len()),
                 1 => {
                     for _ in 0..200 {
-                        state = crate::sim::oracle::splitmix64(state);
+                        state = onc_sim::oracle::splitmix64(state);
                         let at = (state >> 8) as usize % bytes.len();
                         bytes[at] = (state >> 40) as u8;
                     }

@@ -1,23 +1,17 @@
-//! Connecting to ONC: resolved settings + environment → an [`OncClient`], starting the built-in
-//! simulator in-process when the base URL is `simulator`.
+//! Connecting to ONC: resolved settings + environment → an [`OncClient`].
 //!
 //! Input: the base URL (manifest `onc.base_url`, `--base-url` or `ONC_BASE_URL`), the timeout and
-//! attempt limit, and the token from `ONC_TOKEN` or a `.env` file. Output: a client, plus the
-//! simulator's handle when one was started (dropping it stops the simulator). Errors: no token for
-//! a real server, an unreadable `.env`, a simulator that cannot bind.
+//! attempt limit, and the token from `ONC_TOKEN` or a `.env` file. Output: a client. Errors: no
+//! token for a real server, an unreadable `.env`. The base URL [`SIMULATOR`] (the built-in
+//! simulator) is the caller's to start (the product's `simulator` module): this layer does not
+//! know the simulator.
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::{Backoff, ClientConfig, OncClient, OncError, Token};
-use crate::sim::{SimConfig, SimHandle};
-
 /// The base URL value that means "the built-in simulator, in this process".
 pub const SIMULATOR: &str = "simulator";
-
-/// The token the in-process simulator is given: it accepts any token, and this one makes clear
-/// in a captured request that no real credential was involved.
-const SIMULATOR_TOKEN: &str = "00000000-0000-0000-0000-onc-pipe-sim";
 
 /// Why no connection could be made.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +24,10 @@ pub enum ConnectError {
     DotEnv { path: String, reason: String },
     #[error("start the built-in ONC simulator: {0}")]
     Simulator(std::io::Error),
+    #[error(
+        "use the built-in ONC simulator: this onc-pipe was built without it (cargo feature `simulator`)"
+    )]
+    NoSimulator,
     #[error(transparent)]
     Client(#[from] OncError),
 }
@@ -40,8 +38,25 @@ pub struct ConnectOptions {
     pub base_url: String,
     pub timeout: Duration,
     pub max_attempts: u32,
-    /// Settings of the in-process simulator, when `base_url` is `simulator`.
-    pub simulator: SimConfig,
+}
+
+impl ConnectOptions {
+    /// The retry back-off every client gets: 1 s doubling to 60 s, `max_attempts` tries.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            self.max_attempts,
+        )
+    }
+
+    /// A client for `base_url` with these options and `token`.
+    pub fn client(&self, base_url: &str, token: Token) -> Result<OncClient, OncError> {
+        let mut config = ClientConfig::new(base_url.to_owned(), token);
+        config.timeout = self.timeout;
+        config.backoff = self.backoff();
+        OncClient::new(config)
+    }
 }
 
 /// The token: `ONC_TOKEN`, else `ONC_TOKEN=` in `dotenv` (a `.env` file), else none.
@@ -75,32 +90,11 @@ pub fn find_token(env_value: Option<String>, dotenv: &Path) -> Result<Option<Tok
     Ok(None)
 }
 
-/// Connects: a client for a real server (token required), or the in-process simulator and a
-/// client for it. Must be called inside a tokio runtime.
-pub async fn connect(
-    options: &ConnectOptions,
-    token: Option<Token>,
-) -> Result<(OncClient, Option<SimHandle>), ConnectError> {
-    let backoff = Backoff::new(
-        Duration::from_secs(1),
-        Duration::from_secs(60),
-        options.max_attempts,
-    );
-    if options.base_url == SIMULATOR {
-        let address = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let handle = crate::sim::start(options.simulator.clone(), address)
-            .await
-            .map_err(ConnectError::Simulator)?;
-        let mut config = ClientConfig::new(handle.base_url.clone(), Token::new(SIMULATOR_TOKEN));
-        config.timeout = options.timeout;
-        config.backoff = backoff;
-        return Ok((OncClient::new(config)?, Some(handle)));
-    }
+/// Connects to a real server: a token is required. The base URL [`SIMULATOR`] is not a server
+/// address; the caller starts the simulator and connects to its address instead.
+pub fn connect(options: &ConnectOptions, token: Option<Token>) -> Result<OncClient, ConnectError> {
     let token = token.ok_or(ConnectError::NoToken)?;
-    let mut config = ClientConfig::new(options.base_url.clone(), token);
-    config.timeout = options.timeout;
-    config.backoff = backoff;
-    Ok((OncClient::new(config)?, None))
+    Ok(options.client(&options.base_url, token)?)
 }
 
 #[cfg(test)]
@@ -137,39 +131,14 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn simulator_base_url_starts_one_in_process_and_needs_no_token() {
-        let options = ConnectOptions {
-            base_url: SIMULATOR.into(),
-            timeout: Duration::from_secs(5),
-            max_attempts: 2,
-            simulator: SimConfig {
-                sample_rate: 8_000,
-                time_scale: 0.001,
-                ..SimConfig::default()
-            },
-        };
-        let (client, handle) = connect(&options, None).await.unwrap();
-        let handle = handle.expect("a simulator was started");
-        assert_eq!(client.base_url(), handle.base_url);
-        let devices = client
-            .devices(&[("deviceCode".to_owned(), "ICLISTENHF6324".to_owned())].into())
-            .await
-            .unwrap();
-        assert_eq!(devices[0]["deviceCode"], "ICLISTENHF6324");
-        assert_eq!(handle.stats().requests_total, 1);
-        handle.stop().await;
-    }
-
-    #[tokio::test]
-    async fn a_real_server_needs_a_token() {
+    #[test]
+    fn a_real_server_needs_a_token() {
         let options = ConnectOptions {
             base_url: "https://data.oceannetworks.ca/".into(),
             timeout: Duration::from_secs(5),
             max_attempts: 2,
-            simulator: SimConfig::default(),
         };
-        let error = connect(&options, None).await.unwrap_err();
+        let error = connect(&options, None).unwrap_err();
         assert!(error.to_string().contains("ONC_TOKEN"), "{error}");
     }
 }

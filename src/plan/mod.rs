@@ -39,7 +39,7 @@ pub struct Settings {
     pub output_dir: PathBuf,
     pub cache_dir: PathBuf,
     /// The in-process simulator's settings (used when `base_url = "simulator"`).
-    pub simulator: crate::sim::SimConfig,
+    pub simulator: onc_sim::SimConfig,
 }
 
 /// ONC's production server.
@@ -481,7 +481,7 @@ fn resolve_settings(check: &mut Checker<'_>) -> Settings {
         timeout_ms: check.duration(&p(&["onc", "timeout"]), timeout.as_ref(), 60_000),
         output_dir: PathBuf::from(output.dir.clone().unwrap_or_else(|| "data".into())),
         cache_dir: PathBuf::from(output.cache.clone().unwrap_or_else(|| ".onc-pipe".into())),
-        simulator: crate::sim::SimConfig::default(),
+        simulator: onc_sim::SimConfig::default(),
     };
     let mut settings = settings;
     settings.simulator = resolve_simulator(check);
@@ -503,52 +503,30 @@ fn resolve_settings(check: &mut Checker<'_>) -> Settings {
 }
 
 /// The in-process simulator's settings; defaults make the demo quick (time scale 0.05).
-fn resolve_simulator(check: &mut Checker<'_>) -> crate::sim::SimConfig {
-    let mut config = crate::sim::SimConfig {
+fn resolve_simulator(check: &mut Checker<'_>) -> onc_sim::SimConfig {
+    let mut config = onc_sim::SimConfig {
         time_scale: 0.05,
-        ..crate::sim::SimConfig::default()
+        ..onc_sim::SimConfig::default()
     };
     let Some(settings) = check.loaded.manifest.onc.simulator.clone() else {
         return config;
     };
-    let path = |key: &str| p(&["onc", "simulator", key]);
-    if let Some(scale) = settings.time_scale {
-        if scale.is_finite() && scale > 0.0 {
-            config.time_scale = scale;
-        } else {
-            check.error_at(
-                &path("time_scale"),
-                "`time_scale` must be a positive number",
-            );
-        }
-    }
-    if let Some(rate) = settings.sample_rate {
-        if rate > 0 {
-            config.sample_rate = rate;
-        } else {
-            check.error_at(&path("sample_rate"), "`sample_rate` must be at least 1");
-        }
-    }
-    if let Some(capacity) = settings.capacity {
-        config.capacity = usize::try_from(capacity.max(1)).unwrap_or(1);
-    }
-    if let Some(seconds) = settings.per_file_seconds {
-        if seconds.is_finite() && seconds >= 0.0 {
-            config.on_demand_file_s = seconds;
-        } else {
-            check.error_at(
-                &path("per_file_seconds"),
-                "`per_file_seconds` must be zero or more",
-            );
-        }
-    }
-    if let Some(faults) = &settings.faults {
-        match crate::sim::faults::FaultConfig::parse(faults) {
-            Ok(faults) => config.faults = faults,
-            Err(message) => {
-                check.error_at(&path("faults"), message);
+    let errors = config.apply(&onc_sim::config::SimSettings {
+        sample_rate: settings.sample_rate,
+        time_scale: settings.time_scale,
+        capacity: settings.capacity.map(u64::from),
+        per_file_seconds: settings.per_file_seconds,
+        faults: settings.faults,
+    });
+    for error in errors {
+        let setting = error.setting();
+        let message = match error {
+            onc_sim::config::SettingError::OutOfRange { setting, problem } => {
+                format!("`{setting}` {problem}")
             }
-        }
+            onc_sim::config::SettingError::Faults(message) => message,
+        };
+        check.error_at(&p(&["onc", "simulator", setting]), message);
     }
     config
 }

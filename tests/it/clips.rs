@@ -6,8 +6,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use onc_pipe::clip::mat::{read_mat, spectrogram_from_mat};
-use onc_pipe::sim::archive::{DeviceProfile, files_overlapping};
-use onc_pipe::sim::oracle::{audio_sample, psd_db};
+use onc_sim::archive::{DeviceProfile, files_overlapping};
+use onc_sim::oracle::{audio_sample, psd_db};
 
 use crate::support::{Scratch, onc_pipe};
 

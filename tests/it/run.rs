@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use onc_pipe::sim::faults::FaultConfig;
-use onc_pipe::sim::{SimConfig, SimHandle, start};
+use onc_sim::faults::FaultConfig;
+use onc_sim::{SimConfig, SimHandle, start};
 
 use crate::support::Scratch;
 

@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use onc_format::stamp::times_in_name;
-use onc_pipe::sim::archive::{DeviceProfile, files_overlapping};
-use onc_pipe::sim::flac::flac_bytes;
-use onc_pipe::sim::mat::{hsd_mat_bytes, hsd_mat_filename};
+use onc_sim::archive::{DeviceProfile, files_overlapping};
+use onc_sim::flac::flac_bytes;
+use onc_sim::mat::{hsd_mat_bytes, hsd_mat_filename};
 
 use crate::support::{Scratch, onc_pipe, repo};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use onc_pipe::onc::{
     Backoff, ClientConfig, DownloadOutcome, FileIndex, OncClient, OncError, Token,
 };
-use onc_pipe::sim::faults::FaultConfig;
-use onc_pipe::sim::{SimConfig, SimHandle, start};
+use onc_sim::faults::FaultConfig;
+use onc_sim::{SimConfig, SimHandle, start};
 
 const TOKEN: &str = "5e1f0c8a-test-token-9d2b";
 

@@ -1,8 +1,8 @@
 use super::read::*;
 use super::write::{EncodeOptions, encode};
 use super::*;
-use crate::sim::archive::{ArchiveFile, DeviceProfile, files_overlapping};
-use crate::sim::{mat::hsd_mat_bytes, oracle};
+use onc_sim::archive::{ArchiveFile, DeviceProfile, files_overlapping};
+use onc_sim::{mat::hsd_mat_bytes, oracle};
 use proptest::prelude::*;
 
 const DEVICE: &str = "ICLISTENHF6324";

@@ -773,7 +773,7 @@ fn png_of_a_long_clip_is_reduced_and_nan_only_clips_render() {
 
 #[test]
 fn clip_across_simulator_files_matches_the_oracle() {
-    use crate::sim::{archive, mat, oracle};
+    use onc_sim::{archive, mat, oracle};
     let profile = archive::DeviceProfile {
         code: "ICLISTENHF6324".into(),
         sample_rate: 8000,

@@ -5,9 +5,9 @@
 //! ONC's real pictures are larger and annotated; clients only store them, so a small, valid,
 //! deterministic image whose pixels follow the same oracle as the MAT products is enough.
 
-use super::archive::ArchiveFile;
-use super::mat::product_stem;
-use super::oracle;
+use crate::archive::ArchiveFile;
+use crate::mat::product_stem;
+use crate::oracle;
 
 const WIDTH: u32 = 200;
 const HEIGHT: u32 = 100;

@@ -13,7 +13,7 @@
 use onc_format::grid::FILE_MS;
 use onc_format::stamp::{archive_name, parse_archive_name};
 
-use super::oracle::{device_seed, hash3};
+use crate::oracle::{device_seed, hash3};
 
 /// 2020-01-01T00:00:00Z: no archived file starts before this.
 pub const ARCHIVE_START_MS: i64 = 1_577_836_800_000;

@@ -6,8 +6,8 @@
 //! block size is patched (flacenc sets it to the length of the last, shorter block —
 //! yotarok/flacenc-rs#242 — which tells seeking readers the stream has variable block sizes).
 
-use super::archive::ArchiveFile;
-use super::oracle::AudioOracle;
+use crate::archive::ArchiveFile;
+use crate::oracle::AudioOracle;
 use flacenc::component::BitRepr;
 use flacenc::error::Verify;
 
@@ -118,7 +118,7 @@ fn patch_min_block_size(bytes: &mut [u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::oracle::audio_sample;
+    use crate::oracle::audio_sample;
 
     fn short_file(samples: u64) -> ArchiveFile {
         ArchiveFile {

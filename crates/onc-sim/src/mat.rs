@@ -13,8 +13,8 @@
 
 use onc_format::stamp::stamp_of_ms;
 
-use super::archive::ArchiveFile;
-use super::oracle::{self, device_seed, hash3};
+use crate::archive::ArchiveFile;
+use crate::oracle::{self, device_seed, hash3};
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 use std::io::Write;

@@ -12,10 +12,10 @@
 //! with integer arithmetic on absolute time, so they do not lose precision in 2030 either.
 //! Pseudo-randomness is a splitmix64 hash of (device seed, index, purpose), never an OS source.
 
-use super::archive::ArchiveFile;
+use crate::archive::ArchiveFile;
 
 /// splitmix64 finaliser: a fast, well-mixed 64-bit bijection.
-pub(crate) fn splitmix64(x: u64) -> u64 {
+pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -88,7 +88,7 @@ const MIN_24: i64 = -(1 << 23);
 /// samples at 64 kHz) does not re-hash the device name per sample. [`audio_sample`] uses the very
 /// same code path, so writers using this struct produce exactly the oracle's samples.
 #[derive(Debug, Clone)]
-pub(crate) struct AudioOracle {
+pub struct AudioOracle {
     seed: u64,
     /// Tone frequencies in millihertz (integers, so phases are exact modular arithmetic).
     tones_mhz: [u64; TONES],
@@ -105,7 +105,7 @@ const AM_PERIOD_NS: u64 = 37_000_000_000;
 const REDUCE_NS: i128 = 37 * PHASE_DEN as i128;
 
 impl AudioOracle {
-    pub(crate) fn new(device: &str) -> Self {
+    pub fn new(device: &str) -> Self {
         let seed = device_seed(device);
         // Bands well below 4 kHz so that 8 kHz test files carry every tone without aliasing.
         let bands: [(u64, u64); TONES] = [(100, 400), (400, 1500), (1500, 3000)];
@@ -127,12 +127,12 @@ impl AudioOracle {
     }
 
     /// Tone frequencies in Hz (used by the PSD oracle to draw the same tones as spectral lines).
-    pub(crate) fn tone_frequencies_hz(&self) -> [f64; TONES] {
+    pub fn tone_frequencies_hz(&self) -> [f64; TONES] {
         self.tones_mhz.map(|m| m as f64 / 1000.0)
     }
 
     /// The sample at absolute time `t_ns`.
-    pub(crate) fn sample(&self, t_ns: i128) -> i32 {
+    pub fn sample(&self, t_ns: i128) -> i32 {
         // In [0, 3.7e13): fits u64; t ≡ t_r modulo both periods.
         let t_r = match i64::try_from(t_ns) {
             // Hardware 64-bit division for every realistic time (until 2262).

@@ -28,52 +28,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::archive::{self, ArchiveFile, DeviceProfile};
-use super::faults::{Fault, FaultConfig};
-use super::runs::{RunModel, RunState};
-use super::{flac, mat, oracle, picture};
+use crate::archive::{self, ArchiveFile, DeviceProfile};
+use crate::config::SimConfig;
+use crate::faults::Fault;
+use crate::runs::{RunModel, RunState};
+use crate::{flac, mat, oracle, picture};
 use onc_format::device::looks_like_device_code;
 use onc_format::options::{self, OptionProblem};
 use onc_format::stamp::{compact_date, onc_date, parse_archive_name};
-
-/// How the simulated ONC behaves.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SimConfig {
-    /// Audio sample rate of every simulated device (tests: 8000; ONC's icListen HF: 64000).
-    pub sample_rate: u32,
-    /// Simulated seconds per real second are `1 / time_scale`: 0.01 runs a 35 s job in 0.35 s.
-    pub time_scale: f64,
-    /// Runs processed at once per token; more queue.
-    pub capacity: usize,
-    /// Fixed cost of a data product run, seconds (before `time_scale`).
-    pub run_overhead_s: f64,
-    /// Cost per on-demand file (MAT downsample 0 or 2, PNG), seconds.
-    pub on_demand_file_s: f64,
-    /// Cost per pre-generated or archived file, seconds.
-    pub archived_file_s: f64,
-    /// How long results stay downloadable before 410, seconds (before `time_scale`).
-    pub retention_s: f64,
-    /// Archive listing page size when the request gives no `rowLimit`.
-    pub row_limit: usize,
-    pub faults: FaultConfig,
-}
-
-impl Default for SimConfig {
-    fn default() -> Self {
-        Self {
-            sample_rate: 64_000,
-            time_scale: 1.0,
-            capacity: 8,
-            run_overhead_s: 5.0,
-            // The seed's ONC estimate: ~35 s for a 12-file plotRes request.
-            on_demand_file_s: 2.5,
-            archived_file_s: 0.2,
-            retention_s: 7.0 * 86_400.0,
-            row_limit: 500,
-            faults: FaultConfig::default(),
-        }
-    }
-}
 
 /// Request counts and volumes, for tests that prove politeness and caching.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]

@@ -1,0 +1,29 @@
+//! The ONC simulator: an HTTP server speaking Ocean Networks Canada's protocol, strict as ONC is,
+//! with synthetic but realistic content — used by onc-pipe's tests, benchmarks and demo, and by
+//! `onc-pipe simulate`.
+//!
+//! Always built (plain data and arithmetic, no I/O): [`config`] (how the simulated ONC behaves),
+//! [`faults`] (fault injection, parsed from `5xx=0.1,reset=0.05,…`), [`runs`] (the run model:
+//! capacity, queueing, processing time), [`archive`] (the archive's file layout) and [`oracle`]
+//! (what every sample and spectrogram cell is). With the `server` feature (the default): the
+//! FLAC, MAT and PNG file writers ([`flac`], [`mat`], [`picture`]) and the HTTP server
+//! ([`server`], axum on loopback).
+
+pub mod archive;
+pub mod config;
+pub mod faults;
+pub mod oracle;
+pub mod runs;
+
+#[cfg(feature = "server")]
+pub mod flac;
+#[cfg(feature = "server")]
+pub mod mat;
+#[cfg(feature = "server")]
+pub mod picture;
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use config::SimConfig;
+#[cfg(feature = "server")]
+pub use server::{SimHandle, SimStats, start};
