@@ -24,7 +24,9 @@ use crate::plan::time::rfc3339;
 use onc_format::query::OncQuery;
 use onc_format::stamp::onc_date;
 
-use super::{Context, Event, source_identity};
+use super::context::Context;
+use super::events::Event;
+use super::job::source_identity;
 
 /// One clip node, ready to run once its inputs are.
 #[derive(Debug, Clone)]

@@ -1,0 +1,313 @@
+//! One ONC node's job: a product request or an archive listing, from the DAG to its files in
+//! the output tree.
+//!
+//! Input: a request or listing node and the shared [`Context`]. Output: [`JobEnd`] — satisfied
+//! from the cache (no HTTP), downloaded, failed (with why) or interrupted; its files linked into
+//! the output tree and its node recorded. Errors: [`JobError`], reported per node.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use chrono::Utc;
+
+use super::events::Event;
+use crate::cache::{NodeRecord, StoredFile, link_output};
+use crate::compile::Compiled;
+use crate::dag::{NodeDetail, NodeKey, NodeKind, describe, window_key};
+use crate::onc::OncError;
+use onc_format::query::{self, OncQuery};
+use onc_format::stamp::onc_date;
+
+use super::archive::archive_job;
+use super::context::Context;
+use super::product::product_job;
+
+/// One unit of ONC work: a product request or an archive listing node.
+#[derive(Debug, Clone)]
+pub(super) struct Job {
+    pub(super) key: NodeKey,
+    pub(super) kind: NodeKind,
+    pub(super) what: String,
+    pub(super) query: OncQuery,
+    pub(super) from_ms: i64,
+    pub(super) to_ms: i64,
+    /// Output folders (DEVICE/TAG/SUB) its files are linked into.
+    pub(super) destinations: Vec<PathBuf>,
+}
+
+/// How a job ended.
+#[derive(Debug)]
+pub(super) enum JobEnd {
+    Cached,
+    Downloaded,
+    Failed(String),
+    Interrupted,
+}
+
+/// The identity of a source: every query parameter except the time window. Files fetched under
+/// one identity serve every window, stage and manifest that needs the same source.
+///
+/// `server` is the logical server (`simulator` or ONC's URL), so simulated files never stand in
+/// for real ones in a shared cache.
+pub fn source_identity(server: &str, query: &OncQuery) -> String {
+    // The parameters as sent, minus the window: the same text (and so the same identity, which
+    // names coverage files on disk) as when queries travelled as parameter maps.
+    let params = query.params();
+    let mut canonical: BTreeMap<&str, &str> = params
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                query::DATE_FROM | query::DATE_TO | query::RETURN_OPTIONS
+            )
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    canonical.insert(
+        "kind",
+        if query.is_archive() {
+            "archive"
+        } else {
+            "product"
+        },
+    );
+    canonical.insert("server", server);
+    let text = serde_json::to_string(&canonical).unwrap_or_default();
+    blake3::derive_key("onc-pipe source identity", text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Which output subfolder a source's files go to.
+pub(super) fn subfolder(source: &crate::plan::Source) -> &'static str {
+    match (source.product_code(), source.extension()) {
+        (Some(query::SPECTROGRAM_PRODUCT), "mat") => "mat",
+        (Some(query::SPECTROGRAM_PRODUCT), "png" | "pdf") => "png",
+        (Some(query::SPECTROGRAM_PRODUCT), _) => "spectrograms",
+        _ => "audio",
+    }
+}
+
+pub(super) fn jobs(compiled: &Compiled, output_dir: &Path) -> Vec<Job> {
+    let tag_of: HashMap<NodeKey, &str> = compiled
+        .plan
+        .windows
+        .iter()
+        .map(|window| (window_key(window), window.tag.as_str()))
+        .collect();
+    compiled
+        .dag
+        .nodes()
+        .filter(|node| matches!(node.kind, NodeKind::ProductRequest | NodeKind::ArchiveList))
+        .filter_map(|node| {
+            let NodeDetail::Request { device, query, .. } = &node.detail else {
+                return None;
+            };
+            let (from_ms, to_ms) = (query.from_ms(), query.to_ms());
+            let tags: BTreeSet<&str> = node
+                .inputs
+                .iter()
+                .filter_map(|k| tag_of.get(k).copied())
+                .collect();
+            let sub = subfolder(&query.source);
+            let destinations = tags
+                .iter()
+                .map(|tag| output_dir.join(device).join(tag).join(sub))
+                .collect();
+            Some(Job {
+                key: node.key,
+                kind: node.kind,
+                what: describe(node),
+                query: query.clone(),
+                from_ms,
+                to_ms,
+                destinations,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
+    if context.cancelled() {
+        return JobEnd::Interrupted;
+    }
+    let identity = source_identity(&context.base_url, &job.query);
+    // Cached? A query is covered when earlier queries of the same source covered its window,
+    // and every file they returned is still in the store.
+    let coverage = match context.coverage(&identity) {
+        Ok(coverage) => coverage,
+        Err(reason) => return JobEnd::Failed(reason),
+    };
+    for problem in &coverage.problems {
+        context.emit(Event::Warning {
+            node: job.key.short(),
+            message: format!("ignoring a damaged cache entry: {problem}"),
+        });
+    }
+    let uncovered = coverage.uncovered(job.from_ms, job.to_ms);
+    let files = coverage.files_overlapping(job.from_ms, job.to_ms);
+    let missing: Vec<&StoredFile> = files
+        .iter()
+        .filter(|f| !context.cache.has_object(&f.blake3, f.size))
+        .collect();
+    if uncovered.is_empty() && missing.is_empty() {
+        return match finish(context, job, &files, false) {
+            Ok(()) => {
+                context
+                    .counters
+                    .files_cached
+                    .fetch_add(files.len() as u64, Ordering::Relaxed);
+                context.emit(Event::Cached {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    files: files.len(),
+                });
+                JobEnd::Cached
+            }
+            Err(reason) => JobEnd::Failed(reason),
+        };
+    }
+    // Fetch only what is not covered; if stored files went missing, fetch their whole window.
+    let (from_ms, to_ms) = if missing.is_empty() {
+        let first = uncovered.first().map_or(job.from_ms, |u| u.0);
+        let last = uncovered.last().map_or(job.to_ms, |u| u.1);
+        (first, last)
+    } else {
+        (job.from_ms, job.to_ms)
+    };
+    if !missing.is_empty() {
+        context.emit(Event::Warning {
+            node: job.key.short(),
+            message: format!(
+                "{} cached file(s) missing or damaged (e.g. {}): fetching again",
+                missing.len(),
+                missing[0].name
+            ),
+        });
+    }
+    let result = match job.kind {
+        NodeKind::ArchiveList => {
+            archive_job(context, job, &identity, from_ms, to_ms, &coverage).await
+        }
+        _ => product_job(context, job, &identity, from_ms, to_ms, &coverage).await,
+    };
+    match result {
+        Ok(()) => {
+            let coverage = match context.coverage(&identity) {
+                Ok(coverage) => coverage,
+                Err(reason) => return JobEnd::Failed(reason),
+            };
+            let files = coverage.files_overlapping(job.from_ms, job.to_ms);
+            match finish(context, job, &files, true) {
+                Ok(()) => {
+                    context.emit(Event::Done {
+                        node: job.key.short(),
+                        what: job.what.clone(),
+                        files: files.len(),
+                    });
+                    JobEnd::Downloaded
+                }
+                Err(reason) => JobEnd::Failed(reason),
+            }
+        }
+        Err(JobError::Interrupted) => JobEnd::Interrupted,
+        Err(JobError::Failed(reason)) => JobEnd::Failed(reason),
+    }
+}
+
+/// Links a node's files into the output tree and records the node.
+pub(super) fn finish(
+    context: &Context,
+    job: &Job,
+    files: &[StoredFile],
+    record: bool,
+) -> Result<(), String> {
+    for destination in &job.destinations {
+        for file in files {
+            let object = context.cache.object_path(&file.blake3);
+            let name = crate::manifest::requests::sanitise_name(&file.name)
+                .unwrap_or_else(|| file.blake3.clone());
+            let target = crate::cache::safe_join(destination, Path::new(&name))
+                .map_err(|error| format!("place {} in the output tree: {error}", file.name))?;
+            link_output(&object, &target)
+                .map_err(|error| format!("link {} into the output tree: {error}", file.name))?;
+        }
+    }
+    if record {
+        let node_record = NodeRecord {
+            key: job.key.to_hex(),
+            kind: job.kind.as_str().into(),
+            outputs: files.to_vec(),
+            completed_at: onc_date(Utc::now()),
+            detail: serde_json::json!({ "query": job.query.params() }),
+        };
+        context
+            .cache
+            .write_node_record(&node_record)
+            .map_err(|error| format!("record the node: {error}"))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub(super) enum JobError {
+    Failed(String),
+    Interrupted,
+}
+
+impl From<OncError> for JobError {
+    fn from(error: OncError) -> Self {
+        JobError::Failed(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::DateTime;
+
+    use super::*;
+
+    fn hsd_query() -> OncQuery {
+        OncQuery {
+            device: "D".into(),
+            source: crate::plan::Source::Product {
+                code: "HSD".into(),
+                extension: "mat".into(),
+                options: BTreeMap::new(),
+            },
+            from: DateTime::from_timestamp_millis(1_711_929_600_000).unwrap(),
+            to: DateTime::from_timestamp_millis(1_711_929_900_000).unwrap(),
+        }
+    }
+
+    #[test]
+    fn identity_ignores_the_window_only() {
+        let first = source_identity("simulator", &hsd_query());
+        let moved = hsd_query().with_window(0, 1_000);
+        assert_eq!(source_identity("simulator", &moved), first);
+        assert_ne!(
+            source_identity("https://data.oceannetworks.ca/", &moved),
+            first
+        );
+        let mut options = hsd_query();
+        if let crate::plan::Source::Product { options, .. } = &mut options.source {
+            options.insert("dpo_spectralDataDownsample".into(), "2".into());
+        }
+        assert_ne!(source_identity("simulator", &options), first);
+    }
+
+    /// Identities name coverage files in existing caches: they must not change with the types.
+    #[test]
+    fn identity_is_the_text_of_the_parameters_minus_the_window() {
+        let canonical = r#"{"dataProductCode":"HSD","deviceCode":"D","extension":"mat","kind":"product","server":"simulator"}"#;
+        let expected: String = blake3::derive_key("onc-pipe source identity", canonical.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(source_identity("simulator", &hsd_query()), expected);
+    }
+}

@@ -1,0 +1,53 @@
+//! Politeness limits (SPEC §7): the resource each protects holds its semaphore, and every job
+//! takes its turn through them.
+//!
+//! Input: the plan's settings. Output: [`Limits`] — the submission stagger, run and download
+//! slots, the poll interval and max wait, and one clip cutter per CPU. No errors.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, Semaphore};
+
+/// Politeness limits, owned here and shared by every job so none can bypass them.
+pub struct Limits {
+    pub(super) stagger: Duration,
+    pub(super) last_submit: Mutex<Option<Instant>>,
+    pub(super) runs: Semaphore,
+    pub(super) downloads: Semaphore,
+    pub(super) poll_interval: Duration,
+    pub(super) max_wait: Duration,
+    /// Clip cutting (decoding, encoding): one blocking thread per CPU.
+    pub(super) cpu: Semaphore,
+}
+
+impl Limits {
+    pub fn new(settings: &crate::plan::Settings) -> Self {
+        let ms = |value: i64| Duration::from_millis(u64::try_from(value.max(0)).unwrap_or(0));
+        Self {
+            stagger: ms(settings.stagger_ms),
+            last_submit: Mutex::new(None),
+            runs: Semaphore::new(usize::try_from(settings.max_runs.max(1)).unwrap_or(1)),
+            downloads: Semaphore::new(
+                usize::try_from(settings.download_workers.max(1)).unwrap_or(1),
+            ),
+            poll_interval: ms(settings.poll_interval_ms).max(Duration::from_millis(10)),
+            max_wait: ms(settings.max_wait_ms),
+            cpu: Semaphore::new(
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            ),
+        }
+    }
+
+    /// Waits until `stagger` has passed since the previous submission, then claims the moment.
+    pub(super) async fn submit_turn(&self) {
+        let mut last = self.last_submit.lock().await;
+        if let Some(previous) = *last {
+            let ready = previous + self.stagger;
+            let now = Instant::now();
+            if ready > now {
+                tokio::time::sleep(ready - now).await;
+            }
+        }
+        *last = Some(Instant::now());
+    }
+}

@@ -1,0 +1,284 @@
+//! A data product request's life at ONC: submit (journaled first), poll until complete, download
+//! its files, record what it covered.
+//!
+//! Input: a product job and the part of its window the cache does not cover. Output: the files
+//! stored and a coverage entry. Errors: ONC's answers (a failed or cancelled run, unknown ids,
+//! 410 once resubmitted), journal writes, `max_wait`.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::events::Event;
+use crate::cache::{CoverageEntry, JournalEntry};
+use crate::onc::{DownloadOutcome, FileIndex, parse_processing_time};
+use onc_format::query::OncQuery;
+use onc_format::stamp::onc_date;
+
+use super::context::Context;
+use super::download::{DownloadError, Source, download_run, fill_file_ends};
+use super::job::{Job, JobError};
+
+/// Submits (or re-attaches to) an ONC data product request, polls it, downloads its files and
+/// records what it covered.
+pub(super) async fn product_job(
+    context: &Context,
+    job: &Job,
+    identity: &str,
+    from_ms: i64,
+    to_ms: i64,
+    coverage: &crate::cache::Coverage,
+) -> Result<(), JobError> {
+    let node_key = job.key.to_hex();
+    let mut query = job.query.with_window(from_ms, to_ms);
+    let mut resubmissions = 0;
+    loop {
+        // A slot for the whole time ONC works on the run; released once it completes, so
+        // downloads of this run overlap the processing of later ones.
+        let run_slot = context.permit(&context.limits.runs).await?;
+        let journaled = context
+            .cache
+            .journal_read(&node_key)
+            .map_err(|error| JobError::Failed(format!("read the journal: {error}")))?
+            .filter(|entry| entry.base_url == context.base_url);
+        let (request_id, estimate, entry) = match journaled {
+            Some(entry) => {
+                context.counters.reattached.fetch_add(1, Ordering::Relaxed);
+                context.emit(Event::Reattached {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    dp_request_id: entry.dp_request_id,
+                    dp_run_id: entry.dp_run_id,
+                });
+                // The query as it was submitted (its window may differ from today's): what
+                // its files will be recorded as covering.
+                if let Some(submitted) = OncQuery::from_params(&entry.query) {
+                    query = submitted;
+                }
+                (entry.dp_request_id, None, entry)
+            }
+            None => {
+                context.limits.submit_turn().await;
+                if context.cancelled() {
+                    return Err(JobError::Interrupted);
+                }
+                let request = context.client.request_product(&query.params()).await?;
+                context.counters.submitted.fetch_add(1, Ordering::Relaxed);
+                let entry = JournalEntry {
+                    query: query.params(),
+                    dp_request_id: request.dp_request_id,
+                    dp_run_id: None,
+                    submitted_at: onc_date(Utc::now()),
+                    base_url: context.base_url.clone(),
+                };
+                // Durable before the id is used: a crash from here on re-attaches, never resubmits.
+                context
+                    .cache
+                    .journal_write(&node_key, &entry)
+                    .map_err(|error| JobError::Failed(format!("write the journal: {error}")))?;
+                let estimate = request
+                    .estimated_processing_time
+                    .as_deref()
+                    .and_then(parse_processing_time);
+                context.emit(Event::Submitted {
+                    node: job.key.short(),
+                    what: job.what.clone(),
+                    dp_request_id: request.dp_request_id,
+                    estimate: request.estimated_processing_time.clone(),
+                });
+                (request.dp_request_id, estimate, entry)
+            }
+        };
+        match poll_until_complete(context, job, request_id, estimate, entry).await {
+            Ok((run_id, file_count)) => {
+                drop(run_slot);
+                let source = Source { identity, coverage };
+                match download_run(context, job, &source, run_id, file_count).await {
+                    Ok(mut files) => {
+                        fill_file_ends(&mut files);
+                        let (run_from, run_to) = (query.from_ms(), query.to_ms());
+                        // The files' own extents count as covered too: ONC returns the file
+                        // straddling each edge of a query, so a later query that starts where
+                        // this one ended need not fetch that file again.
+                        let coverage = CoverageEntry {
+                            key: node_key.clone(),
+                            from_ms: files
+                                .iter()
+                                .filter_map(|f| f.start_ms)
+                                .fold(run_from, i64::min),
+                            to_ms: files.iter().filter_map(|f| f.end_ms).fold(run_to, i64::max),
+                            files,
+                            dp_request_id: Some(request_id),
+                            dp_run_id: Some(run_id),
+                            completed_at: onc_date(Utc::now()),
+                        };
+                        context
+                            .record_coverage(identity, &coverage)
+                            .map_err(JobError::Failed)?;
+                        let _ = context.cache.journal_remove(&node_key);
+                        return Ok(());
+                    }
+                    Err(DownloadError::Gone) if resubmissions == 0 => {
+                        resubmissions += 1;
+                        context.emit(Event::Warning {
+                            node: job.key.short(),
+                            message:
+                                "ONC no longer has the results (410): submitting the request again"
+                                    .into(),
+                        });
+                        let _ = context.cache.journal_remove(&node_key);
+                        continue;
+                    }
+                    Err(DownloadError::Gone) => {
+                        return Err(JobError::Failed(
+                            "ONC deleted the results twice (410)".into(),
+                        ));
+                    }
+                    Err(DownloadError::Job(error)) => return Err(error),
+                }
+            }
+            Err(PollError::UnknownRun) if resubmissions == 0 => {
+                resubmissions += 1;
+                context.emit(Event::Warning {
+                    node: job.key.short(),
+                    message: format!(
+                        "ONC does not know dpRequestId {request_id} any more: submitting again"
+                    ),
+                });
+                let _ = context.cache.journal_remove(&node_key);
+            }
+            Err(PollError::UnknownRun) => {
+                return Err(JobError::Failed(format!(
+                    "ONC does not know dpRequestId {request_id}"
+                )));
+            }
+            Err(PollError::Job(error)) => return Err(error),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum PollError {
+    UnknownRun,
+    Job(JobError),
+}
+
+/// Polls `run` until ONC says complete: once at once (it gives the dpRunId to journal), then
+/// at ONC's estimate of completion (never more than `poll_interval` apart), then, if the run is
+/// late, after a twentieth of the estimate, doubling up to `poll_interval`. A run that finishes
+/// on time is seen within a twentieth of its estimate; a late one costs a few polls, not one
+/// per second.
+pub(super) async fn poll_until_complete(
+    context: &Context,
+    job: &Job,
+    request_id: u64,
+    estimate: Option<Duration>,
+    mut entry: JournalEntry,
+) -> Result<(u64, u32), PollError> {
+    let node_key = job.key.to_hex();
+    let started = Instant::now();
+    let interval = context.limits.poll_interval;
+    let mut wait = Duration::ZERO;
+    let expected = estimate.unwrap_or(Duration::from_secs(1));
+    let due = started + expected;
+    let first_late_wait = (expected / 20).max(Duration::from_millis(20));
+    let mut late_wait = Duration::ZERO;
+    let mut last_status = String::new();
+    loop {
+        if !wait.is_zero() && !context.sleep(wait).await {
+            return Err(PollError::Job(JobError::Interrupted));
+        }
+        let poll = match context.client.run_product(request_id).await {
+            Ok(poll) => poll,
+            Err(error) if error.is_unknown_id() => return Err(PollError::UnknownRun),
+            Err(error) => return Err(PollError::Job(error.into())),
+        };
+        let Some(run) = poll.runs.first() else {
+            return Err(PollError::Job(JobError::Failed(
+                "ONC answered `run` with no run".into(),
+            )));
+        };
+        if entry.dp_run_id != Some(run.dp_run_id) {
+            entry.dp_run_id = Some(run.dp_run_id);
+            context
+                .cache
+                .journal_write(&node_key, &entry)
+                .map_err(|error| {
+                    PollError::Job(JobError::Failed(format!("write the journal: {error}")))
+                })?;
+        }
+        match run.status.as_str() {
+            "complete" if poll.complete => {
+                context.emit(Event::RunComplete {
+                    node: job.key.short(),
+                    dp_run_id: run.dp_run_id,
+                    files: run.file_count,
+                });
+                return Ok((run.dp_run_id, run.file_count));
+            }
+            "error" | "failed" => {
+                let message = last_error_message(context, run.dp_run_id).await;
+                // The run is dead: the next `run` submits the request again instead of
+                // re-attaching to a failure.
+                let _ = context.cache.journal_remove(&node_key);
+                return Err(PollError::Job(JobError::Failed(format!(
+                    "ONC's run {} failed: {message}",
+                    run.dp_run_id
+                ))));
+            }
+            "cancelled" => {
+                return Err(PollError::Job(JobError::Failed(format!(
+                    "ONC's run {} was cancelled (dpRequestId {request_id}); restart it or delete the journal entry",
+                    run.dp_run_id
+                ))));
+            }
+            status => {
+                if status != last_status {
+                    context.emit(Event::Progress {
+                        node: job.key.short(),
+                        status: status.to_owned(),
+                        message: String::new(),
+                    });
+                    last_status = status.to_owned();
+                }
+            }
+        }
+        if started.elapsed() > context.limits.max_wait {
+            return Err(PollError::Job(JobError::Failed(format!(
+                "ONC's run {} was still `{}` after max_wait ({} s); run again to resume it",
+                run.dp_run_id,
+                run.status,
+                context.limits.max_wait.as_secs()
+            ))));
+        }
+        let now = Instant::now();
+        wait = if now + Duration::from_millis(1) < due {
+            (due - now).min(interval)
+        } else {
+            late_wait = if late_wait.is_zero() {
+                first_late_wait
+            } else {
+                (late_wait * 2).min(interval)
+            };
+            late_wait.min(interval)
+        };
+    }
+}
+
+/// ONC's message for a failed run, from a download attempt (202 with status `error`).
+pub(super) async fn last_error_message(context: &Context, run_id: u64) -> String {
+    let tmp = context.cache.tmp_dir();
+    match context
+        .client
+        .download_product(run_id, FileIndex::Number(1), &tmp)
+        .await
+    {
+        Ok(DownloadOutcome::NotReady { message, .. }) if !message.is_empty() => message,
+        Ok(DownloadOutcome::Ready(file)) => {
+            let _ = std::fs::remove_file(&file.temp_path);
+            "status `error`".into()
+        }
+        _ => "status `error`".into(),
+    }
+}

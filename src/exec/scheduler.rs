@@ -1,0 +1,321 @@
+//! The scheduler: every ONC and clip job of a plan spawned at once, each waiting on the limits
+//! and on its inputs, and their ends gathered into the run's summary.
+//!
+//! Input: the compiled plan, a client, the cache, the output folder, an event channel and a
+//! cancellation signal. Output: a [`RunSummary`]. Errors never abort the run: a failed node is
+//! reported and the others go on; the clips of a failed node fail with it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+
+use super::events::Event;
+use crate::cache::Cache;
+use crate::clip::cut::Media;
+use crate::compile::Compiled;
+use crate::dag::{Node, NodeDetail, NodeKey, NodeKind};
+use crate::onc::OncClient;
+use onc_format::stamp::onc_date;
+
+use super::claims::FileClaims;
+use super::context::{Context, Counters};
+use super::job::{Job, JobEnd, jobs, run_job};
+use super::limits::Limits;
+use super::{Failure, RunSummary};
+
+/// Memory for decoded spectrogram files kept between clips: about seven 5-minute plotRes files.
+pub(super) const DECODED_BUDGET_BYTES: usize = 96 << 20;
+
+/// Runs every ONC node of a compiled plan.
+pub async fn execute(
+    compiled: &Compiled,
+    client: OncClient,
+    cache: Cache,
+    output_dir: &Path,
+    base_url: &str,
+    events: mpsc::UnboundedSender<Event>,
+    cancel: watch::Receiver<bool>,
+) -> RunSummary {
+    let started = Instant::now();
+    let started_at = onc_date(Utc::now());
+    let all_jobs = jobs(compiled, output_dir);
+    let context = Arc::new(Context {
+        client,
+        cache,
+        limits: Limits::new(&compiled.plan.settings),
+        output_dir: output_dir.to_path_buf(),
+        events,
+        cancel,
+        counters: Counters::default(),
+        base_url: base_url.to_owned(),
+        claims: FileClaims::default(),
+        coverages: std::sync::Mutex::default(),
+        decoded: Arc::new(crate::clip::cut::DecodedFiles::new(DECODED_BUDGET_BYTES)),
+    });
+    // Each ONC job announces its end (true: its files are stored) to the clips that need it.
+    let mut finished: HashMap<NodeKey, watch::Sender<Option<bool>>> = HashMap::new();
+    for job in &all_jobs {
+        finished.insert(job.key, watch::channel(None).0);
+    }
+    let clip_jobs = clip_jobs(compiled);
+    let mut tasks = tokio::task::JoinSet::new();
+    for job in all_jobs.clone() {
+        let context = context.clone();
+        let done = finished.get(&job.key).cloned();
+        tasks.spawn(async move {
+            let end = run_job(&context, &job).await;
+            if let Some(done) = done {
+                done.send_replace(Some(matches!(end, JobEnd::Cached | JobEnd::Downloaded)));
+            }
+            Task::Onc(Box::new(job), end)
+        });
+    }
+    for job in clip_jobs {
+        let context = context.clone();
+        let upstream: Vec<watch::Receiver<Option<bool>>> = job
+            .upstream
+            .iter()
+            .filter_map(|key| finished.get(key).map(watch::Sender::subscribe))
+            .collect();
+        tasks.spawn(async move {
+            for mut receiver in upstream {
+                match receiver.wait_for(Option::is_some).await.map(|v| *v) {
+                    Ok(Some(true)) => {}
+                    _ if context.cancelled() => {
+                        return Task::Clip(Box::new(job), super::clips::ClipEnd::Interrupted);
+                    }
+                    _ => {
+                        let reason =
+                            "its source files could not be fetched (see the failed ONC node)";
+                        return Task::Clip(
+                            Box::new(job),
+                            super::clips::ClipEnd::Failed(reason.into()),
+                        );
+                    }
+                }
+            }
+            let end = super::clips::run_clip(&context, &job).await;
+            Task::Clip(Box::new(job), end)
+        });
+    }
+    // Every clip has subscribed: from here on only the ONC tasks hold senders, so a task that
+    // panics closes its channel and its clips fail instead of waiting forever.
+    drop(finished);
+    let mut summary = RunSummary {
+        manifest: compiled.loaded.file.clone(),
+        started_at,
+        runs_total: all_jobs
+            .iter()
+            .filter(|j| j.kind == NodeKind::ProductRequest)
+            .count(),
+        ..RunSummary::default()
+    };
+    while let Some(joined) = tasks.join_next().await {
+        let (job, end) = match joined {
+            Ok(Task::Onc(job, end)) => (job, end),
+            Ok(Task::Clip(job, end)) => {
+                match end {
+                    super::clips::ClipEnd::Cached => summary.clips_cached += 1,
+                    super::clips::ClipEnd::Written => {}
+                    super::clips::ClipEnd::Skipped => summary.clips_skipped += 1,
+                    super::clips::ClipEnd::Interrupted => summary.interrupted = true,
+                    super::clips::ClipEnd::Failed(reason) => {
+                        report_failure(&context, &mut summary, job.key, "clip", &job.what, reason);
+                    }
+                }
+                continue;
+            }
+            Err(_) => {
+                summary.failures.push(Failure {
+                    node: String::new(),
+                    kind: "internal".into(),
+                    what: String::new(),
+                    reason: "a job stopped unexpectedly".into(),
+                });
+                continue;
+            }
+        };
+        let is_run = job.kind == NodeKind::ProductRequest;
+        match end {
+            JobEnd::Cached => summary.nodes_cached += 1,
+            JobEnd::Downloaded => {
+                if is_run {
+                    summary.runs_downloaded += 1;
+                }
+            }
+            JobEnd::Failed(reason) => {
+                if is_run {
+                    summary.runs_errors += 1;
+                }
+                report_failure(
+                    &context,
+                    &mut summary,
+                    job.key,
+                    job.kind.as_str(),
+                    &job.what,
+                    reason,
+                );
+            }
+            JobEnd::Interrupted => summary.interrupted = true,
+        }
+    }
+    let counters = &context.counters;
+    summary.files_downloaded =
+        usize::try_from(counters.files_downloaded.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.files_cached =
+        usize::try_from(counters.files_cached.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.bytes_downloaded = counters.bytes_downloaded.load(Ordering::Relaxed);
+    summary.requests_submitted =
+        usize::try_from(counters.submitted.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.runs_reattached =
+        usize::try_from(counters.reattached.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.clips_written =
+        usize::try_from(counters.clips_written.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.http_requests = context.client.requests_sent();
+    summary.interrupted |= context.cancelled();
+    summary.wall_seconds = started.elapsed().as_secs_f64();
+    summary
+}
+
+/// Shows a failed node and adds it to the run record.
+pub(super) fn report_failure(
+    context: &Context,
+    summary: &mut RunSummary,
+    key: NodeKey,
+    kind: &str,
+    what: &str,
+    reason: String,
+) {
+    let (node, what_text, reason_text) = (key.short(), what.to_owned(), reason.clone());
+    // Clips have their own event so progress counts them as clips, not as ONC requests.
+    context.emit(if kind == "clip" {
+        Event::ClipFailed {
+            node,
+            what: what_text,
+            reason: reason_text,
+        }
+    } else {
+        Event::Failed {
+            node,
+            what: what_text,
+            reason: reason_text,
+        }
+    });
+    summary.failures.push(Failure {
+        node: key.to_hex(),
+        kind: kind.to_owned(),
+        what: what.to_owned(),
+        reason,
+    });
+}
+
+/// What a spawned task returns.
+pub(super) enum Task {
+    Onc(Box<Job>, JobEnd),
+    Clip(Box<super::clips::ClipJob>, super::clips::ClipEnd),
+}
+
+/// The clip jobs of the DAG, each with the ONC nodes that fetch its files (through its file
+/// nodes) and one of their queries (they share a source identity), in the order they are cut:
+/// by device, media and time, whatever the order of the events in the request file, so clips
+/// that share source files run one after the other and the decoded-file cache keeps them.
+pub(super) fn clip_jobs(compiled: &Compiled) -> Vec<super::clips::ClipJob> {
+    let mut jobs: Vec<super::clips::ClipJob> = compiled
+        .dag
+        .nodes()
+        .filter(|node| node.kind == NodeKind::Clip)
+        .filter_map(|node| {
+            let mut upstream: Vec<NodeKey> = node
+                .inputs
+                .iter()
+                .filter_map(|file| compiled.dag.node(file))
+                .flat_map(|file| file.inputs.iter().copied())
+                .collect();
+            upstream.sort();
+            upstream.dedup();
+            let query = upstream
+                .iter()
+                .find_map(|key| match compiled.dag.node(key) {
+                    Some(Node {
+                        detail: NodeDetail::Request { query, .. },
+                        ..
+                    }) => Some(query.clone()),
+                    _ => None,
+                })?;
+            super::clips::clip_job(node, upstream, query)
+        })
+        .collect();
+    // Stable: clips of one window keep the DAG's order.
+    jobs.sort_by(|a, b| {
+        (
+            &a.spec.device,
+            a.spec.media == Media::Audio,
+            a.clip_start_ns,
+        )
+            .cmp(&(
+                &b.spec.device,
+                b.spec.media == Media::Audio,
+                b.clip_start_ns,
+            ))
+    });
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_are_cut_in_time_order_per_device_and_media() {
+        let dir = tempfile::tempdir().unwrap();
+        // Events deliberately out of time order, on two devices.
+        let csv = "deviceCode,timestamp,label,download_audio,clip\n\
+                   ICLISTENHF6324,2024-04-01T03:00:00Z,c,true,true\n\
+                   ICLISTENHF6406,2024-04-01T02:00:00Z,x,true,true\n\
+                   ICLISTENHF6324,2024-04-01T01:00:00Z,a,true,true\n\
+                   ICLISTENHF6324,2024-04-01T02:00:00Z,b,true,true\n";
+        std::fs::write(dir.path().join("events.csv"), csv).unwrap();
+        let manifest = r#"version = 1
+[plan.events]
+requests = "events.csv"
+[fetch.plotres]
+plan = "events"
+product = "HSD"
+extension = "mat"
+[fetch.audio]
+plan = "events"
+archive = "flac"
+[clip.events]
+plan = "events"
+fetch = ["plotres", "audio"]
+"#;
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, manifest).unwrap();
+        let compiled = crate::compile::compile(&path).unwrap();
+        let order: Vec<(String, bool, String)> = clip_jobs(&compiled)
+            .iter()
+            .map(|job| {
+                let label = job.spec.label.as_deref().unwrap_or_default().to_owned();
+                (
+                    job.spec.device.to_string(),
+                    job.spec.media == Media::Audio,
+                    label,
+                )
+            })
+            .collect();
+        let mut want = Vec::new();
+        for (device, labels) in [("ICLISTENHF6324", "abc"), ("ICLISTENHF6406", "x")] {
+            for audio in [false, true] {
+                for label in labels.chars() {
+                    want.push((device.to_owned(), audio, label.to_string()));
+                }
+            }
+        }
+        assert_eq!(order, want);
+    }
+}
