@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::plan::{ClipFormat, GapPolicy};
 
 use super::audio::{AudioClipError, AudioSource, clip_audio, write_flac, write_wav};
+use super::mat::MatError;
 use super::mat::{
     MatFile, SpectrogramFile, read_mat, spectrogram_clip_mat, spectrogram_from_mat, write_mat,
 };
-use super::spectrogram::npz::{NpzMeta, write_npz};
-use super::spectrogram::picture::render_png;
+use super::spectrogram::npz::{NpzError, NpzMeta, write_npz};
+use super::spectrogram::picture::{RenderError, render_png};
 use super::spectrogram::{SpectrogramClipError, SpectrogramInput, clip_spectrogram, iso_utc};
 use super::{SourceUse, Span};
 
@@ -93,8 +94,8 @@ impl DecodedFiles {
     fn get_or_decode(
         &self,
         path: &Path,
-        decode: impl FnOnce() -> Result<DecodedSpectrogram, String>,
-    ) -> Result<Arc<DecodedSpectrogram>, String> {
+        decode: impl FnOnce() -> Result<DecodedSpectrogram, CutError>,
+    ) -> Result<Arc<DecodedSpectrogram>, CutError> {
         {
             let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(at) = entries.iter().position(|(p, _, _)| p == path) {
@@ -121,13 +122,59 @@ impl DecodedFiles {
     }
 }
 
-fn decode_spectrogram(source: &SourceFile) -> Result<DecodedSpectrogram, String> {
-    let bytes = std::fs::read(source.path)
-        .map_err(|e| format!("read {} ({}): {e}", source.name, source.path.display()))?;
-    let mat = read_mat(&bytes).map_err(|e| format!("read {}: {e}", source.name))?;
-    let spectrogram =
-        spectrogram_from_mat(&mat).map_err(|e| format!("read {}: {e}", source.name))?;
+fn decode_spectrogram(source: &SourceFile) -> Result<DecodedSpectrogram, CutError> {
+    let bytes = std::fs::read(source.path).map_err(|error| CutError::ReadSource {
+        name: source.name.to_owned(),
+        path: source.path.to_path_buf(),
+        source: error,
+    })?;
+    let decode_error = |error| CutError::DecodeSource {
+        name: source.name.to_owned(),
+        source: error,
+    };
+    let mat = read_mat(&bytes).map_err(decode_error)?;
+    let spectrogram = spectrogram_from_mat(&mat).map_err(decode_error)?;
     Ok(DecodedSpectrogram { mat, spectrogram })
+}
+
+/// Why a clip could not be cut; every message names the file or format at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum CutError {
+    #[error("read {name} ({}): {source}", .path.display())]
+    ReadSource {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("read {name}: {source}")]
+    DecodeSource {
+        name: String,
+        #[source]
+        source: MatError,
+    },
+    #[error(transparent)]
+    Spectrogram(#[from] SpectrogramClipError),
+    #[error(transparent)]
+    Audio(#[from] AudioClipError),
+    #[error(transparent)]
+    Npz(#[from] NpzError),
+    #[error(transparent)]
+    Mat(#[from] MatError),
+    #[error(transparent)]
+    Png(#[from] RenderError),
+    #[error("write the MAT clip: no source file")]
+    NoMatTemplate,
+    /// A format of the other medium (the plan never asks for one; the type allows it).
+    #[error("write {} clip as `{}`: not a format of that medium", media_article(*.media), .format.as_str())]
+    WrongMedium { media: Media, format: ClipFormat },
+}
+
+fn media_article(media: Media) -> &'static str {
+    match media {
+        Media::Spectrogram => "a spectrogram",
+        Media::Audio => "an audio",
+    }
 }
 
 /// What a sidecar reports about one piece.
@@ -172,7 +219,7 @@ pub enum CutOutcome {
 }
 
 /// Cuts one clip (see the module doc).
-pub fn cut(request: &CutRequest) -> Result<CutOutcome, String> {
+pub fn cut(request: &CutRequest) -> Result<CutOutcome, CutError> {
     match request.media {
         Media::Spectrogram => cut_spectrogram(request),
         Media::Audio => cut_audio(request),
@@ -187,7 +234,7 @@ fn piece_name(base: &str, index: usize, count: usize) -> String {
     }
 }
 
-fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
+fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, CutError> {
     let mut decoded = Vec::with_capacity(request.sources.len());
     for source in request.sources {
         decoded.push(match request.decoded {
@@ -215,7 +262,7 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
         Err(error @ SpectrogramClipError::SkippedForGap { .. }) => {
             return Ok(CutOutcome::Skipped(error.to_string()));
         }
-        Err(error) => return Err(error.to_string()),
+        Err(error) => return Err(error.into()),
     };
     let count = clips.len();
     let mut pieces = Vec::with_capacity(count);
@@ -232,17 +279,12 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
                         device: request.device,
                         description: request.description,
                     },
-                )
-                .map_err(|e| e.to_string())?,
+                )?,
                 ClipFormat::Mat => {
                     // The first source's other fields and `Meta` ride along unchanged.
-                    let template = &decoded
-                        .first()
-                        .ok_or_else(|| "write the MAT clip: no source file".to_owned())?
-                        .mat;
-                    let mat = spectrogram_clip_mat(template, &clip.psd, clip.nfreq, &clip.time_s)
-                        .map_err(|e| e.to_string())?;
-                    write_mat(&mat).map_err(|e| e.to_string())?
+                    let template = &decoded.first().ok_or(CutError::NoMatTemplate)?.mat;
+                    let mat = spectrogram_clip_mat(template, &clip.psd, clip.nfreq, &clip.time_s)?;
+                    write_mat(&mat)?
                 }
                 ClipFormat::Png => {
                     let title = if request.description.is_empty() {
@@ -250,13 +292,13 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
                     } else {
                         format!("{} {}", request.device, request.description)
                     };
-                    render_png(clip, &title).map_err(|e| e.to_string())?
+                    render_png(clip, &title)?
                 }
                 ClipFormat::Flac | ClipFormat::Wav => {
-                    return Err(format!(
-                        "write a spectrogram clip as `{}`: an audio format",
-                        format.as_str()
-                    ));
+                    return Err(CutError::WrongMedium {
+                        media: Media::Spectrogram,
+                        format: *format,
+                    });
                 }
             };
             files.push((*format, bytes));
@@ -279,7 +321,7 @@ fn cut_spectrogram(request: &CutRequest) -> Result<CutOutcome, String> {
     Ok(CutOutcome::Pieces(pieces))
 }
 
-fn cut_audio(request: &CutRequest) -> Result<CutOutcome, String> {
+fn cut_audio(request: &CutRequest) -> Result<CutOutcome, CutError> {
     let sources: Vec<AudioSource> = request
         .sources
         .iter()
@@ -298,7 +340,7 @@ fn cut_audio(request: &CutRequest) -> Result<CutOutcome, String> {
         Err(error @ AudioClipError::SkippedForGap { .. }) => {
             return Ok(CutOutcome::Skipped(error.to_string()));
         }
-        Err(error) => return Err(error.to_string()),
+        Err(error) => return Err(error.into()),
     };
     let count = clips.len();
     let mut pieces = Vec::with_capacity(count);
@@ -307,13 +349,13 @@ fn cut_audio(request: &CutRequest) -> Result<CutOutcome, String> {
         let mut files = Vec::new();
         for format in request.formats {
             let bytes = match format {
-                ClipFormat::Flac => write_flac(clip).map_err(|e| e.to_string())?,
-                ClipFormat::Wav => write_wav(clip).map_err(|e| e.to_string())?,
+                ClipFormat::Flac => write_flac(clip)?,
+                ClipFormat::Wav => write_wav(clip)?,
                 ClipFormat::Npz | ClipFormat::Mat | ClipFormat::Png => {
-                    return Err(format!(
-                        "write an audio clip as `{}`: a spectrogram format",
-                        format.as_str()
-                    ));
+                    return Err(CutError::WrongMedium {
+                        media: Media::Audio,
+                        format: *format,
+                    });
                 }
             };
             files.push((*format, bytes));

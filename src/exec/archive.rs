@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 
+use super::error::ExecError;
 use super::events::Event;
 use crate::cache::{CoverageEntry, StoredFile};
 use onc_format::grid::{FILE_MS, FILE_REACH_MS};
@@ -97,9 +98,12 @@ pub(super) async fn archive_job(
                     .download_archive(name, &context.cache.tmp_dir())
                     .await?;
                 let stored = store(context, job, &file.temp_path, name, &file.blake3, file.size)
+                    .await
                     .map_err(|error| match error {
                         DownloadError::Job(error) => error,
-                        DownloadError::Gone => JobError::Failed(format!("{name} is gone")),
+                        DownloadError::Gone => {
+                            ExecError::ArchiveFileGone { name: name.clone() }.into()
+                        }
                     })?;
                 claim.stored(&stored);
                 break stored;
@@ -129,5 +133,6 @@ pub(super) async fn archive_job(
     };
     context
         .record_coverage(identity, &entry)
+        .await
         .map_err(JobError::Failed)
 }

@@ -25,8 +25,11 @@ use onc_format::query::OncQuery;
 use onc_format::stamp::onc_date;
 
 use super::context::Context;
+use super::error::ExecError;
 use super::events::Event;
+use super::job::blocking;
 use super::job::source_identity;
+use crate::cache::Cache;
 
 /// One clip node, ready to run once its inputs are.
 #[derive(Debug, Clone)]
@@ -52,7 +55,7 @@ pub(super) enum ClipEnd {
     Cached,
     Written,
     Skipped,
-    Failed(String),
+    Failed(ExecError),
     Interrupted,
 }
 
@@ -105,11 +108,10 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
     let to_ms = (job.clip_end_ns + 999_999).div_euclid(1_000_000);
     let files = coverage.files_overlapping(from_ms, to_ms);
     if files.is_empty() {
-        return ClipEnd::Failed(format!(
-            "no source file covers {} – {}",
-            rfc3339(job.spec.clip_start),
-            rfc3339(job.spec.clip_end)
-        ));
+        return ClipEnd::Failed(ExecError::NoSourceFile {
+            start: rfc3339(job.spec.clip_start),
+            end: rfc3339(job.spec.clip_end),
+        });
     }
     let inputs = input_list(&files);
     let key = job.key.to_hex();
@@ -127,7 +129,12 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
             });
             return ClipEnd::Skipped;
         }
-        return match link_all(context, &record.outputs) {
+        let (cache, output_dir, outputs) = (
+            context.cache.clone(),
+            context.output_dir.clone(),
+            record.outputs.clone(),
+        );
+        return match blocking(move || link_all(&cache, &output_dir, &outputs)).await {
             Ok(()) => {
                 context.emit(Event::ClipCached {
                     node: job.key.short(),
@@ -172,45 +179,52 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
     .await;
     let outcome = match outcome {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(reason)) => return ClipEnd::Failed(reason),
-        Err(_) => return ClipEnd::Failed("the clip worker stopped unexpectedly".into()),
+        Ok(Err(error)) => return ClipEnd::Failed(error.into()),
+        Err(_) => return ClipEnd::Failed(ExecError::ClipWorkerStopped),
     };
 
     let (pieces, skipped) = match outcome {
         CutOutcome::Pieces(pieces) => (pieces, None),
         CutOutcome::Skipped(reason) => (Vec::new(), Some(reason)),
     };
-    let mut outputs = Vec::new();
-    for (index, piece) in pieces.iter().enumerate() {
-        for (extension, bytes) in &piece.files {
-            let name = job
-                .folder
-                .join(format!("{}.{}", piece.name, extension.as_str()));
-            match store_output(context, &name, bytes) {
-                Ok(file) => outputs.push(file),
-                Err(reason) => return ClipEnd::Failed(reason),
-            }
-        }
-        let sidecar = sidecar(job, &coverage, &files, piece, index, pieces.len());
+    // Each piece's files, then its sidecar, by their path under the output root.
+    let piece_count = pieces.len();
+    let mut blobs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for (index, piece) in pieces.into_iter().enumerate() {
+        let sidecar = sidecar(job, &coverage, &files, &piece, index, piece_count);
         let text = serde_json::to_string_pretty(&sidecar).unwrap_or_default() + "\n";
-        let name = job.folder.join(format!("{}.json", piece.name));
-        match store_output(context, &name, text.as_bytes()) {
-            Ok(file) => outputs.push(file),
-            Err(reason) => return ClipEnd::Failed(reason),
+        for (format, bytes) in piece.files {
+            let name = format!("{}.{}", piece.name, format.as_str());
+            blobs.push((job.folder.join(name), bytes));
         }
+        blobs.push((
+            job.folder.join(format!("{}.json", piece.name)),
+            text.into_bytes(),
+        ));
     }
-    if let Err(reason) = link_all(context, &outputs) {
-        return ClipEnd::Failed(reason);
-    }
-    let record = NodeRecord {
-        key,
-        kind: "clip".into(),
-        outputs,
-        completed_at: onc_date(Utc::now()),
-        detail: json!({ "inputs": inputs, "skipped": skipped }),
-    };
-    if let Err(error) = context.cache.write_node_record(&record) {
-        return ClipEnd::Failed(format!("record the clip: {error}"));
+    let detail = json!({ "inputs": inputs, "skipped": skipped });
+    let (cache, output_dir) = (context.cache.clone(), context.output_dir.clone());
+    // Stores, links and the record are renames, links and fsyncs: off the async workers.
+    let stored = blocking(move || {
+        let mut outputs = Vec::with_capacity(blobs.len());
+        for (name, bytes) in &blobs {
+            outputs.push(store_output(&cache, name, bytes)?);
+        }
+        link_all(&cache, &output_dir, &outputs)?;
+        let record = NodeRecord {
+            key,
+            kind: "clip".into(),
+            outputs,
+            completed_at: onc_date(Utc::now()),
+            detail,
+        };
+        cache
+            .write_node_record(&record)
+            .map_err(|error| ExecError::cache("record the clip", error))
+    })
+    .await;
+    if let Err(error) = stored {
+        return ClipEnd::Failed(error);
     }
     match skipped {
         Some(reason) => {
@@ -225,11 +239,11 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
             context
                 .counters
                 .clips_written
-                .fetch_add(pieces.len() as u64, Ordering::Relaxed);
+                .fetch_add(piece_count as u64, Ordering::Relaxed);
             context.emit(Event::Clipped {
                 node: job.key.short(),
                 what: job.what.clone(),
-                pieces: pieces.len(),
+                pieces: piece_count,
             });
             ClipEnd::Written
         }
@@ -237,11 +251,10 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
 }
 
 /// Stores one output's bytes; its name is its path under the output root.
-fn store_output(context: &Context, name: &Path, bytes: &[u8]) -> Result<StoredFile, String> {
-    let object = context
-        .cache
+fn store_output(cache: &Cache, name: &Path, bytes: &[u8]) -> Result<StoredFile, ExecError> {
+    let object = cache
         .store_bytes(bytes)
-        .map_err(|error| format!("store {}: {error}", name.display()))?;
+        .map_err(|error| ExecError::cache(format!("store {}", name.display()), error))?;
     Ok(StoredFile {
         name: name.display().to_string(),
         blake3: object.blake3,
@@ -252,12 +265,12 @@ fn store_output(context: &Context, name: &Path, bytes: &[u8]) -> Result<StoredFi
 }
 
 /// Links every output into the output tree (hard link, or copy).
-fn link_all(context: &Context, outputs: &[StoredFile]) -> Result<(), String> {
+fn link_all(cache: &Cache, output_dir: &Path, outputs: &[StoredFile]) -> Result<(), ExecError> {
     for output in outputs {
-        let dest = safe_join(&context.output_dir, Path::new(&output.name))
-            .map_err(|error| format!("place {}: {error}", output.name))?;
-        link_output(&context.cache.object_path(&output.blake3), &dest)
-            .map_err(|error| format!("link {}: {error}", output.name))?;
+        let dest = safe_join(output_dir, Path::new(&output.name))
+            .map_err(|error| ExecError::cache(format!("place {}", output.name), error))?;
+        link_output(&cache.object_path(&output.blake3), &dest)
+            .map_err(|error| ExecError::cache(format!("link {}", output.name), error))?;
     }
     Ok(())
 }

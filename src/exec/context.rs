@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
+use super::error::ExecError;
 use super::events::Event;
 use crate::cache::{Cache, CoverageEntry};
 use crate::onc::OncClient;
@@ -63,7 +64,10 @@ impl Context {
     /// [`Context::record_coverage`]. Reading it from disk per job made a no-op re-run of 834
     /// requests (10,000 files) read 834 × 834 JSON files: a minute instead of a fraction of a
     /// second.
-    pub(super) fn coverage(&self, identity: &str) -> Result<Arc<crate::cache::Coverage>, String> {
+    pub(super) fn coverage(
+        &self,
+        identity: &str,
+    ) -> Result<Arc<crate::cache::Coverage>, ExecError> {
         let lock = || {
             self.coverages
                 .lock()
@@ -75,22 +79,27 @@ impl Context {
         let loaded = Arc::new(
             self.cache
                 .coverage(identity)
-                .map_err(|error| format!("read the cache: {error}"))?,
+                .map_err(|error| ExecError::cache("read the cache", error))?,
         );
         Ok(Arc::clone(
             lock().entry(identity.to_owned()).or_insert(loaded),
         ))
     }
 
-    /// Records a completed query on disk, then in this run's view of the coverage.
-    pub(super) fn record_coverage(
+    /// Records a completed query on disk (on a blocking thread: it fsyncs), then in this run's
+    /// view of the coverage.
+    pub(super) async fn record_coverage(
         &self,
         identity: &str,
         entry: &CoverageEntry,
-    ) -> Result<(), String> {
-        self.cache
-            .record_coverage(identity, entry)
-            .map_err(|error| format!("record the results: {error}"))?;
+    ) -> Result<(), ExecError> {
+        let (cache, id, written) = (self.cache.clone(), identity.to_owned(), entry.clone());
+        super::job::blocking(move || {
+            cache
+                .record_coverage(&id, &written)
+                .map_err(|error| ExecError::cache("record the results", error))
+        })
+        .await?;
         let mut coverages = self
             .coverages
             .lock()

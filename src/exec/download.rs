@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::error::ExecError;
 use super::events::Event;
 use crate::cache::StoredFile;
 use crate::onc::{DownloadOutcome, FileIndex};
@@ -16,7 +17,7 @@ use onc_format::stamp::times_in_name;
 
 use super::claims::{Claim, MyClaim, TheirClaim};
 use super::context::Context;
-use super::job::{Job, JobError};
+use super::job::{Job, JobError, blocking};
 
 #[derive(Debug)]
 pub(super) enum DownloadError {
@@ -144,7 +145,8 @@ pub(super) async fn download_one(
                     &file.filename,
                     &file.blake3,
                     file.size,
-                )?;
+                )
+                .await?;
                 if let Some(Known::Mine(claim)) = known {
                     claim.stored(&stored);
                 }
@@ -176,9 +178,9 @@ pub(super) async fn download_one(
             DownloadOutcome::NotReady { .. } => {
                 // ONC is still moving the file to its FTP area.
                 if started.elapsed() > context.limits.max_wait {
-                    return Err(DownloadError::Job(JobError::Failed(format!(
-                        "file {index} of run {run_id} never became ready"
-                    ))));
+                    return Err(DownloadError::Job(
+                        ExecError::NeverReady { index, run_id }.into(),
+                    ));
                 }
                 if !context
                     .sleep(Duration::from_millis(500).min(context.limits.poll_interval))
@@ -194,7 +196,7 @@ pub(super) async fn download_one(
 }
 
 /// Moves a downloaded temp file into the store and describes it.
-pub(super) fn store(
+pub(super) async fn store(
     context: &Context,
     job: &Job,
     temp: &Path,
@@ -202,10 +204,20 @@ pub(super) fn store(
     blake3: &str,
     size: u64,
 ) -> Result<StoredFile, DownloadError> {
-    context
-        .cache
-        .store_object(temp, blake3, size, false)
-        .map_err(|error| DownloadError::Job(JobError::Failed(format!("store {name}: {error}"))))?;
+    // Off the async workers: the store renames and fsyncs.
+    let (cache, temp_path, hash, file_name) = (
+        context.cache.clone(),
+        temp.to_path_buf(),
+        blake3.to_owned(),
+        name.to_owned(),
+    );
+    blocking(move || {
+        cache
+            .store_object(&temp_path, &hash, size, false)
+            .map_err(|error| ExecError::cache(format!("store {file_name}"), error))
+    })
+    .await
+    .map_err(|error| DownloadError::Job(error.into()))?;
     context
         .counters
         .files_downloaded

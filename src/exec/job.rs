@@ -11,11 +11,12 @@ use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 
+use super::error::ExecError;
 use super::events::Event;
 use crate::cache::{NodeRecord, StoredFile, link_output};
 use crate::compile::Compiled;
 use crate::dag::{NodeDetail, NodeKey, NodeKind, describe, window_key};
-use crate::onc::OncError;
+use crate::manifest::requests::sanitise_name;
 use onc_format::query::{self, OncQuery};
 use onc_format::stamp::onc_date;
 
@@ -41,7 +42,7 @@ pub(super) struct Job {
 pub(super) enum JobEnd {
     Cached,
     Downloaded,
-    Failed(String),
+    Failed(ExecError),
     Interrupted,
 }
 
@@ -153,7 +154,7 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
         .filter(|f| !context.cache.has_object(&f.blake3, f.size))
         .collect();
     if uncovered.is_empty() && missing.is_empty() {
-        return match finish(context, job, &files, false) {
+        return match finish(context, job, &files, false).await {
             Ok(()) => {
                 context
                     .counters
@@ -200,7 +201,7 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
                 Err(reason) => return JobEnd::Failed(reason),
             };
             let files = coverage.files_overlapping(job.from_ms, job.to_ms);
-            match finish(context, job, &files, true) {
+            match finish(context, job, &files, true).await {
                 Ok(()) => {
                     context.emit(Event::Done {
                         node: job.key.short(),
@@ -217,49 +218,68 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
     }
 }
 
-/// Links a node's files into the output tree and records the node.
-pub(super) fn finish(
+/// Links a node's files into the output tree and records the node, on a blocking thread (links,
+/// renames and fsyncs must not stall the async workers that poll ONC).
+pub(super) async fn finish(
     context: &Context,
     job: &Job,
     files: &[StoredFile],
     record: bool,
-) -> Result<(), String> {
-    for destination in &job.destinations {
-        for file in files {
-            let object = context.cache.object_path(&file.blake3);
-            let name = crate::manifest::requests::sanitise_name(&file.name)
-                .unwrap_or_else(|| file.blake3.clone());
-            let target = crate::cache::safe_join(destination, Path::new(&name))
-                .map_err(|error| format!("place {} in the output tree: {error}", file.name))?;
-            link_output(&object, &target)
-                .map_err(|error| format!("link {} into the output tree: {error}", file.name))?;
+) -> Result<(), ExecError> {
+    let cache = context.cache.clone();
+    let destinations = job.destinations.clone();
+    let files = files.to_vec();
+    let node_record = record.then(|| NodeRecord {
+        key: job.key.to_hex(),
+        kind: job.kind.as_str().into(),
+        outputs: files.clone(),
+        completed_at: onc_date(Utc::now()),
+        detail: serde_json::json!({ "query": job.query.params() }),
+    });
+    blocking(move || {
+        for destination in &destinations {
+            for file in &files {
+                let object = cache.object_path(&file.blake3);
+                let name = sanitise_name(&file.name).unwrap_or_else(|| file.blake3.clone());
+                let target =
+                    crate::cache::safe_join(destination, Path::new(&name)).map_err(|error| {
+                        ExecError::cache(format!("place {} in the output tree", file.name), error)
+                    })?;
+                link_output(&object, &target).map_err(|error| {
+                    ExecError::cache(format!("link {} into the output tree", file.name), error)
+                })?;
+            }
         }
-    }
-    if record {
-        let node_record = NodeRecord {
-            key: job.key.to_hex(),
-            kind: job.kind.as_str().into(),
-            outputs: files.to_vec(),
-            completed_at: onc_date(Utc::now()),
-            detail: serde_json::json!({ "query": job.query.params() }),
-        };
-        context
-            .cache
-            .write_node_record(&node_record)
-            .map_err(|error| format!("record the node: {error}"))?;
-    }
-    Ok(())
+        if let Some(node_record) = node_record {
+            cache
+                .write_node_record(&node_record)
+                .map_err(|error| ExecError::cache("record the node", error))?;
+        }
+        Ok(())
+    })
+    .await
 }
 
+/// Runs filesystem work (renames, links, fsyncs) on tokio's blocking pool; a panic there becomes
+/// the node's failure.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ExecError> + Send + 'static,
+) -> Result<T, ExecError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|error| Err(ExecError::Panicked(error.to_string())))
+}
+
+/// How a job stopped early.
 #[derive(Debug)]
 pub(super) enum JobError {
-    Failed(String),
+    Failed(ExecError),
     Interrupted,
 }
 
-impl From<OncError> for JobError {
-    fn from(error: OncError) -> Self {
-        JobError::Failed(error.to_string())
+impl<E: Into<ExecError>> From<E> for JobError {
+    fn from(error: E) -> Self {
+        JobError::Failed(error.into())
     }
 }
 

@@ -26,6 +26,7 @@ mod claims;
 mod clips;
 mod context;
 mod download;
+pub mod error;
 pub mod events;
 mod job;
 pub mod limits;
@@ -35,6 +36,7 @@ pub mod states;
 
 use serde::Serialize;
 
+pub use error::ExecError;
 pub use events::Event;
 
 /// A node that failed, and why.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use super::error::ExecError;
 use super::events::Event;
 use crate::cache::{CoverageEntry, JournalEntry};
 use crate::onc::{DownloadOutcome, FileIndex, parse_processing_time};
@@ -18,7 +19,7 @@ use onc_format::stamp::onc_date;
 
 use super::context::Context;
 use super::download::{DownloadError, Source, download_run, fill_file_ends};
-use super::job::{Job, JobError};
+use super::job::{Job, JobError, blocking};
 
 /// Submits (or re-attaches to) an ONC data product request, polls it, downloads its files and
 /// records what it covered.
@@ -40,7 +41,7 @@ pub(super) async fn product_job(
         let journaled = context
             .cache
             .journal_read(&node_key)
-            .map_err(|error| JobError::Failed(format!("read the journal: {error}")))?
+            .map_err(|error| ExecError::cache("read the journal", error))?
             .filter(|entry| entry.base_url == context.base_url);
         let (request_id, estimate, entry) = match journaled {
             Some(entry) => {
@@ -73,10 +74,7 @@ pub(super) async fn product_job(
                     base_url: context.base_url.clone(),
                 };
                 // Durable before the id is used: a crash from here on re-attaches, never resubmits.
-                context
-                    .cache
-                    .journal_write(&node_key, &entry)
-                    .map_err(|error| JobError::Failed(format!("write the journal: {error}")))?;
+                write_journal(context, &node_key, &entry).await?;
                 let estimate = request
                     .estimated_processing_time
                     .as_deref()
@@ -115,6 +113,7 @@ pub(super) async fn product_job(
                         };
                         context
                             .record_coverage(identity, &coverage)
+                            .await
                             .map_err(JobError::Failed)?;
                         let _ = context.cache.journal_remove(&node_key);
                         return Ok(());
@@ -131,9 +130,7 @@ pub(super) async fn product_job(
                         continue;
                     }
                     Err(DownloadError::Gone) => {
-                        return Err(JobError::Failed(
-                            "ONC deleted the results twice (410)".into(),
-                        ));
+                        return Err(ExecError::GoneTwice.into());
                     }
                     Err(DownloadError::Job(error)) => return Err(error),
                 }
@@ -149,9 +146,7 @@ pub(super) async fn product_job(
                 let _ = context.cache.journal_remove(&node_key);
             }
             Err(PollError::UnknownRun) => {
-                return Err(JobError::Failed(format!(
-                    "ONC does not know dpRequestId {request_id}"
-                )));
+                return Err(ExecError::UnknownRequest { request_id }.into());
             }
             Err(PollError::Job(error)) => return Err(error),
         }
@@ -195,18 +190,13 @@ pub(super) async fn poll_until_complete(
             Err(error) => return Err(PollError::Job(error.into())),
         };
         let Some(run) = poll.runs.first() else {
-            return Err(PollError::Job(JobError::Failed(
-                "ONC answered `run` with no run".into(),
-            )));
+            return Err(PollError::Job(ExecError::NoRun.into()));
         };
         if entry.dp_run_id != Some(run.dp_run_id) {
             entry.dp_run_id = Some(run.dp_run_id);
-            context
-                .cache
-                .journal_write(&node_key, &entry)
-                .map_err(|error| {
-                    PollError::Job(JobError::Failed(format!("write the journal: {error}")))
-                })?;
+            write_journal(context, &node_key, &entry)
+                .await
+                .map_err(|error| PollError::Job(error.into()))?;
         }
         match run.status.as_str() {
             "complete" if poll.complete => {
@@ -222,16 +212,22 @@ pub(super) async fn poll_until_complete(
                 // The run is dead: the next `run` submits the request again instead of
                 // re-attaching to a failure.
                 let _ = context.cache.journal_remove(&node_key);
-                return Err(PollError::Job(JobError::Failed(format!(
-                    "ONC's run {} failed: {message}",
-                    run.dp_run_id
-                ))));
+                return Err(PollError::Job(
+                    ExecError::RunFailed {
+                        run_id: run.dp_run_id,
+                        message,
+                    }
+                    .into(),
+                ));
             }
             "cancelled" => {
-                return Err(PollError::Job(JobError::Failed(format!(
-                    "ONC's run {} was cancelled (dpRequestId {request_id}); restart it or delete the journal entry",
-                    run.dp_run_id
-                ))));
+                return Err(PollError::Job(
+                    ExecError::RunCancelled {
+                        run_id: run.dp_run_id,
+                        request_id,
+                    }
+                    .into(),
+                ));
             }
             status => {
                 if status != last_status {
@@ -245,12 +241,14 @@ pub(super) async fn poll_until_complete(
             }
         }
         if started.elapsed() > context.limits.max_wait {
-            return Err(PollError::Job(JobError::Failed(format!(
-                "ONC's run {} was still `{}` after max_wait ({} s); run again to resume it",
-                run.dp_run_id,
-                run.status,
-                context.limits.max_wait.as_secs()
-            ))));
+            return Err(PollError::Job(
+                ExecError::MaxWait {
+                    run_id: run.dp_run_id,
+                    status: run.status.clone(),
+                    seconds: context.limits.max_wait.as_secs(),
+                }
+                .into(),
+            ));
         }
         let now = Instant::now();
         wait = if now + Duration::from_millis(1) < due {
@@ -281,4 +279,19 @@ pub(super) async fn last_error_message(context: &Context, run_id: u64) -> String
         }
         _ => "status `error`".into(),
     }
+}
+
+/// Writes a journal entry durably, off the async workers (it fsyncs).
+async fn write_journal(
+    context: &Context,
+    node_key: &str,
+    entry: &JournalEntry,
+) -> Result<(), ExecError> {
+    let (cache, key, entry) = (context.cache.clone(), node_key.to_owned(), entry.clone());
+    blocking(move || {
+        cache
+            .journal_write(&key, &entry)
+            .map_err(|error| ExecError::cache("write the journal", error))
+    })
+    .await
 }

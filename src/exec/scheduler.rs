@@ -14,6 +14,7 @@ use std::time::Instant;
 use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 
+use super::error::ExecError;
 use super::events::Event;
 use crate::cache::Cache;
 use crate::clip::cut::Media;
@@ -64,16 +65,20 @@ pub async fn execute(
     }
     let clip_jobs = clip_jobs(compiled);
     let mut tasks = tokio::task::JoinSet::new();
+    // Which node each task works for, so a task that panics is reported against its node.
+    let mut task_nodes: HashMap<tokio::task::Id, (NodeKey, &'static str, String)> = HashMap::new();
     for job in all_jobs.clone() {
         let context = context.clone();
         let done = finished.get(&job.key).cloned();
-        tasks.spawn(async move {
+        let node = (job.key, job.kind.as_str(), job.what.clone());
+        let handle = tasks.spawn(async move {
             let end = run_job(&context, &job).await;
             if let Some(done) = done {
                 done.send_replace(Some(matches!(end, JobEnd::Cached | JobEnd::Downloaded)));
             }
             Task::Onc(Box::new(job), end)
         });
+        task_nodes.insert(handle.id(), node);
     }
     for job in clip_jobs {
         let context = context.clone();
@@ -82,7 +87,8 @@ pub async fn execute(
             .iter()
             .filter_map(|key| finished.get(key).map(watch::Sender::subscribe))
             .collect();
-        tasks.spawn(async move {
+        let node = (job.key, "clip", job.what.clone());
+        let handle = tasks.spawn(async move {
             for mut receiver in upstream {
                 match receiver.wait_for(Option::is_some).await.map(|v| *v) {
                     Ok(Some(true)) => {}
@@ -90,11 +96,9 @@ pub async fn execute(
                         return Task::Clip(Box::new(job), super::clips::ClipEnd::Interrupted);
                     }
                     _ => {
-                        let reason =
-                            "its source files could not be fetched (see the failed ONC node)";
                         return Task::Clip(
                             Box::new(job),
-                            super::clips::ClipEnd::Failed(reason.into()),
+                            super::clips::ClipEnd::Failed(ExecError::SourcesNotFetched),
                         );
                     }
                 }
@@ -102,6 +106,7 @@ pub async fn execute(
             let end = super::clips::run_clip(&context, &job).await;
             Task::Clip(Box::new(job), end)
         });
+        task_nodes.insert(handle.id(), node);
     }
     // Every clip has subscribed: from here on only the ONC tasks hold senders, so a task that
     // panics closes its channel and its clips fail instead of waiting forever.
@@ -115,28 +120,37 @@ pub async fn execute(
             .count(),
         ..RunSummary::default()
     };
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.join_next_with_id().await {
         let (job, end) = match joined {
-            Ok(Task::Onc(job, end)) => (job, end),
-            Ok(Task::Clip(job, end)) => {
+            Ok((_, Task::Onc(job, end))) => (job, end),
+            Ok((_, Task::Clip(job, end))) => {
                 match end {
                     super::clips::ClipEnd::Cached => summary.clips_cached += 1,
                     super::clips::ClipEnd::Written => {}
                     super::clips::ClipEnd::Skipped => summary.clips_skipped += 1,
                     super::clips::ClipEnd::Interrupted => summary.interrupted = true,
                     super::clips::ClipEnd::Failed(reason) => {
-                        report_failure(&context, &mut summary, job.key, "clip", &job.what, reason);
+                        report_failure(&context, &mut summary, job.key, "clip", &job.what, &reason);
                     }
                 }
                 continue;
             }
-            Err(_) => {
-                summary.failures.push(Failure {
-                    node: String::new(),
-                    kind: "internal".into(),
-                    what: String::new(),
-                    reason: "a job stopped unexpectedly".into(),
-                });
+            Err(error) => {
+                let reason = ExecError::Panicked(error.to_string());
+                match task_nodes.get(&error.id()) {
+                    Some((key, kind, what)) => {
+                        if *kind == NodeKind::ProductRequest.as_str() {
+                            summary.runs_errors += 1;
+                        }
+                        report_failure(&context, &mut summary, *key, kind, what, &reason);
+                    }
+                    None => summary.failures.push(Failure {
+                        node: String::new(),
+                        kind: "internal".into(),
+                        what: String::new(),
+                        reason: reason.to_string(),
+                    }),
+                }
                 continue;
             }
         };
@@ -158,7 +172,7 @@ pub async fn execute(
                     job.key,
                     job.kind.as_str(),
                     &job.what,
-                    reason,
+                    &reason,
                 );
             }
             JobEnd::Interrupted => summary.interrupted = true,
@@ -189,8 +203,9 @@ pub(super) fn report_failure(
     key: NodeKey,
     kind: &str,
     what: &str,
-    reason: String,
+    reason: &ExecError,
 ) {
+    let reason = reason.to_string();
     let (node, what_text, reason_text) = (key.short(), what.to_owned(), reason.clone());
     // Clips have their own event so progress counts them as clips, not as ONC requests.
     context.emit(if kind == "clip" {
