@@ -4,7 +4,9 @@
 //! Input: the plan's settings. Output: [`Limits`] — the submission stagger, run and download
 //! slots, the poll interval and max wait, and one clip cutter per CPU. No errors.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{Mutex, Semaphore};
 
@@ -49,5 +51,41 @@ impl Limits {
             }
         }
         *last = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Submissions from concurrent jobs are spaced by the stagger, in paused tokio time.
+    #[tokio::test(start_paused = true)]
+    async fn submissions_are_spaced_by_the_stagger() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("m.toml");
+        std::fs::write(
+            &manifest,
+            "version = 1\n[onc]\nstagger = \"3s\"\n[plan.p]\ndevice = \"ICLISTENHF6324\"\n\
+             range = { start = 2024-04-01T00:00:00Z, end = 2024-04-01T01:00:00Z }\n",
+        )
+        .unwrap();
+        let compiled = crate::compile::compile(&manifest).unwrap();
+        let limits = std::sync::Arc::new(Limits::new(&compiled.plan.settings));
+        let start = Instant::now();
+        let turns: Vec<_> = (0..4)
+            .map(|_| {
+                let limits = std::sync::Arc::clone(&limits);
+                tokio::spawn(async move {
+                    limits.submit_turn().await;
+                    (Instant::now() - start).as_millis()
+                })
+            })
+            .collect();
+        let mut at = Vec::new();
+        for turn in turns {
+            at.push(turn.await.unwrap());
+        }
+        at.sort_unstable();
+        assert_eq!(at, [0, 3_000, 6_000, 9_000]);
     }
 }

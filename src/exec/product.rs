@@ -6,7 +6,9 @@
 //! 410 once resubmitted), journal writes, `max_wait`.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::Utc;
 
@@ -159,6 +161,43 @@ pub(super) enum PollError {
     Job(JobError),
 }
 
+/// When to poll a run again: at ONC's estimate of completion (never more than `interval` apart),
+/// then, once the run is late, after a twentieth of the estimate, doubling up to `interval`.
+#[derive(Debug, Clone)]
+pub(super) struct PollSchedule {
+    due: Instant,
+    interval: Duration,
+    first_late_wait: Duration,
+    late_wait: Duration,
+}
+
+impl PollSchedule {
+    /// The schedule of a run submitted at `now` that ONC expects to take `estimate` (one second
+    /// when ONC gave none).
+    pub(super) fn new(now: Instant, estimate: Option<Duration>, interval: Duration) -> Self {
+        let expected = estimate.unwrap_or(Duration::from_secs(1));
+        PollSchedule {
+            due: now + expected,
+            interval,
+            first_late_wait: (expected / 20).max(Duration::from_millis(20)),
+            late_wait: Duration::ZERO,
+        }
+    }
+
+    /// How long to wait after a poll made at `now` found the run unfinished.
+    pub(super) fn next_wait(&mut self, now: Instant) -> Duration {
+        if now + Duration::from_millis(1) < self.due {
+            return (self.due - now).min(self.interval);
+        }
+        self.late_wait = if self.late_wait.is_zero() {
+            self.first_late_wait
+        } else {
+            (self.late_wait * 2).min(self.interval)
+        };
+        self.late_wait.min(self.interval)
+    }
+}
+
 /// Polls `run` until ONC says complete: once at once (it gives the dpRunId to journal), then
 /// at ONC's estimate of completion (never more than `poll_interval` apart), then, if the run is
 /// late, after a twentieth of the estimate, doubling up to `poll_interval`. A run that finishes
@@ -173,12 +212,8 @@ pub(super) async fn poll_until_complete(
 ) -> Result<(u64, u32), PollError> {
     let node_key = job.key.to_hex();
     let started = Instant::now();
-    let interval = context.limits.poll_interval;
+    let mut schedule = PollSchedule::new(started, estimate, context.limits.poll_interval);
     let mut wait = Duration::ZERO;
-    let expected = estimate.unwrap_or(Duration::from_secs(1));
-    let due = started + expected;
-    let first_late_wait = (expected / 20).max(Duration::from_millis(20));
-    let mut late_wait = Duration::ZERO;
     let mut last_status = String::new();
     loop {
         if !wait.is_zero() && !context.sleep(wait).await {
@@ -250,17 +285,7 @@ pub(super) async fn poll_until_complete(
                 .into(),
             ));
         }
-        let now = Instant::now();
-        wait = if now + Duration::from_millis(1) < due {
-            (due - now).min(interval)
-        } else {
-            late_wait = if late_wait.is_zero() {
-                first_late_wait
-            } else {
-                (late_wait * 2).min(interval)
-            };
-            late_wait.min(interval)
-        };
+        wait = schedule.next_wait(Instant::now());
     }
 }
 
@@ -294,4 +319,51 @@ async fn write_journal(
             .map_err(|error| ExecError::cache("write the journal", error))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls as the executor makes them, in paused tokio time: at once, at ONC's estimate
+    /// (never more than `poll_interval` apart), then from a twentieth of the estimate doubling up
+    /// to `poll_interval`.
+    #[tokio::test(start_paused = true)]
+    async fn polls_follow_the_estimate_then_back_off_to_the_interval() {
+        let start = Instant::now();
+        let mut schedule = PollSchedule::new(
+            start,
+            Some(Duration::from_secs(40)),
+            Duration::from_secs(30),
+        );
+        let mut polls = Vec::new();
+        let mut wait = Duration::ZERO;
+        for _ in 0..9 {
+            tokio::time::sleep(wait).await;
+            let now = Instant::now();
+            polls.push((now - start).as_secs());
+            wait = schedule.next_wait(now);
+        }
+        assert_eq!(polls, [0, 30, 40, 42, 46, 54, 70, 100, 130]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_estimate_is_seen_within_a_twentieth_of_it() {
+        let start = Instant::now();
+        let mut schedule =
+            PollSchedule::new(start, Some(Duration::from_secs(2)), Duration::from_secs(30));
+        let mut polls = Vec::new();
+        let mut wait = Duration::ZERO;
+        for _ in 0..5 {
+            tokio::time::sleep(wait).await;
+            let now = Instant::now();
+            polls.push((now - start).as_millis());
+            wait = schedule.next_wait(now);
+        }
+        // At once, at 2 s, then 100 ms, 200 ms, 400 ms later.
+        assert_eq!(polls, [0, 2_000, 2_100, 2_300, 2_700]);
+        // Without an estimate ONC's run is expected within a second.
+        let mut unknown = PollSchedule::new(start, None, Duration::from_secs(30));
+        assert_eq!(unknown.next_wait(start), Duration::from_secs(1));
+    }
 }
