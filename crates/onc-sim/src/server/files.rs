@@ -1,0 +1,121 @@
+//! File answers: generated file bytes, cached, sent with ONC's headers.
+//!
+//! Input: a file name and a way to make its bytes (the FLAC, WAV, MAT and PNG writers), and the
+//! fault decided for the request. Output: the bytes (from the bounded cache or freshly made on a
+//! blocking thread), and a 200 file answer, throttled, reset or truncated as the faults say.
+//! Errors: a writer's message, or a stopped generation thread (the caller answers 500).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+
+use super::state::Shared;
+use crate::faults::Fault;
+
+/// File bytes from the cache, or generated on a blocking thread and cached.
+pub(crate) async fn generate(
+    shared: &Shared,
+    name: &str,
+    make: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+) -> Result<Arc<Vec<u8>>, String> {
+    if let Ok(inner) = shared.lock()
+        && let Some((_, bytes)) = inner.cache.iter().find(|(cached, _)| cached == name)
+    {
+        return Ok(bytes.clone());
+    }
+    let bytes = Arc::new(
+        tokio::task::spawn_blocking(make)
+            .await
+            .map_err(|error| format!("file generation stopped: {error}"))??,
+    );
+    if let Ok(mut inner) = shared.lock() {
+        // Bounded: enough for a benchmark's working set, never the whole archive.
+        const CACHE_LIMIT: usize = 512 * 1024 * 1024;
+        inner.cache_bytes += bytes.len();
+        inner.cache.push_back((name.to_owned(), bytes.clone()));
+        while inner.cache_bytes > CACHE_LIMIT {
+            match inner.cache.pop_front() {
+                Some((_, old)) => inner.cache_bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
+    Ok(bytes)
+}
+
+/// A 200 file answer with ONC's headers (unquoted `filename=`, as ONC sends and as the official
+/// client's `split("filename=")` needs), or a reset/truncated one when a fault says so.
+pub(crate) fn file_response(
+    shared: &Shared,
+    name: &str,
+    bytes: Arc<Vec<u8>>,
+    fault: Fault,
+) -> Response {
+    let length = bytes.len();
+    let mut throttle = 0;
+    if let Ok(mut inner) = shared.lock() {
+        inner.stats.files_served += 1;
+        inner.stats.bytes_served += length as u64;
+        throttle = inner.config.faults.throttle_bytes_per_s;
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename={name}")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    let body = match fault {
+        Fault::Reset | Fault::Truncate => {
+            // Send part of the body, then fail the stream: hyper closes the connection before
+            // Content-Length bytes arrived, as a reset or a cut proxy would.
+            let cut = if fault == Fault::Reset {
+                length.min(64)
+            } else {
+                length * 3 / 4
+            };
+            let head = bytes.get(..cut).map(<[u8]>::to_vec).unwrap_or_default();
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+                Ok(head),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated fault",
+                )),
+            ];
+            Body::from_stream(futures_util::stream::iter(chunks))
+        }
+        _ if throttle > 0 => throttled_body(bytes, throttle),
+        _ => Body::from(bytes.as_ref().clone()),
+    };
+    let mut response = Response::new(body);
+    *response.headers_mut() = headers;
+    response
+}
+
+/// `bytes` sent in chunks of a tenth of a second's worth, sleeping between them, so the whole
+/// body takes about `length / bytes_per_s` seconds.
+fn throttled_body(bytes: Arc<Vec<u8>>, bytes_per_s: u64) -> Body {
+    let chunk = usize::try_from(bytes_per_s / 10)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let stream = futures_util::stream::unfold(0usize, move |offset| {
+        let bytes = Arc::clone(&bytes);
+        async move {
+            let end = offset.saturating_add(chunk).min(bytes.len());
+            let piece = bytes.get(offset..end)?.to_vec();
+            if piece.is_empty() {
+                return None;
+            }
+            if offset > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some((Ok::<_, std::io::Error>(piece), end))
+        }
+    });
+    Body::from_stream(stream)
+}

@@ -1,0 +1,517 @@
+//! Data product delivery (`dataProductDelivery`): request, run, status, cancel, restart and
+//! download.
+//!
+//! Input: the query parameters of each call (`deviceCode`, `dataProductCode`, `extension`,
+//! `dateFrom`/`dateTo`, `dpo_*` options; then `dpRequestId`, `dpRunId`, `index`). Output: ONC's
+//! JSON answers (request id and estimates, run ids and states, progress messages) and the
+//! product files, generated on demand. Errors: ONC's envelopes for missing, invalid or unknown
+//! parameters; a cancelled run's bare 400, 410 past retention, 204 for a run with no files.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::archive;
+use crate::faults::Fault;
+use crate::runs::RunState;
+use crate::server::files::{file_response, generate};
+use crate::server::protocol::{date_range, device_profile, json_response, onc_error};
+use crate::server::state::{Inner, Output, RequestRecord, Shared};
+use crate::{flac, mat, picture};
+use onc_format::options::{self, OptionProblem};
+
+pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
+    let Some(device) = params
+        .get("deviceCode")
+        .or_else(|| params.get("locationCode"))
+    else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            128,
+            "Missing parameter: deviceCode",
+            "deviceCode",
+        );
+    };
+    let Some(profile) = device_profile(shared, device) else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid deviceCode: {device}"),
+            "deviceCode",
+        );
+    };
+    let Some(product) = params.get("dataProductCode") else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            128,
+            "Missing parameter: dataProductCode",
+            "dataProductCode",
+        );
+    };
+    let Some(extensions) = options::product_extensions(product) else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid dataProductCode: {product}"),
+            "dataProductCode",
+        );
+    };
+    let Some(extension) = params.get("extension") else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            128,
+            "Missing parameter: extension",
+            "extension",
+        );
+    };
+    if !extensions.contains(&extension.as_str()) {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid extension for {product}: {extension}"),
+            "extension",
+        );
+    }
+    let (from, to) = match date_range(params) {
+        Ok(range) => range,
+        Err(response) => return response,
+    };
+    let mut dpo = BTreeMap::new();
+    let mut messages = Vec::new();
+    for (name, value) in params.iter().filter(|(name, _)| name.starts_with("dpo_")) {
+        match options::check_option(product, name, value) {
+            None => {}
+            Some(OptionProblem::UnknownName) | Some(OptionProblem::NotAnOption) => {
+                return onc_error(
+                    StatusCode::BAD_REQUEST,
+                    129,
+                    &format!("Invalid parameter name: {name}"),
+                    name,
+                );
+            }
+            Some(OptionProblem::BadValue { allowed }) => {
+                return onc_error(
+                    StatusCode::BAD_REQUEST,
+                    127,
+                    &format!("Invalid value {value} for {name}: expected {allowed}"),
+                    name,
+                );
+            }
+        }
+        dpo.insert(name.clone(), value.clone());
+    }
+    let downsample: u8 = dpo
+        .get("dpo_spectralDataDownsample")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            messages.push("dpo_spectralDataDownsample not given: using the default (1)".to_owned());
+            1
+        });
+    let diversion = dpo
+        .get("dpo_hydrophoneDataDiversionMode")
+        .filter(|mode| *mode == "LPF" || *mode == "HPF")
+        .cloned();
+    let files = archive::files_overlapping(&profile, from, to);
+    let outputs: Vec<Output> = files
+        .into_iter()
+        .map(|file| match (product.as_str(), extension.as_str()) {
+            ("HSD", "mat") => Output::Mat {
+                file,
+                downsample,
+                diversion: diversion.clone(),
+            },
+            ("HSD", _) => Output::Png { file },
+            (_, extension) => Output::Audio {
+                file,
+                extension: extension.to_owned(),
+            },
+        })
+        .collect();
+    let on_demand = match (product.as_str(), extension.as_str()) {
+        ("HSD", "mat") => downsample != 1,
+        ("HSD", _) => true,
+        _ => dpo
+            .get("dpo_audioFormatConversion")
+            .is_some_and(|v| v == "1"),
+    };
+    let Ok(mut inner) = shared.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let per_file = if on_demand {
+        inner.config.on_demand_file_s
+    } else {
+        inner.config.archived_file_s
+    };
+    let work_s = inner.config.run_overhead_s + per_file * outputs.len() as f64;
+    let token = params.get("token").cloned().unwrap_or_default();
+    let identity = format!("{device}|{from}|{to}|{product}|{extension}|{dpo:?}");
+    let submission = inner.stats.submissions;
+    let fails = inner.config.faults.run_fails(submission);
+    inner.stats.submissions += 1;
+    *inner.seen_submissions.entry(identity).or_default() += 1;
+    inner.stats.duplicate_submissions = inner
+        .seen_submissions
+        .values()
+        .map(|count| count.saturating_sub(1))
+        .sum();
+    let id = inner.next_request_id;
+    inner.next_request_id += 1;
+    let estimated_bytes: u64 = outputs.iter().map(estimated_size).sum();
+    inner.requests.insert(
+        id,
+        RequestRecord {
+            token,
+            outputs,
+            run_id: None,
+            run_index: None,
+            fails,
+            work_s,
+        },
+    );
+    // ONC states its estimate in whole units; scaled so clients poll at the simulated pace.
+    let estimate_s = (work_s * inner.config.time_scale).ceil().max(1.0) as u64;
+    json_response(
+        StatusCode::OK,
+        json!({
+            "dpRequestId": id,
+            "estimatedFileSize": human_size(estimated_bytes),
+            "estimatedProcessingTime": format!("{estimate_s} s"),
+            "messages": messages,
+            "citations": [{
+                "citation": "Ocean Networks Canada Society. 2024. Hydrophone Data (simulated).",
+                "doi": "10.80242/SIMULATED",
+                "landingPageUrl": "https://data.oceannetworks.ca/",
+                "queryPid": id
+            }],
+            "disclaimer": "Simulated data from the onc-pipe built-in ONC simulator.",
+            "queryPids": [id],
+            "queryURL": "https://data.oceannetworks.ca/"
+        }),
+    )
+}
+
+fn estimated_size(output: &Output) -> u64 {
+    match output {
+        Output::Mat { file, .. } => file.duration_ms() as u64 * 13,
+        Output::Png { .. } => 20_000,
+        Output::Audio { file, .. } => file.samples * 3 / 2,
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{} MB", bytes / 1_000_000)
+    } else {
+        format!("{} kB", (bytes / 1_000).max(1))
+    }
+}
+
+fn request_id(params: &BTreeMap<String, String>) -> Result<u64, Response> {
+    let Some(text) = params.get("dpRequestId") else {
+        return Err(onc_error(
+            StatusCode::BAD_REQUEST,
+            128,
+            "Missing parameter: dpRequestId",
+            "dpRequestId",
+        ));
+    };
+    text.parse().map_err(|_| {
+        onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid dpRequestId: {text}"),
+            "dpRequestId",
+        )
+    })
+}
+
+/// The request named by `dpRequestId`, with the simulator locked: parses the id and answers
+/// ONC's 400s (128 missing, 127 invalid or unknown) itself.
+fn lookup_request<'a>(
+    shared: &'a Shared,
+    params: &BTreeMap<String, String>,
+) -> Result<(u64, RequestRecord, f64, std::sync::MutexGuard<'a, Inner>), Response> {
+    let id = request_id(params)?;
+    let inner = shared
+        .lock()
+        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+    let now = inner.now();
+    let Some(record) = inner.requests.get(&id).cloned() else {
+        return Err(onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid dpRequestId: {id}"),
+            "dpRequestId",
+        ));
+    };
+    Ok((id, record, now, inner))
+}
+
+fn run_status_text(state: &RunState) -> &'static str {
+    match state {
+        RunState::Queued => "queued",
+        RunState::Running { .. } => "data product running",
+        RunState::Complete => "complete",
+        RunState::Failed { .. } => "error",
+        RunState::Cancelled => "cancelled",
+    }
+}
+
+pub(crate) fn product_run(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
+    let (id, record, now, mut inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let (run_id, index) = match (record.run_id, record.run_index) {
+        (Some(run_id), Some(index)) => (run_id, index),
+        _ => {
+            let index = inner
+                .model
+                .submit(&record.token, now, record.work_s, record.fails);
+            let run_id = inner.next_run_id;
+            inner.next_run_id += 1;
+            inner.stats.runs += 1;
+            inner.run_to_request.insert(run_id, id);
+            if let Some(stored) = inner.requests.get_mut(&id) {
+                stored.run_id = Some(run_id);
+                stored.run_index = Some(index);
+            }
+            (run_id, index)
+        }
+    };
+    let state = inner.model.state(index, now).unwrap_or(RunState::Queued);
+    let file_count = if state == RunState::Complete {
+        record.outputs.len()
+    } else {
+        0
+    };
+    let status = if matches!(
+        state,
+        RunState::Complete | RunState::Failed { .. } | RunState::Cancelled
+    ) {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    json_response(
+        status,
+        json!([{ "dpRunId": run_id, "fileCount": file_count, "status": run_status_text(&state) }]),
+    )
+}
+
+pub(crate) fn product_status(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
+    let (id, record, now, inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let state = record
+        .run_index
+        .and_then(|index| inner.model.state(index, now));
+    let header = if state.is_some() { "COMPLETED" } else { "OPEN" };
+    json_response(
+        StatusCode::OK,
+        json!({
+            "dpRequestId": id,
+            "searchHdrStatus": header,
+            "status": state.as_ref().map(run_status_text).unwrap_or("not started"),
+            "fileCount": if state == Some(RunState::Complete) { record.outputs.len() } else { 0 },
+        }),
+    )
+}
+
+pub(crate) fn product_cancel(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
+    let (_, record, now, mut inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let (Some(run_id), Some(index)) = (record.run_id, record.run_index) else {
+        return json_response(StatusCode::OK, json!([]));
+    };
+    inner.model.cancel(index, now);
+    let state = inner.model.state(index, now).unwrap_or(RunState::Cancelled);
+    json_response(
+        StatusCode::OK,
+        json!([{ "dpRunId": run_id, "status": run_status_text(&state) }]),
+    )
+}
+
+pub(crate) fn product_restart(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
+    let (id, record, now, mut inner) = match lookup_request(shared, params) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let (Some(run_id), Some(index)) = (record.run_id, record.run_index) else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("dpRequestId {id} has no run to restart"),
+            "dpRequestId",
+        );
+    };
+    inner.model.restart(index, now);
+    let state = inner.model.state(index, now).unwrap_or(RunState::Queued);
+    json_response(
+        StatusCode::OK,
+        json!([{ "dpRunId": run_id, "status": run_status_text(&state) }]),
+    )
+}
+
+/// The 202 message a download shows while its run is not done, following ONC's real sequence.
+fn progress_message(state: &RunState, outputs: &[Output]) -> (String, String) {
+    let first = outputs.first().map(Output::filename).unwrap_or_default();
+    match state {
+        RunState::Queued => ("queued".into(), "Queued".into()),
+        RunState::Running { progress } => {
+            let message = if *progress < 0.1 {
+                "Running".to_owned()
+            } else if *progress < 0.2 {
+                "Running... getting data for time segment 1 of 1.".to_owned()
+            } else if *progress < 0.8 {
+                format!(
+                    "Running... processing hydrophone spectral data, {:.1}% complete for deployment 1 of 1. (0.0% was pre-generated.)",
+                    progress * 100.0
+                )
+            } else if *progress < 0.9 {
+                "Running... writing data products, time range 1 of 1.".to_owned()
+            } else if *progress < 0.95 {
+                format!(
+                    "Data product generation complete, preparing download link and metadata report... file ({first}) complete, waiting on the file system to synchronize"
+                )
+            } else {
+                format!("Transferring ({first}) to the FTP server")
+            };
+            ("running".into(), message)
+        }
+        RunState::Failed { message } => ("error".into(), message.clone()),
+        _ => ("running".into(), "Running".into()),
+    }
+}
+
+pub(crate) async fn product_download(
+    shared: &Shared,
+    params: &BTreeMap<String, String>,
+    fault: Fault,
+) -> Response {
+    let Some(run_text) = params.get("dpRunId") else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            128,
+            "Missing parameter: dpRunId",
+            "dpRunId",
+        );
+    };
+    let Ok(run_id) = run_text.parse::<u64>() else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid dpRunId: {run_text}"),
+            "dpRunId",
+        );
+    };
+    let index_text = params.get("index").cloned().unwrap_or_else(|| "1".into());
+    let (record, state, expired) = {
+        let Ok(inner) = shared.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let Some(record) = inner
+            .run_to_request
+            .get(&run_id)
+            .and_then(|id| inner.requests.get(id))
+            .cloned()
+        else {
+            return onc_error(
+                StatusCode::BAD_REQUEST,
+                127,
+                &format!("Invalid dpRunId: {run_id}"),
+                "dpRunId",
+            );
+        };
+        let now = inner.now();
+        let index = record.run_index.unwrap_or(usize::MAX);
+        let state = inner.model.state(index, now).unwrap_or(RunState::Queued);
+        let expired = inner
+            .model
+            .finish_time(index)
+            .is_some_and(|finish| now - finish > inner.config.retention_s);
+        (record, state, expired)
+    };
+    match &state {
+        RunState::Cancelled => {
+            // ONC's wart: a cancelled run answers 400 without an `errors` key.
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"message": "The data product request was cancelled"}),
+            );
+        }
+        RunState::Complete => {}
+        other => {
+            let (status, message) = progress_message(other, &record.outputs);
+            return json_response(
+                StatusCode::ACCEPTED,
+                json!({"status": status, "message": message}),
+            );
+        }
+    }
+    if expired {
+        return (StatusCode::GONE, "").into_response();
+    }
+    if record.outputs.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    if index_text == "meta" {
+        let name = record
+            .outputs
+            .first()
+            .map(|o| {
+                let filename = o.filename();
+                let stem = filename
+                    .rsplit_once('.')
+                    .map_or(filename.clone(), |(s, _)| s.to_owned());
+                let extension = filename
+                    .rsplit_once('.')
+                    .map_or("", |(_, e)| e)
+                    .to_uppercase();
+                format!("{stem}_{extension}_META.xml")
+            })
+            .unwrap_or_default();
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata><dpRunId>{run_id}</dpRunId><fileCount>{}</fileCount><source>onc-pipe simulator</source></metadata>\n",
+            record.outputs.len()
+        );
+        return file_response(shared, &name, Arc::new(xml.into_bytes()), fault);
+    }
+    let Ok(index) = index_text.parse::<usize>() else {
+        return onc_error(
+            StatusCode::BAD_REQUEST,
+            127,
+            &format!("Invalid index: {index_text}"),
+            "index",
+        );
+    };
+    let Some(output) = index
+        .checked_sub(1)
+        .and_then(|i| record.outputs.get(i))
+        .cloned()
+    else {
+        return (StatusCode::NOT_FOUND, "").into_response();
+    };
+    let name = output.filename();
+    match generate(shared, &name, move || match &output {
+        Output::Mat {
+            file,
+            downsample,
+            diversion,
+        } => mat::hsd_mat_bytes(file, *downsample, diversion.as_deref()),
+        Output::Png { file } => picture::hsd_png_bytes(file),
+        Output::Audio { file, extension } if extension == "wav" => Ok(flac::wav_bytes(file)),
+        Output::Audio { file, .. } => flac::flac_bytes(file),
+    })
+    .await
+    {
+        Ok(bytes) => file_response(shared, &name, bytes, fault),
+        Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+    }
+}

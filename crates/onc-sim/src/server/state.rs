@@ -1,0 +1,200 @@
+//! The simulator's state and its running server.
+//!
+//! Input: a [`SimConfig`] and a bind address ([`start`]). Output: a [`SimHandle`] (base URL,
+//! [`SimStats`], stop), and the state every route reads and changes behind one lock ([`Shared`]):
+//! configuration, the data product requests held (each with the [`Output`] files its run
+//! delivers), the run model, accounting and the generated-file cache.
+//! Errors: only binding the port can fail.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use chrono::DateTime;
+use serde::Serialize;
+
+use super::router::handle;
+use crate::archive::ArchiveFile;
+use crate::config::SimConfig;
+use crate::runs::RunModel;
+use crate::{mat, picture};
+use onc_format::stamp::compact_date;
+
+/// Request counts and volumes, for tests that prove politeness and caching.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct SimStats {
+    /// Every HTTP request, stats excluded.
+    pub requests_total: u64,
+    /// Per endpoint, e.g. `dataProductDelivery/run`.
+    pub requests_by_endpoint: BTreeMap<String, u64>,
+    /// Successful data product `request` calls.
+    pub submissions: u64,
+    /// Submissions identical (device, window, product, options) to an earlier one.
+    pub duplicate_submissions: u64,
+    /// Runs started by a first `run` call.
+    pub runs: u64,
+    pub files_served: u64,
+    pub bytes_served: u64,
+    pub faults_injected: u64,
+}
+
+/// One file a run delivers.
+#[derive(Debug, Clone)]
+pub(crate) enum Output {
+    Mat {
+        file: ArchiveFile,
+        downsample: u8,
+        diversion: Option<String>,
+    },
+    Png {
+        file: ArchiveFile,
+    },
+    Audio {
+        file: ArchiveFile,
+        extension: String,
+    },
+}
+
+impl Output {
+    pub(crate) fn filename(&self) -> String {
+        match self {
+            Output::Mat {
+                file,
+                downsample,
+                diversion,
+            } => mat::hsd_mat_filename(file, *downsample, diversion.as_deref()),
+            Output::Png { file } => picture::hsd_png_filename(file),
+            Output::Audio { file, extension } => audio_product_filename(file, extension),
+        }
+    }
+}
+
+/// Audio data product name: start and end, as ONC names AD files.
+fn audio_product_filename(file: &ArchiveFile, extension: &str) -> String {
+    let start = DateTime::from_timestamp_millis(file.start_ms).unwrap_or_default();
+    let end = DateTime::from_timestamp_millis(file.end_ms()).unwrap_or_default();
+    format!(
+        "{}_{}_{}.{extension}",
+        file.device,
+        compact_date(start),
+        compact_date(end)
+    )
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RequestRecord {
+    pub(crate) token: String,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) run_id: Option<u64>,
+    pub(crate) run_index: Option<usize>,
+    pub(crate) fails: bool,
+    pub(crate) work_s: f64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: SimConfig,
+    pub(crate) started: Instant,
+    pub(crate) next_request_id: u64,
+    pub(crate) next_run_id: u64,
+    pub(crate) requests: HashMap<u64, RequestRecord>,
+    pub(crate) run_to_request: HashMap<u64, u64>,
+    pub(crate) seen_submissions: HashMap<String, u64>,
+    pub(crate) model: RunModel,
+    pub(crate) stats: SimStats,
+    pub(crate) counter: u64,
+    /// Generated file bytes, most recent last; bounded by `cache_bytes`.
+    pub(crate) cache: VecDeque<(String, Arc<Vec<u8>>)>,
+    pub(crate) cache_bytes: usize,
+}
+
+impl Inner {
+    /// Simulated seconds since start.
+    pub(crate) fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() / self.config.time_scale.max(1e-9)
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<Inner>>;
+
+/// A running simulator.
+pub struct SimHandle {
+    pub base_url: String,
+    pub address: SocketAddr,
+    shared: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHandle {
+    /// A copy of the request accounting.
+    pub fn stats(&self) -> SimStats {
+        self.shared
+            .lock()
+            .map(|inner| inner.stats.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Starts the simulator on `address` (port 0 = any free port) inside the current tokio runtime.
+pub async fn start(config: SimConfig, address: SocketAddr) -> std::io::Result<SimHandle> {
+    let shared: Shared = Arc::new(Mutex::new(Inner {
+        model: RunModel::new(config.capacity),
+        config,
+        started: Instant::now(),
+        next_request_id: 28_900_001,
+        next_run_id: 56_100_001,
+        requests: HashMap::new(),
+        run_to_request: HashMap::new(),
+        seen_submissions: HashMap::new(),
+        stats: SimStats::default(),
+        counter: 0,
+        cache: VecDeque::new(),
+        cache_bytes: 0,
+    }));
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let address = listener.local_addr()?;
+    let app = Router::new().fallback(handle).with_state(shared.clone());
+    let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = on_shutdown.await;
+            })
+            .await;
+    });
+    Ok(SimHandle {
+        base_url: format!("http://{address}/"),
+        address,
+        shared,
+        shutdown: Some(shutdown),
+        task: Some(task),
+    })
+}
