@@ -195,7 +195,7 @@ async fn measure(sim: &onc_sim::SimHandle, model: &Model, client_settings: &Clie
     Measured {
         wall,
         requests: sim.stats().requests_total - before,
-        files: summary.files_downloaded as u64,
+        files: summary.stats.files_downloaded,
         summary,
     }
 }
@@ -379,7 +379,7 @@ options = {{ dpo_spectralDataDownsample = 2, dpo_hydrophoneDataDiversionMode = "
         compiled.dag.count(onc_pipe::dag::NodeKind::ProductRequest),
         first.http_requests,
         again.http_requests,
-        again.files_cached
+        again.stats.files_cached
     );
     println!(
         "  re-run (execute: coverage, stat, links): {:>7.1} ms   baseline (walk + stat {seen} outputs): {:>6.1} ms   ratio {:.1}x   target < 500 ms",

@@ -270,12 +270,8 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
     };
     let started = chrono::Utc::now();
     let bars = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let expected = report::progress::Expected {
-        onc_nodes: (compiled.dag.count(crate::dag::NodeKind::ProductRequest)
-            + compiled.dag.count(crate::dag::NodeKind::ArchiveList)) as u64,
-        clips: compiled.dag.count(crate::dag::NodeKind::Clip) as u64,
-    };
-    let mut reporter = report::progress::Reporter::new(bars, cli.quiet, expected);
+    let mut reporter =
+        report::progress::Reporter::new(bars, cli.quiet, crate::exec::RunStats::default());
     let outcome = runtime.block_on(async {
         let (client, simulator) =
             match connect_or_simulate(&options, token, &settings.simulator).await {
@@ -288,7 +284,7 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let reporter = tokio::spawn(async move {
             while let Some(event) = received.recv().await {
-                reporter.event(&event);
+                reporter.update(&event);
             }
             reporter.finish();
         });

@@ -3,8 +3,6 @@
 //! Input: an archive job and the part of its window to fetch. Output: the files stored and a
 //! coverage entry. Errors: ONC's answers and the store's, as the job's error.
 
-use std::sync::atomic::Ordering;
-
 use chrono::Utc;
 
 use super::error::ExecError;
@@ -72,10 +70,10 @@ pub(super) async fn archive_job(
         async move {
             let mut stored = loop {
                 if let Some(file) = source.stored(context, name) {
-                    context
-                        .counters
-                        .files_cached
-                        .fetch_add(1, Ordering::Relaxed);
+                    context.emit(Event::FileReused {
+                        node: job.key.short(),
+                        file: name.clone(),
+                    });
                     break file;
                 }
                 let claim = match context.claims.claim(identity, name) {
@@ -83,10 +81,10 @@ pub(super) async fn archive_job(
                     // Another window's job is fetching it: use its file, or retry if it failed.
                     Claim::Theirs(claim) => match claim.wait().await {
                         Some(file) => {
-                            context
-                                .counters
-                                .files_cached
-                                .fetch_add(1, Ordering::Relaxed);
+                            context.emit(Event::FileReused {
+                                node: job.key.short(),
+                                file: name.clone(),
+                            });
                             break file;
                         }
                         None => continue,

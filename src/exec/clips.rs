@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -236,10 +235,6 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
             ClipEnd::Skipped
         }
         None => {
-            context
-                .counters
-                .clips_written
-                .fetch_add(piece_count as u64, Ordering::Relaxed);
             context.emit(Event::Clipped {
                 node: job.key.short(),
                 what: job.what.clone(),

@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::error::ExecError;
 use super::events::Event;
+use super::stats::{RunStats, StatsKeeper, Update};
 use crate::cache::{Cache, CoverageEntry};
 use crate::onc::OncClient;
 
@@ -22,26 +22,16 @@ use super::claims::FileClaims;
 use super::job::JobError;
 use super::limits::Limits;
 
-/// Counters shared by concurrent jobs.
-#[derive(Default)]
-pub(super) struct Counters {
-    pub(super) files_downloaded: AtomicU64,
-    pub(super) files_cached: AtomicU64,
-    pub(super) bytes_downloaded: AtomicU64,
-    pub(super) submitted: AtomicU64,
-    pub(super) reattached: AtomicU64,
-    pub(super) clips_written: AtomicU64,
-}
-
 /// What a job needs, shared.
 pub(super) struct Context {
     pub(super) client: OncClient,
     pub(super) cache: Cache,
     pub(super) limits: Limits,
     pub(super) output_dir: PathBuf,
-    pub(super) events: mpsc::UnboundedSender<Event>,
+    pub(super) events: mpsc::UnboundedSender<Update>,
     pub(super) cancel: watch::Receiver<bool>,
-    pub(super) counters: Counters,
+    /// The run's statistics, counted from the events as they are sent.
+    pub(super) stats: std::sync::Mutex<StatsKeeper>,
     pub(super) base_url: String,
     /// Which job downloads which file, so each file is transferred once per run.
     pub(super) claims: FileClaims,
@@ -52,8 +42,24 @@ pub(super) struct Context {
 }
 
 impl Context {
+    /// Counts an event and sends it with the statistics it leads to. Counting and sending
+    /// happen under one lock, so the reporter sees the statistics in the order they changed.
     pub(super) fn emit(&self, event: Event) {
-        let _ = self.events.send(event);
+        let mut keeper = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keeper.apply(&event);
+        let stats = keeper.stats();
+        let _ = self.events.send(Update { event, stats });
+    }
+
+    /// The statistics so far.
+    pub(super) fn stats(&self) -> RunStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .stats()
     }
 
     pub(super) fn cancelled(&self) -> bool {

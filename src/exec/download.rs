@@ -5,7 +5,6 @@
 //! Errors: [`DownloadError`] — gone (410: resubmit) or the job's error.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -162,10 +161,10 @@ pub(super) async fn download_one(
                 };
                 match file {
                     Some(file) => {
-                        context
-                            .counters
-                            .files_cached
-                            .fetch_add(1, Ordering::Relaxed);
+                        context.emit(Event::FileReused {
+                            node: job.key.short(),
+                            file: filename,
+                        });
                         return Ok(Some(file));
                     }
                     // The job fetching it gave up: fetch it ourselves.
@@ -220,14 +219,6 @@ pub(super) async fn store(
     })
     .await
     .map_err(|error| DownloadError::Job(error.into()))?;
-    context
-        .counters
-        .files_downloaded
-        .fetch_add(1, Ordering::Relaxed);
-    context
-        .counters
-        .bytes_downloaded
-        .fetch_add(size, Ordering::Relaxed);
     context.emit(Event::Downloaded {
         node: job.key.short(),
         file: name.to_owned(),

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::dag::NodeKind;
+
 /// One thing that happened during a run. `node` is the short node key; `what` a one-line
 /// description of the node (device, product, window).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -10,6 +12,7 @@ pub enum Event {
     /// A node's outputs were all in the cache: nothing was asked of ONC.
     Cached {
         node: String,
+        kind: NodeKind,
         what: String,
         files: usize,
     },
@@ -52,15 +55,20 @@ pub enum Event {
         file: String,
         bytes: u64,
     },
+    /// A file a run or listing names was already stored (by an earlier run, or by another job
+    /// of this one): not transferred.
+    FileReused { node: String, file: String },
     /// A node finished: all its files are stored and linked into the output tree.
     Done {
         node: String,
+        kind: NodeKind,
         what: String,
         files: usize,
     },
     /// A node failed; its dependents will not run.
     Failed {
         node: String,
+        kind: NodeKind,
         what: String,
         reason: String,
     },

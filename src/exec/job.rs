@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 
@@ -156,12 +155,9 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
     if uncovered.is_empty() && missing.is_empty() {
         return match finish(context, job, &files, false).await {
             Ok(()) => {
-                context
-                    .counters
-                    .files_cached
-                    .fetch_add(files.len() as u64, Ordering::Relaxed);
                 context.emit(Event::Cached {
                     node: job.key.short(),
+                    kind: job.kind,
                     what: job.what.clone(),
                     files: files.len(),
                 });
@@ -205,6 +201,7 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
                 Ok(()) => {
                     context.emit(Event::Done {
                         node: job.key.short(),
+                        kind: job.kind,
                         what: job.what.clone(),
                         files: files.len(),
                     });

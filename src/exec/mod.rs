@@ -33,11 +33,13 @@ pub mod limits;
 mod product;
 pub mod scheduler;
 pub mod states;
+pub mod stats;
 
 use serde::Serialize;
 
 pub use error::ExecError;
 pub use events::Event;
+pub use stats::{RunStats, StatsKeeper, Update};
 
 /// A node that failed, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,37 +50,77 @@ pub struct Failure {
     pub reason: String,
 }
 
-/// The run record (SPEC §6).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// The end of a run: its statistics (the same counters the progress bars showed), failures and
+/// timing. Serialised as the run record (SPEC §6).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
     pub manifest: String,
     pub started_at: String,
-    /// ONC data product requests in the plan.
-    pub runs_total: usize,
-    /// Requests whose files were downloaded by this run.
-    pub runs_downloaded: usize,
-    /// Requests that failed.
-    pub runs_errors: usize,
-    /// Requests and listings satisfied entirely from the cache.
-    pub nodes_cached: usize,
-    pub files_downloaded: usize,
-    pub files_cached: usize,
-    /// Clip files cut by this run (a split clip counts each piece).
-    pub clips_written: usize,
-    /// Clip nodes whose outputs were already cut from the same source files.
-    pub clips_cached: usize,
-    /// Clip nodes skipped because of a gap (`gaps = "skip"`).
-    pub clips_skipped: usize,
-    pub bytes_downloaded: u64,
-    /// Data product submissions made by this run (re-attached runs are not submissions).
-    pub requests_submitted: usize,
-    /// Runs picked up from the journal of an interrupted run.
-    pub runs_reattached: usize,
+    pub stats: RunStats,
     /// Every HTTP request sent, polls and retries included.
     pub http_requests: u64,
     pub wall_seconds: f64,
     pub interrupted: bool,
     pub failures: Vec<Failure>,
+}
+
+/// The run record's fields: the summary with its statistics inline.
+#[derive(Serialize)]
+struct RunRecord<'a> {
+    manifest: &'a str,
+    started_at: &'a str,
+    /// ONC data product requests in the plan.
+    runs_total: u64,
+    /// Requests whose files were downloaded by this run.
+    runs_downloaded: u64,
+    /// Requests that failed.
+    runs_errors: u64,
+    /// Requests and listings satisfied entirely from the cache.
+    nodes_cached: u64,
+    files_downloaded: u64,
+    files_cached: u64,
+    /// Clip files cut by this run (a split clip counts each piece).
+    clips_written: u64,
+    /// Clip nodes whose outputs were already cut from the same source files.
+    clips_cached: u64,
+    /// Clip nodes skipped because of a gap (`gaps = "skip"`).
+    clips_skipped: u64,
+    bytes_downloaded: u64,
+    /// Data product submissions made by this run (re-attached runs are not submissions).
+    requests_submitted: u64,
+    /// Runs picked up from the journal of an interrupted run.
+    runs_reattached: u64,
+    http_requests: u64,
+    wall_seconds: f64,
+    interrupted: bool,
+    failures: &'a [Failure],
+}
+
+impl Serialize for RunSummary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let s = &self.stats;
+        RunRecord {
+            manifest: &self.manifest,
+            started_at: &self.started_at,
+            runs_total: s.runs_total,
+            runs_downloaded: s.runs_downloaded,
+            runs_errors: s.runs_errors,
+            nodes_cached: s.nodes_cached,
+            files_downloaded: s.files_downloaded,
+            files_cached: s.files_cached,
+            clips_written: s.clips_written,
+            clips_cached: s.clips_cached,
+            clips_skipped: s.clips_skipped,
+            bytes_downloaded: s.bytes_downloaded,
+            requests_submitted: s.requests_submitted,
+            runs_reattached: s.runs_reattached,
+            http_requests: self.http_requests,
+            wall_seconds: self.wall_seconds,
+            interrupted: self.interrupted,
+            failures: &self.failures,
+        }
+        .serialize(serializer)
+    }
 }
 
 pub use job::source_identity;

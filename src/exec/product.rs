@@ -5,7 +5,6 @@
 //! stored and a coverage entry. Errors: ONC's answers (a failed or cancelled run, unknown ids,
 //! 410 once resubmitted), journal writes, `max_wait`.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -47,7 +46,6 @@ pub(super) async fn product_job(
             .filter(|entry| entry.base_url == context.base_url);
         let (request_id, estimate, entry) = match journaled {
             Some(entry) => {
-                context.counters.reattached.fetch_add(1, Ordering::Relaxed);
                 context.emit(Event::Reattached {
                     node: job.key.short(),
                     what: job.what.clone(),
@@ -67,7 +65,6 @@ pub(super) async fn product_job(
                     return Err(JobError::Interrupted);
                 }
                 let request = context.client.request_product(&query.params()).await?;
-                context.counters.submitted.fetch_add(1, Ordering::Relaxed);
                 let entry = JournalEntry {
                     query: query.params(),
                     dp_request_id: request.dp_request_id,

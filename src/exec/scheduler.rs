@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -24,9 +23,10 @@ use crate::onc::OncClient;
 use onc_format::stamp::onc_date;
 
 use super::claims::FileClaims;
-use super::context::{Context, Counters};
+use super::context::Context;
 use super::job::{Job, JobEnd, jobs, run_job};
 use super::limits::Limits;
+use super::stats::{StatsKeeper, Update};
 use super::{Failure, RunSummary};
 
 /// Memory for decoded spectrogram files kept between clips: about seven 5-minute plotRes files.
@@ -39,12 +39,22 @@ pub async fn execute(
     cache: Cache,
     output_dir: &Path,
     base_url: &str,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::UnboundedSender<Update>,
     cancel: watch::Receiver<bool>,
 ) -> RunSummary {
     let started = Instant::now();
     let started_at = onc_date(Utc::now());
     let all_jobs = jobs(compiled, output_dir);
+    let clip_jobs = clip_jobs(compiled);
+    let runs_total = all_jobs
+        .iter()
+        .filter(|j| j.kind == NodeKind::ProductRequest)
+        .count();
+    let stats = StatsKeeper::new(
+        all_jobs.len() as u64,
+        runs_total as u64,
+        clip_jobs.len() as u64,
+    );
     let context = Arc::new(Context {
         client,
         cache,
@@ -52,7 +62,7 @@ pub async fn execute(
         output_dir: output_dir.to_path_buf(),
         events,
         cancel,
-        counters: Counters::default(),
+        stats: std::sync::Mutex::new(stats),
         base_url: base_url.to_owned(),
         claims: FileClaims::default(),
         coverages: std::sync::Mutex::default(),
@@ -63,14 +73,13 @@ pub async fn execute(
     for job in &all_jobs {
         finished.insert(job.key, watch::channel(None).0);
     }
-    let clip_jobs = clip_jobs(compiled);
     let mut tasks = tokio::task::JoinSet::new();
     // Which node each task works for, so a task that panics is reported against its node.
-    let mut task_nodes: HashMap<tokio::task::Id, (NodeKey, &'static str, String)> = HashMap::new();
+    let mut task_nodes: HashMap<tokio::task::Id, (NodeKey, NodeKind, String)> = HashMap::new();
     for job in all_jobs.clone() {
         let context = context.clone();
         let done = finished.get(&job.key).cloned();
-        let node = (job.key, job.kind.as_str(), job.what.clone());
+        let node = (job.key, job.kind, job.what.clone());
         let handle = tasks.spawn(async move {
             let end = run_job(&context, &job).await;
             if let Some(done) = done {
@@ -87,7 +96,7 @@ pub async fn execute(
             .iter()
             .filter_map(|key| finished.get(key).map(watch::Sender::subscribe))
             .collect();
-        let node = (job.key, "clip", job.what.clone());
+        let node = (job.key, NodeKind::Clip, job.what.clone());
         let handle = tasks.spawn(async move {
             for mut receiver in upstream {
                 match receiver.wait_for(Option::is_some).await.map(|v| *v) {
@@ -114,24 +123,26 @@ pub async fn execute(
     let mut summary = RunSummary {
         manifest: compiled.loaded.file.clone(),
         started_at,
-        runs_total: all_jobs
-            .iter()
-            .filter(|j| j.kind == NodeKind::ProductRequest)
-            .count(),
         ..RunSummary::default()
     };
     while let Some(joined) = tasks.join_next_with_id().await {
         let (job, end) = match joined {
             Ok((_, Task::Onc(job, end))) => (job, end),
             Ok((_, Task::Clip(job, end))) => {
+                // Written, cached and skipped clips were counted from their events.
                 match end {
-                    super::clips::ClipEnd::Cached => summary.clips_cached += 1,
-                    super::clips::ClipEnd::Written => {}
-                    super::clips::ClipEnd::Skipped => summary.clips_skipped += 1,
                     super::clips::ClipEnd::Interrupted => summary.interrupted = true,
                     super::clips::ClipEnd::Failed(reason) => {
-                        report_failure(&context, &mut summary, job.key, "clip", &job.what, &reason);
+                        report_failure(
+                            &context,
+                            &mut summary,
+                            job.key,
+                            NodeKind::Clip,
+                            &job.what,
+                            &reason,
+                        );
                     }
+                    _ => {}
                 }
                 continue;
             }
@@ -139,10 +150,7 @@ pub async fn execute(
                 let reason = ExecError::Panicked(error.to_string());
                 match task_nodes.get(&error.id()) {
                     Some((key, kind, what)) => {
-                        if *kind == NodeKind::ProductRequest.as_str() {
-                            summary.runs_errors += 1;
-                        }
-                        report_failure(&context, &mut summary, *key, kind, what, &reason);
+                        report_failure(&context, &mut summary, *key, *kind, what, &reason);
                     }
                     None => summary.failures.push(Failure {
                         node: String::new(),
@@ -154,42 +162,23 @@ pub async fn execute(
                 continue;
             }
         };
-        let is_run = job.kind == NodeKind::ProductRequest;
+        // Cached and downloaded nodes were counted from their events.
         match end {
-            JobEnd::Cached => summary.nodes_cached += 1,
-            JobEnd::Downloaded => {
-                if is_run {
-                    summary.runs_downloaded += 1;
-                }
-            }
             JobEnd::Failed(reason) => {
-                if is_run {
-                    summary.runs_errors += 1;
-                }
                 report_failure(
                     &context,
                     &mut summary,
                     job.key,
-                    job.kind.as_str(),
+                    job.kind,
                     &job.what,
                     &reason,
                 );
             }
             JobEnd::Interrupted => summary.interrupted = true,
+            JobEnd::Cached | JobEnd::Downloaded => {}
         }
     }
-    let counters = &context.counters;
-    summary.files_downloaded =
-        usize::try_from(counters.files_downloaded.load(Ordering::Relaxed)).unwrap_or(0);
-    summary.files_cached =
-        usize::try_from(counters.files_cached.load(Ordering::Relaxed)).unwrap_or(0);
-    summary.bytes_downloaded = counters.bytes_downloaded.load(Ordering::Relaxed);
-    summary.requests_submitted =
-        usize::try_from(counters.submitted.load(Ordering::Relaxed)).unwrap_or(0);
-    summary.runs_reattached =
-        usize::try_from(counters.reattached.load(Ordering::Relaxed)).unwrap_or(0);
-    summary.clips_written =
-        usize::try_from(counters.clips_written.load(Ordering::Relaxed)).unwrap_or(0);
+    summary.stats = context.stats();
     summary.http_requests = context.client.requests_sent();
     summary.interrupted |= context.cancelled();
     summary.wall_seconds = started.elapsed().as_secs_f64();
@@ -201,14 +190,14 @@ pub(super) fn report_failure(
     context: &Context,
     summary: &mut RunSummary,
     key: NodeKey,
-    kind: &str,
+    kind: NodeKind,
     what: &str,
     reason: &ExecError,
 ) {
     let reason = reason.to_string();
     let (node, what_text, reason_text) = (key.short(), what.to_owned(), reason.clone());
     // Clips have their own event so progress counts them as clips, not as ONC requests.
-    context.emit(if kind == "clip" {
+    context.emit(if kind == NodeKind::Clip {
         Event::ClipFailed {
             node,
             what: what_text,
@@ -217,13 +206,14 @@ pub(super) fn report_failure(
     } else {
         Event::Failed {
             node,
+            kind,
             what: what_text,
             reason: reason_text,
         }
     });
     summary.failures.push(Failure {
         node: key.to_hex(),
-        kind: kind.to_owned(),
+        kind: kind.as_str().to_owned(),
         what: what.to_owned(),
         reason,
     });

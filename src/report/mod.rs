@@ -280,7 +280,9 @@ pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
 pub fn event_line(event: &crate::exec::Event) -> String {
     use crate::exec::Event;
     match event {
-        Event::Cached { node, what, files } => {
+        Event::Cached {
+            node, what, files, ..
+        } => {
             format!("cached     {node} {what} ({files} files, no request)")
         }
         Event::Submitted {
@@ -330,8 +332,14 @@ pub fn event_line(event: &crate::exec::Event) -> String {
         Event::Downloaded { node, file, bytes } => {
             format!("downloaded {node} {file} ({bytes} bytes)")
         }
-        Event::Done { node, what, files } => format!("done       {node} {what} ({files} files)"),
-        Event::Failed { node, what, reason } | Event::ClipFailed { node, what, reason } => {
+        Event::FileReused { node, file } => format!("reused     {node} {file} (already stored)"),
+        Event::Done {
+            node, what, files, ..
+        } => format!("done       {node} {what} ({files} files)"),
+        Event::Failed {
+            node, what, reason, ..
+        }
+        | Event::ClipFailed { node, what, reason } => {
             format!("FAILED     {node} {what}: {reason}")
         }
         Event::Clipped { node, what, pieces } if *pieces == 1 => {
@@ -351,26 +359,27 @@ pub fn event_line(event: &crate::exec::Event) -> String {
 /// The end-of-run summary for people.
 pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path::Path>) -> String {
     let mut out = String::new();
+    let stats = &summary.stats;
     let _ = writeln!(
         out,
         "{} ONC requests: {} downloaded, {} failed; {} nodes from the cache; {} files downloaded ({} bytes), {} files from the cache; {} submissions, {} resumed; {} HTTP requests; {:.1} s",
-        summary.runs_total,
-        summary.runs_downloaded,
-        summary.runs_errors,
-        summary.nodes_cached,
-        summary.files_downloaded,
-        summary.bytes_downloaded,
-        summary.files_cached,
-        summary.requests_submitted,
-        summary.runs_reattached,
+        stats.runs_total,
+        stats.runs_downloaded,
+        stats.runs_errors,
+        stats.nodes_cached,
+        stats.files_downloaded,
+        stats.bytes_downloaded,
+        stats.files_cached,
+        stats.requests_submitted,
+        stats.runs_reattached,
         summary.http_requests,
         summary.wall_seconds,
     );
-    if summary.clips_written + summary.clips_cached + summary.clips_skipped > 0 {
+    if stats.clips_written + stats.clips_cached + stats.clips_skipped > 0 {
         let _ = writeln!(
             out,
             "clips: {} cut, {} already cut, {} skipped at gaps",
-            summary.clips_written, summary.clips_cached, summary.clips_skipped
+            stats.clips_written, stats.clips_cached, stats.clips_skipped
         );
     }
     for failure in &summary.failures {

@@ -6,35 +6,18 @@
 //! printed above them; otherwise (`--no-progress`, a pipe, CI) one plain line per event, so logs
 //! stay greppable. `--quiet` keeps only failures.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::exec::Event;
-
-/// How many things the run will touch, for the bars' lengths.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Expected {
-    /// Product request and archive listing nodes.
-    pub onc_nodes: u64,
-    /// Clip nodes.
-    pub clips: u64,
-}
+use crate::exec::{Event, RunStats, Update};
 
 /// Where events go.
 pub struct Reporter {
     output: Output,
     quiet: bool,
-    /// Nodes submitted (or re-attached) and not finished: "processing".
-    processing: HashSet<String>,
-    /// Nodes finished: cached, done or failed.
-    finished: u64,
-    expected: Expected,
-    files_expected: u64,
-    files: u64,
-    bytes: u64,
-    clips: u64,
+    /// The statistics after the last event (the executor counts; the reporter only shows).
+    stats: RunStats,
 }
 
 enum Output {
@@ -49,10 +32,11 @@ enum Output {
 
 impl Reporter {
     /// Bars when `bars` (stderr is a terminal and `--no-progress` was not given), lines otherwise.
-    pub fn new(bars: bool, quiet: bool, expected: Expected) -> Self {
+    /// `stats` says what the run will touch (the bars' lengths).
+    pub fn new(bars: bool, quiet: bool, stats: RunStats) -> Self {
         let output = if bars && !quiet {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let requests = multi.add(ProgressBar::new(expected.onc_nodes));
+            let requests = multi.add(ProgressBar::new(stats.onc_nodes));
             requests.set_style(style("{spinner} ONC requests [{bar:30}] {pos}/{len} {msg}"));
             requests.enable_steady_tick(Duration::from_millis(200));
             let files = multi.add(ProgressBar::new(0));
@@ -70,42 +54,16 @@ impl Reporter {
         let reporter = Reporter {
             output,
             quiet,
-            processing: HashSet::new(),
-            finished: 0,
-            expected,
-            files_expected: 0,
-            files: 0,
-            bytes: 0,
-            clips: 0,
+            stats,
         };
         reporter.refresh();
         reporter
     }
 
-    /// Shows one event.
-    pub fn event(&mut self, event: &Event) {
-        match event {
-            Event::Submitted { node, .. } | Event::Reattached { node, .. } => {
-                self.processing.insert(node.clone());
-            }
-            Event::RunComplete { files, .. } => self.files_expected += u64::from(*files),
-            Event::Listed { to_download, .. } => self.files_expected += *to_download as u64,
-            Event::Downloaded { bytes, .. } => {
-                self.files += 1;
-                self.bytes += bytes;
-            }
-            Event::Cached { node, .. } | Event::Done { node, .. } | Event::Failed { node, .. } => {
-                self.processing.remove(node);
-                self.finished += 1;
-            }
-            Event::Clipped { .. }
-            | Event::ClipCached { .. }
-            | Event::ClipSkipped { .. }
-            | Event::ClipFailed { .. } => {
-                self.clips += 1;
-            }
-            Event::Progress { .. } | Event::Warning { .. } => {}
-        }
+    /// Shows one event, with the statistics it led to.
+    pub fn update(&mut self, update: &Update) {
+        self.stats = update.stats;
+        let event = &update.event;
         let important = matches!(event, Event::Failed { .. } | Event::ClipFailed { .. });
         match &self.output {
             Output::Plain => {
@@ -139,14 +97,11 @@ impl Reporter {
 
     /// "3 queued · 2 processing · 4 done".
     fn counts(&self) -> String {
-        let processing = self.processing.len() as u64;
-        let queued = self
-            .expected
-            .onc_nodes
-            .saturating_sub(self.finished + processing);
+        let s = &self.stats;
+        let queued = s.onc_nodes.saturating_sub(s.onc_finished + s.onc_in_flight);
         format!(
-            "{queued} queued · {processing} processing · {} done",
-            self.finished
+            "{queued} queued · {} processing · {} done",
+            s.onc_in_flight, s.onc_finished
         )
     }
 
@@ -155,18 +110,20 @@ impl Reporter {
             requests, files, ..
         } = &self.output
         {
-            requests.set_position(self.finished);
-            if !requests.message().contains("ONC:") || self.processing.is_empty() {
+            let s = &self.stats;
+            requests.set_length(s.onc_nodes);
+            requests.set_position(s.onc_finished);
+            if !requests.message().contains("ONC:") || s.onc_in_flight == 0 {
                 requests.set_message(self.counts());
             }
-            files.set_length(self.files_expected.max(self.files));
-            files.set_position(self.files);
-            let clips = if self.expected.clips > 0 {
-                format!(" · clips {}/{}", self.clips, self.expected.clips)
+            files.set_length(s.files_expected.max(s.files_downloaded));
+            files.set_position(s.files_downloaded);
+            let clips = if s.clips_total > 0 {
+                format!(" · clips {}/{}", s.clips_finished, s.clips_total)
             } else {
                 String::new()
             };
-            files.set_message(format!("{}{clips}", HumanBytes(self.bytes)));
+            files.set_message(format!("{}{clips}", HumanBytes(s.bytes_downloaded)));
         }
     }
 
@@ -192,82 +149,56 @@ fn style(template: &str) -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dag::NodeKind;
+    use crate::exec::StatsKeeper;
 
-    fn event(kind: &str, node: &str) -> Event {
-        let what = "ICLISTENHF6324 HSD mat".to_string();
-        let node = node.to_string();
-        match kind {
-            "submitted" => Event::Submitted {
-                node,
-                what,
+    /// Feeds events through the executor's own counting, as a run does.
+    fn feed(reporter: &mut Reporter, keeper: &mut StatsKeeper, event: Event) {
+        keeper.apply(&event);
+        reporter.update(&Update {
+            event,
+            stats: keeper.stats(),
+        });
+    }
+
+    #[test]
+    fn the_bars_show_the_executors_counts() {
+        let mut keeper = StatsKeeper::new(3, 3, 0);
+        let mut reporter = Reporter::new(false, true, keeper.stats());
+        assert_eq!(reporter.counts(), "3 queued · 0 processing · 0 done");
+        let what = || "ICLISTENHF6324 product HSD.mat".to_string();
+        feed(
+            &mut reporter,
+            &mut keeper,
+            Event::Cached {
+                node: "a".into(),
+                kind: NodeKind::ProductRequest,
+                what: what(),
+                files: 3,
+            },
+        );
+        feed(
+            &mut reporter,
+            &mut keeper,
+            Event::Submitted {
+                node: "b".into(),
+                what: what(),
                 dp_request_id: 1,
                 estimate: None,
             },
-            "complete" => Event::RunComplete {
-                node,
-                dp_run_id: 2,
-                files: 3,
-            },
-            "downloaded" => Event::Downloaded {
-                node,
-                file: "a.mat".into(),
-                bytes: 10,
-            },
-            "clip failed" => Event::ClipFailed {
-                node,
-                what,
-                reason: "its source files could not be fetched".into(),
-            },
-            "done" => Event::Done {
-                node,
-                what,
-                files: 3,
-            },
-            _ => Event::Cached {
-                node,
-                what,
-                files: 3,
-            },
-        }
-    }
-
-    #[test]
-    fn counts_follow_the_runs_through_their_states() {
-        let mut reporter = Reporter::new(
-            false,
-            true,
-            Expected {
-                onc_nodes: 3,
-                clips: 0,
-            },
         );
-        assert_eq!(reporter.counts(), "3 queued · 0 processing · 0 done");
-        reporter.event(&event("cached", "a"));
-        reporter.event(&event("submitted", "b"));
-        reporter.event(&event("complete", "b"));
-        reporter.event(&event("downloaded", "b"));
         assert_eq!(reporter.counts(), "1 queued · 1 processing · 1 done");
-        reporter.event(&event("done", "b"));
-        assert_eq!(reporter.counts(), "1 queued · 0 processing · 2 done");
-        assert_eq!(
-            (reporter.files, reporter.bytes, reporter.files_expected),
-            (1, 10, 3)
-        );
-    }
-
-    #[test]
-    fn failed_clips_count_as_clips_not_as_onc_requests() {
-        let mut reporter = Reporter::new(
-            false,
-            true,
-            Expected {
-                onc_nodes: 1,
-                clips: 2,
+        feed(
+            &mut reporter,
+            &mut keeper,
+            Event::Done {
+                node: "b".into(),
+                kind: NodeKind::ProductRequest,
+                what: what(),
+                files: 3,
             },
         );
-        reporter.event(&event("clip failed", "c1"));
-        reporter.event(&event("clip failed", "c2"));
-        assert_eq!(reporter.counts(), "1 queued · 0 processing · 0 done");
-        assert_eq!(reporter.clips, 2);
+        assert_eq!(reporter.counts(), "1 queued · 0 processing · 2 done");
+        assert_eq!(reporter.stats, keeper.stats());
     }
 }
