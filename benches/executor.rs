@@ -93,8 +93,13 @@ async fn run(compiled: &Compiled, client: OncClient, dir: &Path) -> RunSummary {
     let drain = tokio::spawn(async move { while received.recv().await.is_some() {} });
     let (_stop, cancel) = tokio::sync::watch::channel(false);
     let base_url = compiled.plan.settings.base_url.clone();
+    let work = onc_pipe::exec::Work {
+        plan: &compiled.plan,
+        dag: &compiled.dag,
+        manifest: &compiled.loaded.file,
+    };
     let summary = execute(
-        compiled,
+        work,
         client,
         cache,
         &dir.join("data"),

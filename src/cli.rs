@@ -1,7 +1,7 @@
-//! Command-line interface: clap types → calls into the library → exit codes. No logic here.
-//!
-//! Exit codes (SPEC §2): 0 success; 1 some nodes failed; 2 invalid input (manifest, request
-//! file, arguments); 3 could not start.
+//! Command-line interface: clap types → calls into the library → what it renders, and an exit
+//! code. The work is the library's ([`crate::run`], [`crate::exec`], [`crate::report`]); the
+//! codes are [`crate::error`]'s (SPEC §2): 0 success; 1 some nodes failed; 2 invalid input
+//! (manifest, request file, arguments); 3 could not start; 130 interrupted.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -9,21 +9,13 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cache::Cache;
-use crate::compile::{self, Compiled};
+use crate::error::{EXIT_INVALID, EXIT_OK, Error};
 use crate::manifest::diagnostic::{DiagnosticFormat, render_all};
 use crate::manifest::{Diagnostic, schema_json};
-use crate::onc::{ConnectOptions, find_token};
 use crate::report;
-use crate::simulator::connect_or_simulate;
+use crate::run::{Overrides, Prepared, RunOptions};
 #[cfg(feature = "simulator")]
 use onc_sim::SimConfig;
-
-/// Exit code: everything worked.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: invalid input (manifest, request file, arguments).
-pub const EXIT_INVALID: i32 = 2;
-/// Exit code: could not start (unwritable output, ...).
-pub const EXIT_CANNOT_START: i32 = 3;
 
 /// Declarative, resumable pipelines for Ocean Networks Canada hydrophone data.
 #[derive(Debug, Parser)]
@@ -149,14 +141,15 @@ pub fn run(cli: Cli) -> i32 {
             if !errors.is_empty() {
                 for error in errors {
                     let flag = error.setting().replace('_', "-");
-                    match error {
+                    let message = match error {
                         onc_sim::config::SettingError::OutOfRange { problem, .. } => {
-                            eprintln!("onc-pipe: --{flag} {problem}");
+                            format!("--{flag} {problem}")
                         }
                         onc_sim::config::SettingError::Faults(message) => {
-                            eprintln!("onc-pipe: invalid --{flag}: {message}");
+                            format!("invalid --{flag}: {message}")
                         }
-                    }
+                    };
+                    report_error(&Error::InvalidArgument(message));
                 }
                 return EXIT_INVALID;
             }
@@ -165,174 +158,70 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention).
-pub const EXIT_INTERRUPTED: i32 = 130;
-/// Exit code: some nodes failed, others completed.
-pub const EXIT_FAILED: i32 = 1;
-
-/// Compiles `file` and applies the command line's overrides; prints diagnostics on failure.
-fn compile_for_run(cli: &Cli, file: &std::path::Path) -> Result<(Compiled, PathBuf, PathBuf), i32> {
-    let mut compiled = match compile::compile(file) {
-        Ok(compiled) => compiled,
-        Err(diagnostics) => {
-            eprint!("{}", render_all(&diagnostics, DiagnosticFormat::Human));
-            return Err(EXIT_INVALID);
+/// Prints an error the way every command does: `onc-pipe: ` and the message; diagnostics of
+/// invalid input with their places. Returns its exit code.
+fn report_error(error: &Error) -> i32 {
+    match error {
+        Error::Invalid(diagnostics) => {
+            eprint!("{}", render_all(diagnostics, DiagnosticFormat::Human));
         }
-    };
-    if !cli.quiet && !compiled.warnings.is_empty() {
-        eprint!(
-            "{}",
-            render_all(&compiled.warnings, DiagnosticFormat::Human)
-        );
+        other => eprintln!("onc-pipe: {other}"),
     }
-    if let Some(base_url) = &cli.base_url {
-        compiled.plan.settings.base_url = base_url.clone();
-    }
-    if compiled.plan.settings.base_url == crate::onc::SIMULATOR {
-        scale_pacing_to_simulator(&mut compiled.plan.settings);
-    }
-    // Paths in a manifest are relative to its folder; paths on the command line to the shell's.
-    let base_dir = compiled
-        .loaded
-        .path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let output_dir = cli
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.output_dir));
-    let cache_dir = cli
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.cache_dir));
-    Ok((compiled, output_dir, cache_dir))
+    error.process_exit_code()
 }
 
-/// The in-process simulator runs ONC's clock `time_scale` times faster; the client's pacing
-/// (stagger, poll interval, max wait) follows, so a manifest written for ONC behaves the same
-/// against the simulator, only faster. `max_wait` keeps at least 30 real seconds, so a busy
-/// machine does not time a simulated run out.
-fn scale_pacing_to_simulator(settings: &mut crate::plan::Settings) {
-    let scale = settings.simulator.time_scale;
-    let scaled = |ms: i64| (ms as f64 * scale).round() as i64;
-    settings.stagger_ms = scaled(settings.stagger_ms);
-    settings.poll_interval_ms = scaled(settings.poll_interval_ms).max(10);
-    settings.max_wait_ms = scaled(settings.max_wait_ms).max(30_000);
+/// Compiles `file` with the command line's overrides, and shows its warnings.
+fn prepare(cli: &Cli, file: &std::path::Path) -> Result<Prepared, Error> {
+    let overrides = Overrides {
+        base_url: cli.base_url.clone(),
+        output_dir: cli.output_dir.clone(),
+        cache_dir: cli.cache_dir.clone(),
+    };
+    let prepared = crate::run::prepare(file, &overrides)?;
+    if !cli.quiet && !prepared.compiled.warnings.is_empty() {
+        eprint!(
+            "{}",
+            render_all(&prepared.compiled.warnings, DiagnosticFormat::Human)
+        );
+    }
+    Ok(prepared)
 }
 
 fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool) -> i32 {
-    let (compiled, output_dir, cache_dir) = match compile_for_run(cli, file) {
-        Ok(parts) => parts,
-        Err(code) => return code,
-    };
-    let cache = match Cache::open(&cache_dir) {
-        Ok(cache) => cache,
-        Err(error) => {
-            eprintln!("onc-pipe: cannot start: failed to {error}");
-            return EXIT_CANNOT_START;
-        }
-    };
-    let lock = match cache.lock() {
-        Ok(lock) => lock,
-        Err(error) => {
-            eprintln!(
-                "onc-pipe: cannot start: another onc-pipe run is using this cache ({error}); wait for it to finish"
-            );
-            return EXIT_CANNOT_START;
-        }
-    };
-    let _ = cache.clear_tmp(&lock);
-    let token = match find_token(
-        std::env::var("ONC_TOKEN").ok(),
-        std::path::Path::new(".env"),
-    ) {
-        Ok(token) => token,
-        Err(error) => {
-            eprintln!("onc-pipe: cannot start: failed to {error}");
-            return EXIT_CANNOT_START;
-        }
-    };
-    let settings = compiled.plan.settings.clone();
-    let options = ConnectOptions {
-        base_url: settings.base_url.clone(),
-        timeout: std::time::Duration::from_millis(
-            u64::try_from(settings.timeout_ms.max(1)).unwrap_or(60_000),
-        ),
-        max_attempts: settings.max_attempts,
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("onc-pipe: cannot start the async runtime: {error}");
-            return EXIT_CANNOT_START;
-        }
-    };
-    let started = chrono::Utc::now();
-    let bars = !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut reporter =
-        report::progress::Reporter::new(bars, cli.quiet, crate::exec::RunStats::default());
-    let outcome = runtime.block_on(async {
-        let (client, simulator) =
-            match connect_or_simulate(&options, token, &settings.simulator).await {
-            Ok(connected) => connected,
-            Err(error) => {
-                eprintln!("onc-pipe: cannot start: failed to {error}");
-                return Err(EXIT_CANNOT_START);
-            }
+    let outcome = prepare(cli, file).and_then(|prepared| {
+        let options = RunOptions {
+            bars: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            quiet: cli.quiet,
         };
-        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-        let reporter = tokio::spawn(async move {
-            while let Some(event) = received.recv().await {
-                reporter.update(&event);
-            }
-            reporter.finish();
-        });
-        let (stop, cancel) = tokio::sync::watch::channel(false);
-        let interrupts = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("onc-pipe: stopping: no new work; partial downloads are removed, the journal is kept (Ctrl-C again to quit now)");
-                let _ = stop.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(EXIT_INTERRUPTED);
-                }
-            }
-        });
-        let summary = crate::exec::execute(&compiled, client, cache.clone(), &output_dir, &settings.base_url, events, cancel).await;
-        interrupts.abort();
-        let _ = reporter.await;
-        if let Some(simulator) = simulator {
-            simulator.stop().await;
-        }
-        Ok(summary)
+        crate::run::run(&prepared, options)
     });
-    let summary = match outcome {
-        Ok(summary) => summary,
-        Err(code) => return code,
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return report_error(&error),
     };
-    let value = serde_json::to_value(&summary).unwrap_or_default();
-    let record = cache.write_run_record(&value, started).ok();
-    drop(lock);
+    let summary = &outcome.summary;
     if !cli.quiet || !summary.failures.is_empty() {
-        eprint!("{}", report::summary_text(&summary, record.as_deref()));
+        eprint!(
+            "{}",
+            report::summary_text(summary, outcome.record.as_deref())
+        );
     }
     if json {
+        let value = serde_json::to_value(summary).unwrap_or_default();
         let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
         write_stdout(&text);
     }
-    if summary.interrupted {
-        EXIT_INTERRUPTED
-    } else if summary.failures.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }
+    outcome.exit_code()
 }
 
 fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
-    let (compiled, _, cache_dir) = match compile_for_run(cli, file) {
-        Ok(parts) => parts,
-        Err(code) => return code,
+    let Prepared {
+        compiled,
+        cache_dir,
+        ..
+    } = match prepare(cli, file) {
+        Ok(prepared) => prepared,
+        Err(error) => return report_error(&error),
     };
     let server = compiled.plan.settings.base_url.clone();
     let cache = if cache_dir.is_dir() {
@@ -340,7 +229,7 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
     } else {
         None
     };
-    let states = crate::exec::node_states(&compiled, cache.as_ref(), &server);
+    let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
     if json {
         write_stdout(&report::status_json(&compiled, &states))
     } else {
@@ -352,23 +241,17 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
 fn simulate(config: SimConfig, port: u16) -> i32 {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("onc-pipe: cannot start the async runtime: {error}");
-            return EXIT_CANNOT_START;
-        }
+        Err(error) => return report_error(&Error::Runtime(error)),
     };
     runtime.block_on(async {
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let handle = match onc_sim::start(config, address).await {
             Ok(handle) => handle,
-            Err(error) => {
-                eprintln!("onc-pipe: cannot listen on {address}: {error}");
-                return EXIT_CANNOT_START;
-            }
+            Err(source) => return report_error(&Error::Listen { address, source }),
         };
         // The URL alone on the first line, so scripts can read it.
         if write_stdout(&format!("{}\n", handle.base_url)) != EXIT_OK {
-            return EXIT_CANNOT_START;
+            return crate::error::EXIT_CANNOT_START;
         }
         eprintln!(
             "onc-pipe: ONC simulator serving at {} (stats at {}_sim/stats); Ctrl-C stops it",
@@ -384,7 +267,7 @@ fn validate(files: &[PathBuf], format: DiagnosticFormat, quiet: bool) -> i32 {
     let mut all = Vec::new();
     let mut invalid = 0;
     for file in files {
-        let diagnostics = match compile::compile(file) {
+        let diagnostics = match crate::compile::compile(file) {
             Ok(compiled) => compiled.warnings,
             Err(diagnostics) => diagnostics,
         };
@@ -423,9 +306,13 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat) -> i32 {
-    let (mut compiled, output_dir, cache_dir) = match compile_for_run(cli, file) {
-        Ok(parts) => parts,
-        Err(code) => return code,
+    let Prepared {
+        mut compiled,
+        output_dir,
+        cache_dir,
+    } = match prepare(cli, file) {
+        Ok(prepared) => prepared,
+        Err(error) => return report_error(&error),
     };
     compiled.plan.settings.output_dir = output_dir;
     compiled.plan.settings.cache_dir = cache_dir.clone();
@@ -435,7 +322,7 @@ fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat) -> i32 {
         .then(|| Cache::open(&cache_dir).ok())
         .flatten();
     let server = compiled.plan.settings.base_url.clone();
-    let states = crate::exec::node_states(&compiled, cache.as_ref(), &server);
+    let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
     let text = match format {
         PlanFormat::Text => report::plan_text(&compiled, &states),
         PlanFormat::Json => report::plan_json(&compiled, &states),
@@ -453,9 +340,6 @@ fn write_stdout(text: &str) -> i32 {
     {
         Ok(()) => EXIT_OK,
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
-        Err(error) => {
-            eprintln!("onc-pipe: cannot write output: {error}");
-            EXIT_CANNOT_START
-        }
+        Err(error) => report_error(&Error::Output(error)),
     }
 }

@@ -12,7 +12,9 @@
 //!   ├─ cache/   content-addressed store, coverage, journal, node records, lock
 //!   └─ clip/    synchronous decoders and writers (MAT, FLAC, WAV, NPZ, PNG)
 //! report/     plans, states, events and summaries ──► text and JSON; nothing else formats
+//! run         `onc-pipe run` as one call: cache lock, token, connection, reporter, record
 //! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
+//! error       what stops a command before its work, with its exit code
 //! cli         command line ──► the calls above ──► exit code
 //! ```
 //!
@@ -25,9 +27,11 @@ pub mod cli;
 pub mod clip;
 pub mod compile;
 pub mod dag;
+pub mod error;
 pub mod exec;
 pub mod manifest;
 pub mod onc;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod simulator;

@@ -13,9 +13,10 @@ use chrono::Utc;
 use super::error::ExecError;
 use super::events::Event;
 use crate::cache::{NodeRecord, StoredFile, link_output};
-use crate::compile::Compiled;
+use crate::dag::Dag;
 use crate::dag::{NodeDetail, NodeKey, NodeKind, describe, window_key};
 use crate::manifest::requests::sanitise_name;
+use crate::plan::Plan;
 use onc_format::query::{self, OncQuery};
 use onc_format::stamp::onc_date;
 
@@ -90,16 +91,13 @@ pub(super) fn subfolder(source: &crate::plan::Source) -> &'static str {
     }
 }
 
-pub(super) fn jobs(compiled: &Compiled, output_dir: &Path) -> Vec<Job> {
-    let tag_of: HashMap<NodeKey, &str> = compiled
-        .plan
+pub(super) fn jobs(plan: &Plan, dag: &Dag, output_dir: &Path) -> Vec<Job> {
+    let tag_of: HashMap<NodeKey, &str> = plan
         .windows
         .iter()
         .map(|window| (window_key(window), window.tag.as_str()))
         .collect();
-    compiled
-        .dag
-        .nodes()
+    dag.nodes()
         .filter(|node| matches!(node.kind, NodeKind::ProductRequest | NodeKind::ArchiveList))
         .filter_map(|node| {
             let NodeDetail::Request { device, query, .. } = &node.detail else {

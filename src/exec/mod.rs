@@ -125,5 +125,5 @@ impl Serialize for RunSummary {
 
 pub use job::source_identity;
 pub use limits::Limits;
-pub use scheduler::execute;
+pub use scheduler::{Work, execute};
 pub use states::node_states;

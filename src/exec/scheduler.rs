@@ -17,9 +17,10 @@ use super::error::ExecError;
 use super::events::Event;
 use crate::cache::Cache;
 use crate::clip::cut::Media;
-use crate::compile::Compiled;
+use crate::dag::Dag;
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind};
 use crate::onc::OncClient;
+use crate::plan::Plan;
 use onc_format::stamp::onc_date;
 
 use super::claims::FileClaims;
@@ -32,9 +33,17 @@ use super::{Failure, RunSummary};
 /// Memory for decoded spectrogram files kept between clips: about seven 5-minute plotRes files.
 pub(super) const DECODED_BUDGET_BYTES: usize = 96 << 20;
 
-/// Runs every ONC node of a compiled plan.
+/// What a run works on: the plan, its DAG, and the manifest's name for the record.
+#[derive(Debug, Clone, Copy)]
+pub struct Work<'a> {
+    pub plan: &'a Plan,
+    pub dag: &'a Dag,
+    pub manifest: &'a str,
+}
+
+/// Runs every ONC and clip node of a plan.
 pub async fn execute(
-    compiled: &Compiled,
+    work: Work<'_>,
     client: OncClient,
     cache: Cache,
     output_dir: &Path,
@@ -44,8 +53,8 @@ pub async fn execute(
 ) -> RunSummary {
     let started = Instant::now();
     let started_at = onc_date(Utc::now());
-    let all_jobs = jobs(compiled, output_dir);
-    let clip_jobs = clip_jobs(compiled);
+    let all_jobs = jobs(work.plan, work.dag, output_dir);
+    let clip_jobs = clip_jobs(work.dag);
     let runs_total = all_jobs
         .iter()
         .filter(|j| j.kind == NodeKind::ProductRequest)
@@ -58,7 +67,7 @@ pub async fn execute(
     let context = Arc::new(Context {
         client,
         cache,
-        limits: Limits::new(&compiled.plan.settings),
+        limits: Limits::new(&work.plan.settings),
         output_dir: output_dir.to_path_buf(),
         events,
         cancel,
@@ -121,7 +130,7 @@ pub async fn execute(
     // panics closes its channel and its clips fail instead of waiting forever.
     drop(finished);
     let mut summary = RunSummary {
-        manifest: compiled.loaded.file.clone(),
+        manifest: work.manifest.to_owned(),
         started_at,
         ..RunSummary::default()
     };
@@ -229,29 +238,26 @@ pub(super) enum Task {
 /// nodes) and one of their queries (they share a source identity), in the order they are cut:
 /// by device, media and time, whatever the order of the events in the request file, so clips
 /// that share source files run one after the other and the decoded-file cache keeps them.
-pub(super) fn clip_jobs(compiled: &Compiled) -> Vec<super::clips::ClipJob> {
-    let mut jobs: Vec<super::clips::ClipJob> = compiled
-        .dag
+pub(super) fn clip_jobs(dag: &Dag) -> Vec<super::clips::ClipJob> {
+    let mut jobs: Vec<super::clips::ClipJob> = dag
         .nodes()
         .filter(|node| node.kind == NodeKind::Clip)
         .filter_map(|node| {
             let mut upstream: Vec<NodeKey> = node
                 .inputs
                 .iter()
-                .filter_map(|file| compiled.dag.node(file))
+                .filter_map(|file| dag.node(file))
                 .flat_map(|file| file.inputs.iter().copied())
                 .collect();
             upstream.sort();
             upstream.dedup();
-            let query = upstream
-                .iter()
-                .find_map(|key| match compiled.dag.node(key) {
-                    Some(Node {
-                        detail: NodeDetail::Request { query, .. },
-                        ..
-                    }) => Some(query.clone()),
-                    _ => None,
-                })?;
+            let query = upstream.iter().find_map(|key| match dag.node(key) {
+                Some(Node {
+                    detail: NodeDetail::Request { query, .. },
+                    ..
+                }) => Some(query.clone()),
+                _ => None,
+            })?;
             super::clips::clip_job(node, upstream, query)
         })
         .collect();
@@ -302,7 +308,7 @@ fetch = ["plotres", "audio"]
         let path = dir.path().join("m.toml");
         std::fs::write(&path, manifest).unwrap();
         let compiled = crate::compile::compile(&path).unwrap();
-        let order: Vec<(String, bool, String)> = clip_jobs(&compiled)
+        let order: Vec<(String, bool, String)> = clip_jobs(&compiled.dag)
             .iter()
             .map(|job| {
                 let label = job.spec.label.as_deref().unwrap_or_default().to_owned();

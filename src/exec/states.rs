@@ -1,12 +1,12 @@
 //! Node states for `plan` and `status`, read from the cache without any HTTP request.
 //!
-//! Input: the compiled plan and the cache (when it exists). Output: each node's [`NodeState`]
+//! Input: the DAG and the cache (when it exists). Output: each node's [`NodeState`]
 //! with its reason. No errors: an unreadable cache is itself a reason.
 
 use std::collections::HashMap;
 
 use crate::cache::Cache;
-use crate::compile::Compiled;
+use crate::dag::Dag;
 use crate::dag::state::{DirtyReason, FreshReason, InFlight, NodeState};
 use crate::dag::{Node, NodeDetail, NodeKey, NodeKind};
 
@@ -17,17 +17,13 @@ use super::job::source_identity;
 ///
 /// ONC nodes get [`node_status`]; a file node takes the state of the requests that fetch it;
 /// windows are computed, not fetched; clips are to run until the clip stage records them.
-pub fn node_states(
-    compiled: &Compiled,
-    cache: Option<&Cache>,
-    server: &str,
-) -> HashMap<NodeKey, NodeState> {
+pub fn node_states(dag: &Dag, cache: Option<&Cache>, server: &str) -> HashMap<NodeKey, NodeState> {
     let mut states: HashMap<NodeKey, NodeState> = HashMap::new();
     // One read of each source's coverage, not one per node: a 10,000-file manifest has
     // hundreds of requests over one source.
     let mut coverages: HashMap<String, Option<crate::cache::Coverage>> = HashMap::new();
     // Nodes come in dependency order (windows, requests, files, clips), so inputs are known.
-    for node in compiled.dag.nodes() {
+    for node in dag.nodes() {
         let state = match node.kind {
             NodeKind::Window => NodeState::Planned,
             NodeKind::ProductRequest | NodeKind::ArchiveList => match cache {

@@ -276,6 +276,13 @@ pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
     out
 }
 
+/// Tells the user the first Ctrl-C was heard, and what the second does.
+pub fn stopping_notice() {
+    eprintln!(
+        "onc-pipe: stopping: no new work; partial downloads are removed, the journal is kept (Ctrl-C again to quit now)"
+    );
+}
+
 /// One plain line for an executor event (when not on a terminal, or with `--no-progress`).
 pub fn event_line(event: &crate::exec::Event) -> String {
     use crate::exec::Event;

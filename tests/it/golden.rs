@@ -487,3 +487,21 @@ fn run_without_a_token_for_a_real_server() {
         .golden("run_without_token");
     assert_eq!(printed.code, 3);
 }
+
+/// `simulate` checks its flags with the manifest's checks: every bad one named, exit 2.
+#[test]
+fn simulate_refuses_bad_settings() {
+    let printed = Test::new()
+        .args(&[
+            "simulate",
+            "--capacity",
+            "0",
+            "--per-file-seconds=-1",
+            "--time-scale",
+            "0",
+            "--faults",
+            "5xx=2",
+        ])
+        .golden("simulate_bad_settings");
+    assert_eq!(printed.code, 2);
+}

@@ -1,0 +1,64 @@
+//! The errors that end a command before its work, each with the exit code it means (SPEC §2;
+//! nextest's `ExpectedError::process_exit_code` is the model).
+//!
+//! Input: what went wrong while preparing or starting a command. Output: an [`Error`] whose
+//! message reads after "onc-pipe: " and whose [`Error::process_exit_code`] the binary returns.
+//! Outcomes that are not errors (some nodes failed, an interrupted run) have their codes here
+//! too, so every exit code is defined in one place.
+
+use crate::cache::CacheError;
+use crate::manifest::Diagnostic;
+use crate::onc::ConnectError;
+
+/// Exit code: everything worked.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: some nodes failed, the others completed.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: invalid input (manifest, request file, arguments).
+pub const EXIT_INVALID: i32 = 2;
+/// Exit code: could not start (cache in use or unwritable, no token, ...).
+pub const EXIT_CANNOT_START: i32 = 3;
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Why a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest or request file has errors (each with its place; rendered by the caller).
+    #[error("{} problem(s) in the input", .0.len())]
+    Invalid(Vec<Diagnostic>),
+    /// A command-line value out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("cannot start: failed to {0}")]
+    OpenCache(CacheError),
+    #[error("cannot start: another onc-pipe run is using this cache ({0}); wait for it to finish")]
+    CacheBusy(CacheError),
+    #[error("cannot start: failed to {0}")]
+    Connect(#[from] ConnectError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write output: {0}")]
+    Output(std::io::Error),
+}
+
+impl Error {
+    /// The exit code this error means.
+    pub fn process_exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid(_) | Error::InvalidArgument(_) => EXIT_INVALID,
+            Error::OpenCache(_)
+            | Error::CacheBusy(_)
+            | Error::Connect(_)
+            | Error::Runtime(_)
+            | Error::Listen { .. }
+            | Error::Output(_) => EXIT_CANNOT_START,
+        }
+    }
+}
