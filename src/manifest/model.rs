@@ -64,7 +64,8 @@ pub struct OncSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub download_workers: Option<u32>,
-    /// Attempts per node for transient errors (5xx, resets, timeouts) (default 6).
+    /// Attempts per HTTP call for transient errors (5xx, 429, resets, timeouts): each call's
+    /// retry budget, not the node's (default 6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_attempts: Option<u32>,
