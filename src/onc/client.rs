@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,13 +25,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use onc_format::query;
 use serde_json::Value;
 
+use super::answers::{DownloadOutcome, Downloaded, FileIndex, RunPoll};
 use super::api::{
-    ArchiveEntry, DownloadStatus, ErrorEnvelope, OncErrorDetail, ProductRequest, RunInfo, codes,
+    ArchiveEntry, DownloadStatus, ErrorEnvelope, OncErrorDetail, ProductRequest, RunInfo,
     parse_runs, query_value,
 };
 use super::download::{response_filename, stream_to_temp};
+use super::error::{OncError, reqwest_error};
 use super::redact::{Token, redact_text, redact_url};
-use super::retry::{Backoff, Transience, classify_io, classify_status};
+use super::retry::Backoff;
 
 /// ONC's production API.
 pub const DEFAULT_BASE_URL: &str = "https://data.oceannetworks.ca/";
@@ -81,247 +83,6 @@ impl ClientConfig {
             backoff: Backoff::default(),
             user_agent: format!("onc-pipe/{}", env!("CARGO_PKG_VERSION")),
         }
-    }
-}
-
-/// Which file of a data-product run to download.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FileIndex {
-    /// 1-based index of a result file.
-    Number(u32),
-    /// The XML metadata file.
-    Meta,
-}
-
-impl FileIndex {
-    fn query_value(self) -> String {
-        match self {
-            FileIndex::Number(n) => n.to_string(),
-            FileIndex::Meta => "meta".to_string(),
-        }
-    }
-}
-
-/// The answer to a `run` call (which is also how a run is polled).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunPoll {
-    /// HTTP 200 (complete) rather than 202 (queued or running).
-    pub complete: bool,
-    pub runs: Vec<RunInfo>,
-}
-
-/// What `dataProductDelivery/download` answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DownloadOutcome {
-    /// 200: the file, in a temporary file the caller renames.
-    Ready(Downloaded),
-    /// 202: not ready yet; ONC's `status` (`queued`, `running`, `error`) and progress `message`.
-    NotReady { status: String, message: String },
-    /// 204: no data in the window.
-    NoData,
-    /// 404: index past the last file (the normal end of the list).
-    PastEnd,
-    /// 410: deleted from ONC's FTP area; the request must be run again.
-    Gone,
-    /// 200, but the caller's `wanted` check declined the file ONC named: the body was not read.
-    Skipped { filename: String },
-}
-
-/// A downloaded file, complete and fsync'd, still under its temporary name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Downloaded {
-    /// `dir/.part-<random>`; the caller renames it (or deletes it).
-    pub temp_path: PathBuf,
-    /// From `Content-Disposition` (quoted or not), sanitised: no path separators, never `..`.
-    pub filename: String,
-    pub size: u64,
-    /// Lowercase hex blake3 of the content.
-    pub blake3: String,
-}
-
-/// Everything that can go wrong talking to ONC. Messages read after "failed to".
-#[derive(Debug, thiserror::Error)]
-pub enum OncError {
-    /// ONC rejected the request with its error envelope (usually 400).
-    #[error("call ONC {endpoint} (HTTP {status}): {}", describe_details(.errors))]
-    Onc {
-        status: u16,
-        errors: Vec<OncErrorDetail>,
-        endpoint: String,
-    },
-    /// 400 without an `errors` key: ONC's answer to downloading from a cancelled run.
-    #[error("download from ONC {endpoint}: the run was cancelled")]
-    CancelledRun { endpoint: String },
-    /// 401: missing or invalid token.
-    #[error(
-        "authenticate with ONC {endpoint}: the token was rejected (HTTP 401){}",
-        describe_unauthorized(.errors)
-    )]
-    Unauthorized {
-        endpoint: String,
-        errors: Vec<OncErrorDetail>,
-    },
-    /// Any other unexpected status.
-    #[error("call ONC {endpoint}: HTTP {status}{}", excerpt_suffix(.body_excerpt))]
-    Http {
-        status: u16,
-        endpoint: String,
-        /// Redacted, at most 300 characters.
-        body_excerpt: String,
-    },
-    /// The connection failed, timed out or was reset (transient).
-    #[error("reach ONC {endpoint} after {attempts} attempt(s): {source_text}")]
-    Transport {
-        endpoint: String,
-        /// The redacted text of the `reqwest` error and its causes, without the URL.
-        source_text: String,
-        attempts: u32,
-    },
-    /// A request that could not be sent and will not work on retry (e.g. a redirect loop).
-    #[error("send a request to ONC {endpoint}: {source_text}")]
-    Request {
-        endpoint: String,
-        source_text: String,
-    },
-    /// The body ended before `Content-Length` bytes (transient).
-    #[error("download from ONC {endpoint}: body truncated at {received} of {expected} bytes")]
-    Truncated {
-        endpoint: String,
-        expected: u64,
-        received: u64,
-    },
-    #[error("write {}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A body that is not the JSON ONC documents.
-    #[error("understand ONC's answer from {endpoint}: {detail}")]
-    InvalidResponse { endpoint: String, detail: String },
-    #[error("use ONC base URL `{url}`: {reason}")]
-    InvalidBaseUrl { url: String, reason: String },
-    /// The HTTP client itself could not be built (TLS set-up, user agent).
-    #[error("build the HTTP client: {detail}")]
-    Client { detail: String },
-}
-
-fn describe_details(errors: &[OncErrorDetail]) -> String {
-    if errors.is_empty() {
-        return "no error details".to_string();
-    }
-    errors
-        .iter()
-        .map(|e| {
-            let message = if e.error_message.is_empty() {
-                "(no message)"
-            } else {
-                e.error_message.as_str()
-            };
-            if e.parameter.is_empty() {
-                format!("{message} (code {})", e.error_code)
-            } else {
-                format!(
-                    "{message} (parameter `{}`, code {})",
-                    e.parameter, e.error_code
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn describe_unauthorized(errors: &[OncErrorDetail]) -> String {
-    if errors.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", describe_details(errors))
-    }
-}
-
-fn excerpt_suffix(excerpt: &str) -> String {
-    if excerpt.is_empty() {
-        String::new()
-    } else {
-        format!(": {excerpt}")
-    }
-}
-
-impl OncError {
-    /// Whether sending the same request again may succeed (see the table in `retry.rs`).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            OncError::Onc { status, .. } | OncError::Http { status, .. } => {
-                classify_status(*status) == Transience::Transient
-            }
-            OncError::Transport { .. } | OncError::Truncated { .. } => true,
-            OncError::CancelledRun { .. }
-            | OncError::Unauthorized { .. }
-            | OncError::Request { .. }
-            | OncError::Io { .. }
-            | OncError::InvalidResponse { .. }
-            | OncError::InvalidBaseUrl { .. }
-            | OncError::Client { .. } => false,
-        }
-    }
-
-    /// ONC no longer (or never) knew the dpRequestId/dpRunId: 400 with code 127 on one of them.
-    /// The pipeline submits the request again.
-    pub fn is_unknown_id(&self) -> bool {
-        match self {
-            OncError::Onc { status, errors, .. } => {
-                *status == 400
-                    && errors.iter().any(|e| {
-                        e.error_code == codes::INVALID_VALUE
-                            && (e.parameter.eq_ignore_ascii_case(query::DP_REQUEST_ID)
-                                || e.parameter.eq_ignore_ascii_case(query::DP_RUN_ID))
-                    })
-            }
-            _ => false,
-        }
-    }
-
-    /// The ONC service the error came from, when there is one.
-    pub fn endpoint(&self) -> Option<&str> {
-        match self {
-            OncError::Onc { endpoint, .. }
-            | OncError::CancelledRun { endpoint }
-            | OncError::Unauthorized { endpoint, .. }
-            | OncError::Http { endpoint, .. }
-            | OncError::Transport { endpoint, .. }
-            | OncError::Request { endpoint, .. }
-            | OncError::Truncated { endpoint, .. }
-            | OncError::InvalidResponse { endpoint, .. } => Some(endpoint),
-            OncError::Io { .. } | OncError::InvalidBaseUrl { .. } | OncError::Client { .. } => None,
-        }
-    }
-}
-
-/// Turns a `reqwest` error into an [`OncError`]: URL stripped, text redacted, the whole cause
-/// chain kept (the top-level message alone says little: "error sending request").
-pub(crate) fn reqwest_error(err: reqwest::Error, endpoint: &str, token: &Token) -> OncError {
-    let transience = classify_io(&err);
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    let source_text = redact_text(&text, token);
-    match transience {
-        Transience::Transient => OncError::Transport {
-            endpoint: endpoint.to_string(),
-            source_text,
-            attempts: 1,
-        },
-        Transience::Permanent => OncError::Request {
-            endpoint: endpoint.to_string(),
-            source_text,
-        },
     }
 }
 

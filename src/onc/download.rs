@@ -14,7 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::client::{Downloaded, OncError, reqwest_error};
+use super::answers::Downloaded;
+use super::error::{OncError, reqwest_error};
 use super::redact::Token;
 
 /// Prefix of temporary download files; anything starting with it in a cache directory is debris.
