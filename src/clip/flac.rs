@@ -73,7 +73,7 @@ pub(crate) fn encode_blocks(
         ));
     }
     // Wider samples would overflow the predictor arithmetic below.
-    super::audio::check_sample_range(samples, bits)?;
+    super::pcm::check_sample_range(samples, bits)?;
     let total = samples.len() / width;
     if total as u64 >= 1 << 36 {
         return Err(format!(

@@ -15,6 +15,7 @@ pub mod audio;
 pub mod cut;
 pub mod flac;
 pub mod mat;
+mod pcm;
 pub mod spectrogram;
 
 use serde::Serialize;
