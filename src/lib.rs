@@ -35,3 +35,4 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod simulator;
+pub mod temp;

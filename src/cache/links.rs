@@ -9,8 +9,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use super::CacheError;
 use super::store::copy_synced;
-use super::{CacheError, temp_name};
+use crate::temp::unique_name;
 
 /// Puts `object` at `dest` as a hard link, or a copy where linking fails (another filesystem,
 /// a filesystem without hard links, too many links). Returns `true` if `dest` is a link.
@@ -65,7 +66,7 @@ pub(crate) fn place_output(
     let temp = parent.join(format!(
         ".{}.{}",
         file_name.to_string_lossy(),
-        temp_name("onc-pipe-tmp")
+        unique_name("", ".onc-pipe-tmp")
     ));
     let linked = allow_link && fs::hard_link(object, &temp).is_ok();
     if !linked {

@@ -40,7 +40,8 @@ mod store;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::temp::TempGuard;
 
 pub use coverage::{Coverage, CoverageEntry, StoredFile};
 pub use journal::{JournalEntry, JournalScan};
@@ -171,9 +172,6 @@ pub struct Cache {
     root: PathBuf,
 }
 
-/// Distinguishes temporary files made by this process (the pid separates processes).
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl Cache {
     /// Creates the layout if missing and checks that `tmp/` is writable.
     ///
@@ -253,7 +251,8 @@ impl Cache {
 
     /// A fresh, unused path in `tmp/` ending in `.{suffix}`.
     pub(crate) fn new_temp_path(&self, suffix: &str) -> PathBuf {
-        self.tmp_dir().join(temp_name(suffix))
+        self.tmp_dir()
+            .join(crate::temp::unique_name("", &format!(".{suffix}")))
     }
 
     /// `bytes` in a new, fsync'd file under `tmp/`, deleted unless the caller disarms the guard.
@@ -299,45 +298,6 @@ impl Cache {
             })?;
         bytes.push(b'\n');
         self.write_atomic(dest, &bytes)
-    }
-}
-
-/// `<pid>-<counter>-<nanos>.<suffix>`: unique within a process by the counter, across processes
-/// by the pid, and across pid reuse by the time.
-fn temp_name(suffix: &str) -> String {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}-{n}-{nanos:09}.{suffix}", std::process::id())
-}
-
-/// Deletes a temporary file when dropped, unless disarmed (after it was renamed into place).
-pub(crate) struct TempGuard {
-    path: Option<PathBuf>,
-}
-
-impl TempGuard {
-    pub(crate) fn new(path: PathBuf) -> Self {
-        TempGuard { path: Some(path) }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
-    }
-
-    pub(crate) fn disarm(mut self) {
-        self.path = None;
-    }
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            // Best effort: the file may not have been created; `clear_tmp` sweeps leftovers.
-            let _ = fs::remove_file(path);
-        }
     }
 }
 

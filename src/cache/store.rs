@@ -8,7 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{Cache, CacheError, OBJECTS_DIR, TempGuard, ensure_dir, sync_dir};
+use super::{Cache, CacheError, OBJECTS_DIR, ensure_dir, sync_dir};
+use crate::temp::TempGuard;
 
 /// Where an object went, what it hashes to and how long it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,9 +7,7 @@
 //! `OncError::Transport` (other body errors), `OncError::Io` (disk). On any error, and when the
 //! future is dropped (cancellation), the temporary file is deleted.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
 
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -17,6 +15,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use super::answers::Downloaded;
 use super::error::{OncError, reqwest_error};
 use super::redact::Token;
+use crate::temp::TempGuard;
 
 /// Prefix of temporary download files; anything starting with it in a cache directory is debris.
 pub const TEMP_PREFIX: &str = ".part-";
@@ -71,7 +70,10 @@ pub(crate) async fn stream_to_temp(
         };
         hasher.update(&chunk);
         received = received.saturating_add(chunk.len() as u64);
-        writer.write_all(&chunk).await.map_err(|e| guard.io(e))?;
+        writer
+            .write_all(&chunk)
+            .await
+            .map_err(|source| temp_io(&guard, source))?;
     }
     if let Some(expected) = expected
         && expected != received
@@ -82,11 +84,16 @@ pub(crate) async fn stream_to_temp(
             received,
         });
     }
-    writer.flush().await.map_err(|e| guard.io(e))?;
+    writer
+        .flush()
+        .await
+        .map_err(|source| temp_io(&guard, source))?;
     let file = writer.into_inner();
     // Durable before the caller renames it into place: a crash must never leave a renamed but
     // empty file that looks finished.
-    file.sync_all().await.map_err(|e| guard.io(e))?;
+    file.sync_all()
+        .await
+        .map_err(|source| temp_io(&guard, source))?;
     drop(file);
     Ok(Downloaded {
         temp_path: guard.keep(),
@@ -103,57 +110,26 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// Deletes the temporary file when dropped, unless [`TempGuard::keep`] was called.
-struct TempGuard {
-    path: Option<PathBuf>,
-}
-
-impl TempGuard {
-    fn keep(mut self) -> PathBuf {
-        self.path.take().unwrap_or_default()
-    }
-
-    fn io(&self, source: std::io::Error) -> OncError {
-        OncError::Io {
-            path: self.path.clone().unwrap_or_default(),
-            source,
-        }
+/// Creates `dir/.part-<unique>` exclusively (see [`crate::temp::unique_name`]).
+/// An I/O error on a guarded temporary file, naming it.
+fn temp_io(guard: &TempGuard, source: std::io::Error) -> OncError {
+    OncError::Io {
+        path: guard.path().to_path_buf(),
+        source,
     }
 }
 
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(path) = self.path.take() {
-            // Best effort: the file may never have been written to, or be gone already.
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// Creates `dir/.part-<random>` exclusively. The name is a hash of the time, the process id and a
-/// counter: unique enough without a `rand` dependency, and `create_new` catches the rest.
 async fn create_temp(dir: &Path) -> Result<(tokio::fs::File, TempGuard), OncError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut last_error = None;
     for _ in 0..16 {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&nanos.to_le_bytes());
-        hasher.update(&std::process::id().to_le_bytes());
-        hasher.update(&n.to_le_bytes());
-        let hex = hasher.finalize().to_hex();
-        let path = dir.join(format!("{TEMP_PREFIX}{}", &hex.as_str()[..16]));
+        let path = dir.join(crate::temp::unique_name(TEMP_PREFIX, ""));
         match tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .await
         {
-            Ok(file) => return Ok((file, TempGuard { path: Some(path) })),
+            Ok(file) => return Ok((file, TempGuard::new(path))),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
             Err(source) => return Err(OncError::Io { path, source }),
         }
