@@ -34,6 +34,7 @@ mod coverage;
 mod journal;
 mod links;
 mod lock;
+mod names;
 mod records;
 mod store;
 
@@ -47,6 +48,7 @@ pub use coverage::{Coverage, CoverageEntry, StoredFile};
 pub use journal::{JournalEntry, JournalScan};
 pub use links::{link_output, safe_join};
 pub use lock::CacheLock;
+pub use names::sanitise_name;
 pub use records::NodeRecord;
 pub use store::{StoredObject, hash_file};
 

@@ -12,10 +12,10 @@ use chrono::Utc;
 
 use super::error::ExecError;
 use super::events::Event;
+use crate::cache::sanitise_name;
 use crate::cache::{NodeRecord, StoredFile, link_output};
 use crate::dag::Dag;
 use crate::dag::{NodeDetail, NodeKey, NodeKind, describe, window_key};
-use crate::manifest::requests::sanitise_name;
 use crate::plan::Plan;
 use onc_format::query::{self, OncQuery};
 use onc_format::stamp::onc_date;

@@ -110,6 +110,43 @@ fn lower_layers_import_nothing_above_them() {
     );
 }
 
+/// The executor sits below the compiler and above the workers: it takes a plan and a DAG, not
+/// the compiler's output, and reports through events, not the reporter.
+#[test]
+fn the_executor_imports_nothing_above_it() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("src/exec"), &mut files);
+    let mut violations = Vec::new();
+    for file in files {
+        for (number, line) in non_test_code(&file).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for forbidden in [
+                "crate::compile",
+                "crate::cli",
+                "crate::report",
+                "crate::run",
+                "crate::manifest",
+                "crate::simulator",
+                "onc_sim::",
+            ] {
+                if !names(code, forbidden).is_empty() {
+                    violations.push(format!(
+                        "{}:{}: {}",
+                        file.strip_prefix(repo()).unwrap().display(),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "imports against the flow:\n{}",
+        violations.join("\n")
+    );
+}
+
 /// The checker itself finds what it must: a forbidden import in a fake layer file.
 #[test]
 fn the_flow_check_sees_a_violation() {
@@ -131,4 +168,26 @@ fn the_flow_check_sees_a_violation() {
         names("use crate::clip::Span;", "crate::cli"),
         Vec::<usize>::new()
     );
+}
+
+/// No source file does the work of several modules: none over 800 lines, tests aside.
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let mut files = Vec::new();
+    rust_files(&repo().join("src"), &mut files);
+    for krate in std::fs::read_dir(repo().join("crates")).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        if src.is_dir() {
+            rust_files(&src, &mut files);
+        }
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter(|file| !file.components().any(|c| c.as_os_str() == "tests"))
+        .filter_map(|file| {
+            let lines = non_test_code(file).lines().count();
+            (lines > 800).then(|| format!("{}: {lines} lines", file.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "split these files: {long:?}");
 }

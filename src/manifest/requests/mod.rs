@@ -27,7 +27,6 @@ mod fields;
 mod json;
 mod legacy;
 mod request;
-mod sanitise;
 mod sink;
 mod time;
 mod values;
@@ -43,7 +42,7 @@ use chrono::{DateTime, Utc};
 use super::diagnostic::{Diagnostic, Location};
 use sink::Sink;
 
-pub use sanitise::sanitise_name;
+pub use crate::cache::sanitise_name;
 pub use time::parse_timestamp;
 
 /// One event from a request file: a device, a time window and its per-request settings.

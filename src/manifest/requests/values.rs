@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::fields::{Given, Raw};
-use super::sanitise::sanitise_name;
 use super::sink::{Sink, kind};
+use crate::cache::sanitise_name;
 use crate::manifest::diagnostic::{Diagnostic, Location};
 
 const BOOLEAN_HELP: &str = "accepted: true/false, t/f, yes/no, y/n, 1/0 (any case)";

@@ -1,5 +1,5 @@
-//! Output names: a tag or clip name from a request file or manifest → a name that is safe as one
-//! path component (no separators, no `..`, not hidden, no Windows device name), or `None` when
+//! Names in the output tree: a tag or clip name from a request file or manifest, or a file name
+//! ONC sent → a name that is safe as one path component (no separators, no `..`, not hidden, no Windows device name), or `None` when
 //! nothing usable is left.
 //!
 //! Input: any text. Output: the sanitised name (sanitising it again changes nothing). Errors: none
