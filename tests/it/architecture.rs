@@ -67,9 +67,32 @@ fn names(code: &str, path: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Every line of `files` (test code aside) that names a `forbidden` path not in `allowed`.
+fn violations(files: &[PathBuf], forbidden: &[&str], allowed: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files {
+        for (number, line) in non_test_code(file).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for path in forbidden {
+                for at in names(code, path) {
+                    if !allowed.iter().any(|ok| code[at..].starts_with(ok)) {
+                        found.push(format!(
+                            "{}:{}: {}",
+                            file.strip_prefix(repo()).unwrap_or(file).display(),
+                            number + 1,
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn lower_layers_import_nothing_above_them() {
-    let mut violations = Vec::new();
+    let mut found = Vec::new();
     for layer in LOWER_LAYERS {
         let mut files = Vec::new();
         let dir = repo().join("src").join(layer);
@@ -81,32 +104,12 @@ fn lower_layers_import_nothing_above_them() {
             files.push(single);
         }
         assert!(!files.is_empty(), "no source for layer {layer}");
-        for file in files {
-            for (number, line) in non_test_code(&file).lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                for forbidden in FORBIDDEN {
-                    for at in names(code, forbidden) {
-                        let here = &code[at..];
-                        if !ALLOWED_SIMULATOR_PATHS
-                            .iter()
-                            .any(|ok| here.starts_with(ok))
-                        {
-                            violations.push(format!(
-                                "{}:{}: {}",
-                                file.strip_prefix(repo()).unwrap().display(),
-                                number + 1,
-                                line.trim()
-                            ));
-                        }
-                    }
-                }
-            }
-        }
+        found.extend(violations(&files, &FORBIDDEN, &ALLOWED_SIMULATOR_PATHS));
     }
     assert!(
-        violations.is_empty(),
+        found.is_empty(),
         "imports against the flow:\n{}",
-        violations.join("\n")
+        found.join("\n")
     );
 }
 
@@ -116,34 +119,20 @@ fn lower_layers_import_nothing_above_them() {
 fn the_executor_imports_nothing_above_it() {
     let mut files = Vec::new();
     rust_files(&repo().join("src/exec"), &mut files);
-    let mut violations = Vec::new();
-    for file in files {
-        for (number, line) in non_test_code(&file).lines().enumerate() {
-            let code = line.split("//").next().unwrap_or_default();
-            for forbidden in [
-                "crate::compile",
-                "crate::cli",
-                "crate::report",
-                "crate::run",
-                "crate::manifest",
-                "crate::simulator",
-                "onc_sim::",
-            ] {
-                if !names(code, forbidden).is_empty() {
-                    violations.push(format!(
-                        "{}:{}: {}",
-                        file.strip_prefix(repo()).unwrap().display(),
-                        number + 1,
-                        line.trim()
-                    ));
-                }
-            }
-        }
-    }
+    let forbidden = [
+        "crate::compile",
+        "crate::cli",
+        "crate::report",
+        "crate::run",
+        "crate::manifest",
+        "crate::simulator",
+        "onc_sim::",
+    ];
+    let found = violations(&files, &forbidden, &[]);
     assert!(
-        violations.is_empty(),
+        found.is_empty(),
         "imports against the flow:\n{}",
-        violations.join("\n")
+        found.join("\n")
     );
 }
 
@@ -159,6 +148,10 @@ fn the_flow_check_sees_a_violation() {
     .unwrap();
     let code = non_test_code(&file);
     assert!(code.contains("crate::exec"));
+    assert_eq!(
+        violations(std::slice::from_ref(&file), &FORBIDDEN, &[]).len(),
+        1
+    );
     assert!(!code.contains("crate::report"));
     assert_eq!(
         names("use crate::clip::Span; use crate::cli;", "crate::cli"),
