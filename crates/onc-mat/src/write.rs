@@ -21,7 +21,7 @@ pub fn write_mat(file: &MatFile) -> Result<Vec<u8>, MatError> {
 /// Layout choices; [`write_mat`] uses the defaults. The others exist so tests can produce the
 /// variants real writers emit (big-endian, uncompressed, small data elements).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct EncodeOptions {
+pub struct EncodeOptions {
     pub compress: bool,
     pub big_endian: bool,
     /// Write data of 1–4 bytes as small data elements (MATLAB does for short names).
@@ -45,7 +45,7 @@ fn write_error(path: &str, reason: String) -> MatError {
     }
 }
 
-pub(super) fn encode(file: &MatFile, options: &EncodeOptions) -> Result<Vec<u8>, MatError> {
+pub fn encode(file: &MatFile, options: &EncodeOptions) -> Result<Vec<u8>, MatError> {
     let text = file.header_text.as_bytes();
     if text.len() > HEADER_TEXT_LEN {
         return Err(write_error(
