@@ -2,160 +2,35 @@
 //! diversion mode) → the ONC data-product file name and the bytes of a MAT Level 5 ("-v7") file
 //! holding the 1×1 structs `SpectData` and `Meta`, as ONC's HSD `mat` product does.
 //!
-//! Format (MATLAB "MAT-File Format", Level 5): a 128-byte header, then one `miCOMPRESSED`
-//! element per variable, each a zlib stream of one `miMATRIX` element. Inside a matrix every
-//! sub-element is padded to 8 bytes; the compressed elements themselves are not padded (their
-//! byte count is the exact zlib length), as MATLAB writes them and scipy reads them.
-//! Doubles are `miDOUBLE`, chars `miUINT16` (UTF-16 code units), struct field names use a
-//! field-name length of 32 so the names block is never ≤ 4 bytes (some readers panic on that).
-//! PSD values come from [`oracle::psd_db`] at each column time and frequency, so they include the
-//! `-Inf` DC row and scattered NaNs, like real files.
+//! The file is written by `onc-mat` (the product's MAT reader and writer): a 128-byte header,
+//! then one `miCOMPRESSED` (zlib) element per variable; doubles are `double` arrays, text 1×n
+//! `char` rows (0×0 when empty), and the structs 1×1. PSD values come from [`oracle::psd_db`]
+//! at each column time and frequency, so they include the `-Inf` DC row and scattered NaNs,
+//! like real files.
 
 use onc_format::stamp::stamp_of_ms;
+use onc_mat::{MatFile, MatValue, write_mat};
 
 use crate::archive::ArchiveFile;
 use crate::oracle::{self, device_seed, hash3};
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
-use std::io::Write;
-
-// MAT data types.
-const MI_INT8: u32 = 1;
-const MI_UINT16: u32 = 4;
-const MI_INT32: u32 = 5;
-const MI_UINT32: u32 = 6;
-const MI_DOUBLE: u32 = 9;
-const MI_MATRIX: u32 = 14;
-const MI_COMPRESSED: u32 = 15;
-// MAT array classes.
-const MX_STRUCT: u32 = 2;
-const MX_CHAR: u32 = 4;
-const MX_DOUBLE: u32 = 6;
-/// Field-name slot width (names up to 31 bytes + NUL), as MATLAB writes it.
-const FIELD_NAME_LEN: usize = 32;
 
 /// Header text: MATLAB's form (with the comma after "MAT-file"); a fixed date keeps the output
 /// deterministic.
 const HEADER_TEXT: &str =
     "MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Mon Apr  1 00:00:00 2024";
 
-/// A MATLAB value as written here.
-enum Value {
-    /// A real double array: dims (rows, cols) and column-major data.
-    Double(u32, u32, Vec<f64>),
-    /// A char row vector (0×0 when empty).
-    Char(String),
-    /// A 1×1 struct with ordered fields.
-    Struct(Vec<(&'static str, Value)>),
+fn scalar(v: f64) -> MatValue {
+    MatValue::double(1, 1, vec![v])
 }
 
-impl Value {
-    fn scalar(v: f64) -> Value {
-        Value::Double(1, 1, vec![v])
-    }
-    fn text(s: &str) -> Value {
-        Value::Char(s.to_string())
-    }
-}
-
-fn len_u32(n: usize) -> Result<u32, String> {
-    u32::try_from(n).map_err(|_| format!("MAT element of {n} bytes exceeds 4 GiB"))
-}
-
-/// Append a data element: 8-byte tag (type, byte count), the data, zero padding to 8 bytes.
-fn element(out: &mut Vec<u8>, ty: u32, data: &[u8]) -> Result<(), String> {
-    out.extend_from_slice(&ty.to_le_bytes());
-    out.extend_from_slice(&len_u32(data.len())?.to_le_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len() + (8 - data.len() % 8) % 8, 0);
-    Ok(())
-}
-
-/// A complete `miMATRIX` element (tag included) for `value` named `name` ("" for fields).
-fn matrix(name: &str, value: &Value) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    let (class, rows, cols) = match value {
-        Value::Double(r, c, _) => (MX_DOUBLE, *r, *c),
-        Value::Char(s) if s.is_empty() => (MX_CHAR, 0, 0),
-        Value::Char(s) => (MX_CHAR, 1, len_u32(s.encode_utf16().count())?),
-        Value::Struct(_) => (MX_STRUCT, 1, 1),
-    };
-    // Array flags: class in the low byte, no complex/global/logical bits; nzmax 0.
-    let mut flags = Vec::with_capacity(8);
-    flags.extend_from_slice(&class.to_le_bytes());
-    flags.extend_from_slice(&0u32.to_le_bytes());
-    element(&mut body, MI_UINT32, &flags)?;
-    let mut dims = Vec::with_capacity(8);
-    dims.extend_from_slice(&rows.to_le_bytes());
-    dims.extend_from_slice(&cols.to_le_bytes());
-    element(&mut body, MI_INT32, &dims)?;
-    element(&mut body, MI_INT8, name.as_bytes())?;
-    match value {
-        Value::Double(r, c, data) => {
-            if u64::from(*r) * u64::from(*c) != data.len() as u64 {
-                return Err(format!("{r}x{c} array with {} values", data.len()));
-            }
-            let mut bytes = Vec::with_capacity(data.len() * 8);
-            for v in data {
-                bytes.extend_from_slice(&v.to_le_bytes());
-            }
-            element(&mut body, MI_DOUBLE, &bytes)?;
-        }
-        Value::Char(s) => {
-            let bytes: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
-            element(&mut body, MI_UINT16, &bytes)?;
-        }
-        Value::Struct(fields) => {
-            // Field-name length as a small data element: type and size in one u32, value after.
-            body.extend_from_slice(&(MI_INT32 | (4 << 16)).to_le_bytes());
-            body.extend_from_slice(&(FIELD_NAME_LEN as u32).to_le_bytes());
-            let mut names = vec![0u8; fields.len() * FIELD_NAME_LEN];
-            for (i, (field, _)) in fields.iter().enumerate() {
-                if field.len() >= FIELD_NAME_LEN {
-                    return Err(format!("field name {field} longer than 31 bytes"));
-                }
-                let at = i * FIELD_NAME_LEN;
-                if let Some(slot) = names.get_mut(at..at + field.len()) {
-                    slot.copy_from_slice(field.as_bytes());
-                }
-            }
-            element(&mut body, MI_INT8, &names)?;
-            for (_, v) in fields {
-                body.extend_from_slice(&matrix("", v)?);
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(body.len() + 8);
-    out.extend_from_slice(&MI_MATRIX.to_le_bytes());
-    out.extend_from_slice(&len_u32(body.len())?.to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// A `miCOMPRESSED` element (tag + zlib stream, unpadded) holding the variable `name`.
-fn compressed_variable(name: &str, value: &Value) -> Result<Vec<u8>, String> {
-    let raw = matrix(name, value)?;
-    // Fast compression: the PSD is mostly noise-like doubles; level 1 costs a fraction of the
-    // time of level 6 for nearly the same size. zlib output is deterministic for a given level.
-    let mut z = ZlibEncoder::new(Vec::new(), Compression::fast());
-    z.write_all(&raw)
-        .map_err(|e| format!("compressing {name}: {e}"))?;
-    let zbytes = z.finish().map_err(|e| format!("compressing {name}: {e}"))?;
-    let mut out = Vec::with_capacity(zbytes.len() + 8);
-    out.extend_from_slice(&MI_COMPRESSED.to_le_bytes());
-    out.extend_from_slice(&len_u32(zbytes.len())?.to_le_bytes());
-    out.extend_from_slice(&zbytes);
-    Ok(out)
-}
-
-/// The 128-byte Level 5 header.
-fn header() -> Vec<u8> {
-    let mut h = HEADER_TEXT.as_bytes().to_vec();
-    h.resize(116, b' ');
-    h.extend_from_slice(&[0u8; 8]); // subsystem data offset: none
-    h.extend_from_slice(&0x0100u16.to_le_bytes()); // version
-    h.extend_from_slice(b"IM"); // endian indicator "MI" written little-endian
-    h
+/// A 1×1 struct with these fields in order.
+fn fields(fields: Vec<(&str, MatValue)>) -> MatValue {
+    MatValue::struct_1x1(
+        fields
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+    )
 }
 
 /// Resolution suffix of a downsample option: 2 → `_plotRes`, 0 → `_fullRes`, 1 → none
@@ -215,7 +90,7 @@ fn hashed_range(seed: u64, purpose: u64, lo: f64, hi: f64) -> f64 {
 }
 
 /// The `Meta` struct: plausible, per-device deployment metadata.
-fn meta(file: &ArchiveFile) -> Value {
+fn meta(file: &ArchiveFile) -> MatValue {
     let seed = device_seed(&file.device);
     // ONC produces the file some time after the data: a fixed hour after the source file's end.
     let created = iso(file.end_ms().saturating_add(3_600_000));
@@ -224,40 +99,31 @@ fn meta(file: &ArchiveFile) -> Value {
     } else {
         ""
     };
-    Value::Struct(vec![
-        ("deviceID", Value::scalar((20_000 + seed % 10_000) as f64)),
-        ("deviceCode", Value::text(&file.device)),
+    fields(vec![
+        ("deviceID", scalar((20_000 + seed % 10_000) as f64)),
+        ("deviceCode", MatValue::text(&file.device)),
         (
             "deviceName",
-            Value::Char(format!(
+            MatValue::text(&format!(
                 "Simulated Ocean Sonics icListen HF Hydrophone {}",
                 file.device
             )),
         ),
-        ("deviceCategory", Value::text("Hydrophone")),
-        ("deviceCategoryCode", Value::text("HYDROPHONE")),
-        ("creationDate", Value::Char(created)),
-        ("lat", Value::scalar(hashed_range(seed, 1, 47.5, 50.5))),
-        ("lon", Value::scalar(hashed_range(seed, 2, -129.0, -123.0))),
-        ("depth", Value::scalar(hashed_range(seed, 3, 20.0, 2_700.0))),
-        (
-            "deviceHeading",
-            Value::scalar(hashed_range(seed, 4, 0.0, 360.0)),
-        ),
-        (
-            "devicePitch",
-            Value::scalar(hashed_range(seed, 5, -5.0, 5.0)),
-        ),
-        (
-            "deviceRoll",
-            Value::scalar(hashed_range(seed, 6, -5.0, 5.0)),
-        ),
-        ("siteName", Value::text("Simulated Site")),
+        ("deviceCategory", MatValue::text("Hydrophone")),
+        ("deviceCategoryCode", MatValue::text("HYDROPHONE")),
+        ("creationDate", MatValue::text(&created)),
+        ("lat", scalar(hashed_range(seed, 1, 47.5, 50.5))),
+        ("lon", scalar(hashed_range(seed, 2, -129.0, -123.0))),
+        ("depth", scalar(hashed_range(seed, 3, 20.0, 2_700.0))),
+        ("deviceHeading", scalar(hashed_range(seed, 4, 0.0, 360.0))),
+        ("devicePitch", scalar(hashed_range(seed, 5, -5.0, 5.0))),
+        ("deviceRoll", scalar(hashed_range(seed, 6, -5.0, 5.0))),
+        ("siteName", MatValue::text("Simulated Site")),
         (
             "locationName",
-            Value::Char(format!("Simulated Location ({})", file.device)),
+            MatValue::text(&format!("Simulated Location ({})", file.device)),
         ),
-        ("dataQualityComments", Value::text(quality)),
+        ("dataQualityComments", MatValue::text(quality)),
     ])
 }
 
@@ -279,11 +145,10 @@ pub fn hsd_mat_bytes(
         other => return Err(format!("unknown spectral data downsample option {other}")),
     };
     let layout = oracle::spectrogram_layout(file, downsample);
-    let nfreq = len_u32(layout.frequencies_hz.len())?;
-    let ncols = len_u32(layout.column_times_ms.len())?;
+    let (nfreq, ncols) = (layout.frequencies_hz.len(), layout.column_times_ms.len());
     // Column-major freq × time: each column (one time) is a contiguous spectrum.
     let mut psd = Vec::new();
-    psd.try_reserve(layout.frequencies_hz.len() * layout.column_times_ms.len())
+    psd.try_reserve(nfreq * ncols)
         .map_err(|e| format!("PSD too large: {e}"))?;
     for &t in &layout.column_times_ms {
         for &f in &layout.frequencies_hz {
@@ -300,49 +165,40 @@ pub fn hsd_mat_bytes(
          50% overlap, diversion mode {}. Time marks the start of each bin.",
         diversion.unwrap_or("OD")
     );
-    let spect = Value::Struct(vec![
-        ("PSD", Value::Double(nfreq, ncols, psd)),
+    let spect = fields(vec![
+        ("PSD", MatValue::double(nfreq, ncols, psd)),
         (
             "frequency",
-            Value::Double(nfreq, 1, layout.frequencies_hz.clone()),
+            MatValue::double(nfreq, 1, layout.frequencies_hz.clone()),
         ),
-        ("time", Value::Double(1, ncols, times)),
-        ("processingComment", Value::Char(comment)),
-        ("units", Value::text("dB re 1 uPa^2/Hz")),
-        ("sampleRate", Value::scalar(f64::from(file.sample_rate))),
+        ("time", MatValue::double(1, ncols, times)),
+        ("processingComment", MatValue::text(&comment)),
+        ("units", MatValue::text("dB re 1 uPa^2/Hz")),
+        ("sampleRate", scalar(f64::from(file.sample_rate))),
         (
             "params",
-            Value::Struct(vec![
-                ("windowLengthSec", Value::scalar(window_sec)),
-                ("overlap", Value::scalar(0.5)),
+            fields(vec![
+                ("windowLengthSec", scalar(window_sec)),
+                ("overlap", scalar(0.5)),
             ]),
         ),
     ]);
-    let mut out = header();
-    out.extend_from_slice(&compressed_variable("SpectData", &spect)?);
-    out.extend_from_slice(&compressed_variable("Meta", &meta(file))?);
-    Ok(out)
+    let mat = MatFile {
+        header_text: HEADER_TEXT.to_string(),
+        variables: vec![
+            ("SpectData".to_string(), spect),
+            ("Meta".to_string(), meta(file)),
+        ],
+    };
+    write_mat(&mat).map_err(|e| format!("failed to {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::read::ZlibDecoder;
-    use std::io::Read;
+    use onc_mat::{NumericData, read_mat};
 
-    /// A parsed element: type and data (small format handled).
-    fn read_element(b: &[u8]) -> (u32, Vec<u8>, usize) {
-        let tag = u32::from_le_bytes(b[0..4].try_into().unwrap());
-        if tag >> 16 != 0 {
-            // Small data element.
-            let n = (tag >> 16) as usize;
-            return (tag & 0xFFFF, b[4..4 + n].to_vec(), 8);
-        }
-        let n = u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-        let padded = n.div_ceil(8) * 8;
-        (tag, b[8..8 + n].to_vec(), 8 + padded)
-    }
-
+    /// A variable as the simulator writes it: real double arrays, char arrays, 1×1 structs.
     #[derive(Debug)]
     enum Parsed {
         Double(Vec<u32>, Vec<f64>),
@@ -350,74 +206,38 @@ mod tests {
         Struct(Vec<(String, Parsed)>),
     }
 
-    /// Parse one miMATRIX element (tag included) into (name, value, bytes consumed).
-    fn read_matrix(b: &[u8]) -> (String, Parsed, usize) {
-        let (ty, body, used) = read_element(b);
-        assert_eq!(ty, MI_MATRIX);
-        // Matrix data must itself consist of 8-aligned elements.
-        assert_eq!(body.len() % 8, 0);
-        let mut at = 0;
-        let (ty, flags, n) = read_element(&body[at..]);
-        at += n;
-        assert_eq!(ty, MI_UINT32);
-        let class = flags[0] as u32;
-        let (ty, dims, n) = read_element(&body[at..]);
-        at += n;
-        assert_eq!(ty, MI_INT32);
-        let dims: Vec<u32> = dims
-            .chunks(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        let (ty, name, n) = read_element(&body[at..]);
-        at += n;
-        assert_eq!(ty, MI_INT8);
-        let name = String::from_utf8(name).unwrap();
-        let value = match class {
-            MX_DOUBLE => {
-                let (ty, data, n) = read_element(&body[at..]);
-                at += n;
-                assert_eq!(ty, MI_DOUBLE);
-                let v: Vec<f64> = data
-                    .chunks(8)
-                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                assert_eq!(v.len() as u32, dims.iter().product::<u32>());
-                Parsed::Double(dims, v)
+    fn dims_u32(dims: &[usize]) -> Vec<u32> {
+        dims.iter().map(|&d| u32::try_from(d).unwrap()).collect()
+    }
+
+    fn parsed(value: &MatValue) -> Parsed {
+        match value {
+            MatValue::Numeric(a) => {
+                assert!(a.imag.is_none() && !a.logical, "{a:?}");
+                let NumericData::F64(data) = &a.real else {
+                    panic!("class {}", value.class_name())
+                };
+                assert_eq!(data.len(), a.dims.iter().product::<usize>());
+                Parsed::Double(dims_u32(&a.dims), data.clone())
             }
-            MX_CHAR => {
-                let (ty, data, n) = read_element(&body[at..]);
-                at += n;
-                assert_eq!(ty, MI_UINT16);
-                let units: Vec<u16> = data
-                    .chunks(2)
-                    .map(|c| u16::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                assert_eq!(units.len() as u32, dims.iter().product::<u32>());
-                Parsed::Char(dims, String::from_utf16(&units).unwrap())
+            MatValue::Char { dims, units } => {
+                assert_eq!(units.len(), dims.iter().product::<usize>());
+                Parsed::Char(dims_u32(dims), String::from_utf16(units).unwrap())
             }
-            MX_STRUCT => {
-                assert_eq!(dims, vec![1, 1]);
-                let (ty, len, n) = read_element(&body[at..]);
-                at += n;
-                assert_eq!((ty, len), (MI_INT32, 32u32.to_le_bytes().to_vec()));
-                let (ty, names, n) = read_element(&body[at..]);
-                at += n;
-                assert_eq!(ty, MI_INT8);
-                let mut fields = Vec::new();
-                for chunk in names.chunks(32) {
-                    let end = chunk.iter().position(|&c| c == 0).unwrap();
-                    let fname = String::from_utf8(chunk[..end].to_vec()).unwrap();
-                    let (fieldname, v, n) = read_matrix(&body[at..]);
-                    assert_eq!(fieldname, "");
-                    at += n;
-                    fields.push((fname, v));
-                }
-                Parsed::Struct(fields)
+            MatValue::Struct(s) => {
+                assert_eq!(s.dims, [1, 1]);
+                assert!(s.class_name.is_none());
+                assert_eq!(s.values.len(), s.field_names.len());
+                Parsed::Struct(
+                    s.field_names
+                        .iter()
+                        .zip(&s.values)
+                        .map(|(n, v)| (n.clone(), parsed(v)))
+                        .collect(),
+                )
             }
-            other => panic!("class {other}"),
-        };
-        assert_eq!(at, body.len(), "trailing bytes in {name}");
-        (name, value, used)
+            other => panic!("class {}", other.class_name()),
+        }
     }
 
     fn field<'a>(s: &'a Parsed, name: &str) -> &'a Parsed {
@@ -427,30 +247,22 @@ mod tests {
         }
     }
 
-    /// Header check, then the two compressed variables inflated and parsed.
+    /// Header check (MATLAB's text, little-endian, each variable compressed), then the
+    /// variables as read by `onc-mat`'s reader.
     fn parse_file(bytes: &[u8]) -> Vec<(String, Parsed)> {
         assert!(bytes[..116].starts_with(b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: "));
         assert!(bytes[HEADER_TEXT.len()..116].iter().all(|&c| c == b' '));
         assert_eq!(&bytes[116..124], &[0u8; 8]);
         assert_eq!(&bytes[124..126], &[0x00, 0x01]);
         assert_eq!(&bytes[126..128], b"IM");
-        let mut at = 128;
-        let mut vars = Vec::new();
-        while at < bytes.len() {
-            let ty = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-            let n = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-            assert_eq!(ty, MI_COMPRESSED);
-            let mut raw = Vec::new();
-            ZlibDecoder::new(&bytes[at + 8..at + 8 + n])
-                .read_to_end(&mut raw)
-                .unwrap();
-            let (name, value, used) = read_matrix(&raw);
-            assert_eq!(used, raw.len());
-            vars.push((name, value));
-            at += 8 + n;
-        }
-        assert_eq!(at, bytes.len());
-        vars
+        // The first element is miCOMPRESSED.
+        assert_eq!(u32::from_le_bytes(bytes[128..132].try_into().unwrap()), 15);
+        let mat = read_mat(bytes).unwrap();
+        assert_eq!(mat.header_text, HEADER_TEXT);
+        mat.variables
+            .iter()
+            .map(|(name, value)| (name.clone(), parsed(value)))
+            .collect()
     }
 
     fn file_8k() -> ArchiveFile {
