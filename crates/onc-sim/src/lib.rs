@@ -4,7 +4,8 @@
 //!
 //! Always built (plain data and arithmetic, no I/O): [`config`] (how the simulated ONC behaves),
 //! [`faults`] (fault injection, parsed from `5xx=0.1,reset=0.05,…`), [`runs`] (the run model:
-//! capacity, queueing, processing time), [`archive`] (the archive's file layout) and [`oracle`]
+//! capacity, queueing, processing time), [`registry`] (locations, devices and their
+//! deployments), [`archive`] (the archive's file layout) and [`oracle`]
 //! (what every sample and spectrogram cell is). With the `server` feature (the default): the
 //! FLAC, MAT and PNG file writers ([`flac`], [`mat`], [`picture`]) and the HTTP server
 //! ([`server`], axum on loopback).
@@ -13,6 +14,7 @@ pub mod archive;
 pub mod config;
 pub mod faults;
 pub mod oracle;
+pub mod registry;
 pub mod runs;
 
 #[cfg(feature = "server")]

@@ -18,7 +18,7 @@ use super::routes::archive::{archive_download, archive_list};
 use super::routes::delivery::{
     product_cancel, product_download, product_request, product_restart, product_run, product_status,
 };
-use super::routes::discovery::{data_products, deployments, devices};
+use super::routes::discovery::{data_products, deployments, devices, locations};
 use super::routes::sim::{oracle_audio, stats};
 use super::state::Shared;
 use crate::faults::Fault;
@@ -94,6 +94,7 @@ pub(crate) async fn handle(
         "archivefile/device" | "archivefile/location" => archive_list(&shared, &endpoint, &params),
         "archivefile/download" => archive_download(&shared, &params, fault).await,
         "deployments" => deployments(&params),
+        "locations" => locations(&params),
         "devices" => devices(&shared, &params),
         "dataProducts" => data_products(&params),
         _ => onc_error(
