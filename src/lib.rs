@@ -12,6 +12,7 @@
 //!   ├─ cache/   content-addressed store, coverage, journal, node records, lock
 //!   └─ clip/    synchronous decoders and writers (MAT, FLAC, WAV, NPZ, PNG)
 //! report/     plans, states, events and summaries ──► text and JSON; nothing else formats
+//! preflight   writable folders and free space, checked before anything is ordered
 //! run         `onc-pipe run` as one call: cache lock, token, connection, reporter, record
 //! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
 //! error       what stops a command before its work, with its exit code
@@ -32,6 +33,7 @@ pub mod exec;
 pub mod manifest;
 pub mod onc;
 pub mod plan;
+pub mod preflight;
 pub mod report;
 pub mod run;
 pub mod simulator;
