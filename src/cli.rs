@@ -48,12 +48,16 @@ pub enum Command {
         format: DiagnosticFormat,
     },
     /// Show the DAG a manifest compiles to: windows, ONC requests (exact query parameters),
-    /// files and clips, with each node's state. Orders nothing.
+    /// files and clips, with each node's state. Orders nothing; checks every window against
+    /// ONC's deployments (read-only, cached for a week).
     Plan {
         /// A manifest (.toml) or request file (.json, .csv).
         file: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
+        /// Send no request: ONC's deployments from the cache only, whatever their age.
+        #[arg(long)]
+        offline: bool,
     },
     /// Print the manifest's JSON Schema (the same as schemas/manifest.schema.json).
     Schema,
@@ -113,7 +117,11 @@ pub enum PlanFormat {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
-        Command::Plan { ref file, format } => plan(&cli, file, format),
+        Command::Plan {
+            ref file,
+            format,
+            offline,
+        } => plan(&cli, file, format, offline),
         Command::Schema => write_stdout(&schema_json()),
         Command::Run {
             ref file,
@@ -178,10 +186,10 @@ fn prepare(cli: &Cli, file: &std::path::Path) -> Result<Prepared, Error> {
         cache_dir: cli.cache_dir.clone(),
     };
     let prepared = crate::run::prepare(file, &overrides)?;
-    if !cli.quiet && !prepared.compiled.warnings.is_empty() {
+    if !cli.quiet && !prepared.planned.warnings.is_empty() {
         eprint!(
             "{}",
-            render_all(&prepared.compiled.warnings, DiagnosticFormat::Human)
+            render_all(&prepared.planned.warnings, DiagnosticFormat::Human)
         );
     }
     Ok(prepared)
@@ -215,20 +223,22 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
 }
 
 fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
-    let Prepared {
-        compiled,
-        cache_dir,
-        ..
-    } = match prepare(cli, file) {
+    let prepared = match prepare(cli, file) {
         Ok(prepared) => prepared,
         Err(error) => return report_error(&error),
     };
-    let server = compiled.plan.settings.base_url.clone();
-    let cache = if cache_dir.is_dir() {
-        Cache::open(&cache_dir).ok()
+    let cache = if prepared.cache_dir.is_dir() {
+        Cache::open(&prepared.cache_dir).ok()
     } else {
         None
     };
+    // Offline, as `status` promises: deployments from the cache (site stages need them).
+    let checked = match crate::run::check_deployments_now(&prepared, true, cache.as_ref()) {
+        Ok((checked, _)) => checked,
+        Err(error) => return report_error(&error),
+    };
+    let compiled = checked.compiled;
+    let server = compiled.plan.settings.base_url.clone();
     let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
     if json {
         write_stdout(&report::status_json(&compiled, &states))
@@ -305,22 +315,41 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat) -> i32 {
-    let Prepared {
-        mut compiled,
-        output_dir,
-        cache_dir,
-    } = match prepare(cli, file) {
+fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat, offline: bool) -> i32 {
+    let prepared = match prepare(cli, file) {
         Ok(prepared) => prepared,
         Err(error) => return report_error(&error),
     };
-    compiled.plan.settings.output_dir = output_dir;
-    compiled.plan.settings.cache_dir = cache_dir.clone();
-    // Read-only: `plan` never creates the cache or takes its lock.
-    let cache = cache_dir
-        .is_dir()
-        .then(|| Cache::open(&cache_dir).ok())
-        .flatten();
+    // `plan` never takes the cache's lock; it creates the cache only to keep ONC's deployments,
+    // so a second `plan` or `plan --offline` asks nothing.
+    let cache = if offline {
+        prepared
+            .cache_dir
+            .is_dir()
+            .then(|| Cache::open(&prepared.cache_dir).ok())
+            .flatten()
+    } else {
+        Cache::open(&prepared.cache_dir).ok()
+    };
+    let (checked, note) =
+        match crate::run::check_deployments_now(&prepared, offline, cache.as_ref()) {
+            Ok(found) => found,
+            Err(error) => return report_error(&error),
+        };
+    if !cli.quiet {
+        if !checked.new_warnings.is_empty() {
+            eprint!("{}", report::diagnostics_text(&checked.new_warnings));
+        }
+        if let Some(note) = note {
+            eprintln!("onc-pipe: {note}");
+        }
+        for who in &checked.discovered.not_consulted {
+            eprintln!("onc-pipe: {}", report::not_consulted_text(who));
+        }
+    }
+    let mut compiled = checked.compiled;
+    compiled.plan.settings.output_dir = prepared.output_dir;
+    compiled.plan.settings.cache_dir = prepared.cache_dir;
     let server = compiled.plan.settings.base_url.clone();
     let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
     let text = match format {

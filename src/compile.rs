@@ -3,6 +3,8 @@
 //! Input: a `.toml` manifest, or a request file (`.json`, `.csv`) in the seed tool's formats,
 //! which becomes one request plan with the fetch and clip stages the seed tool would run.
 //! Output: the plan, its DAG and any warnings; or every problem found (errors and warnings).
+//! In steps, for commands that consult ONC between them: [`plan_file`] (offline), then
+//! [`apply_deployments`] (what ONC's deployments say), then [`build`] (the DAG).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,6 +13,7 @@ use crate::dag::{self, Dag};
 use crate::manifest::model::{ClipStage, FetchStage, Manifest, OneOrMany, OptionValue, PlanStage};
 use crate::manifest::requests::RequestFormat;
 use crate::manifest::{Diagnostic, Loaded, Location, SpanIndex, load_manifest_text};
+use crate::plan::deployed::KnownDeployments;
 use crate::plan::{self, Plan};
 
 /// A compiled input.
@@ -138,21 +141,58 @@ fn request_file_manifest(path: &Path, shown: &str) -> Loaded {
     }
 }
 
-/// Loads, plans and builds the DAG of one input file.
-pub fn compile(path: &Path) -> Result<Compiled, Vec<Diagnostic>> {
+/// An input file planned, before its DAG: what ONC's deployments are checked against.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub loaded: Loaded,
+    pub plan: Plan,
+    /// Warnings (never errors: those make planning fail).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Loads and plans one input file, offline.
+pub fn plan_file(path: &Path) -> Result<Planned, Vec<Diagnostic>> {
     let (loaded, mut diagnostics) = load(path)?;
     let (plan, plan_diagnostics) = plan::plan_manifest(&loaded);
     diagnostics.extend(plan_diagnostics);
     match plan {
-        Some(plan) if !diagnostics.iter().any(Diagnostic::is_error) => {
-            let dag = dag::build(&plan);
-            Ok(Compiled {
-                loaded,
-                plan,
-                dag,
-                warnings: diagnostics,
-            })
-        }
+        Some(plan) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Planned {
+            loaded,
+            plan,
+            warnings: diagnostics,
+        }),
         _ => Err(diagnostics),
     }
+}
+
+/// Checks a plan against ONC's deployments (see [`plan::deployed`]): sets each window's
+/// location and resolves site windows; new warnings join the plan's. Errors: every problem
+/// this check found (errors and warnings; not the plan's earlier warnings, already shown).
+pub fn apply_deployments(
+    mut planned: Planned,
+    known: &KnownDeployments,
+) -> Result<Planned, Vec<Diagnostic>> {
+    let found = plan::deployed::apply(&planned.loaded, &mut planned.plan, known);
+    if found.iter().any(Diagnostic::is_error) {
+        return Err(found);
+    }
+    planned.warnings.extend(found);
+    Ok(planned)
+}
+
+/// Builds the DAG of a plan.
+pub fn build(planned: Planned) -> Compiled {
+    let dag = dag::build(&planned.plan);
+    Compiled {
+        loaded: planned.loaded,
+        plan: planned.plan,
+        dag,
+        warnings: planned.warnings,
+    }
+}
+
+/// Loads, plans and builds the DAG of one input file, offline: ONC's deployments are not
+/// consulted, and the windows of site stages (`location`) are left out of the DAG.
+pub fn compile(path: &Path) -> Result<Compiled, Vec<Diagnostic>> {
+    plan_file(path).map(build)
 }

@@ -46,6 +46,10 @@ pub enum Error {
     },
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
+    /// ONC's deployments could not be consulted (a rejected token, ONC unreachable): nothing
+    /// was ordered.
+    #[error("cannot start: failed to check the plan against ONC's deployments: {0}")]
+    Discovery(crate::onc::OncError),
 }
 
 impl Error {
@@ -58,7 +62,8 @@ impl Error {
             | Error::Connect(_)
             | Error::Runtime(_)
             | Error::Listen { .. }
-            | Error::Output(_) => EXIT_CANNOT_START,
+            | Error::Output(_)
+            | Error::Discovery(_) => EXIT_CANNOT_START,
         }
     }
 }

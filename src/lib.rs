@@ -12,6 +12,7 @@
 //!   ├─ cache/   content-addressed store, coverage, journal, node records, lock
 //!   └─ clip/    synchronous decoders and writers (MAT, FLAC, WAV, NPZ, PNG)
 //! report/     plans, states, events and summaries ──► text and JSON; nothing else formats
+//! discover    ONC's deployments of a plan's devices and sites, cached with an expiry
 //! preflight   writable folders and free space, checked before anything is ordered
 //! run         `onc-pipe run` as one call: cache lock, token, connection, reporter, record
 //! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod clip;
 pub mod compile;
 pub mod dag;
+pub mod discover;
 pub mod error;
 pub mod exec;
 pub mod manifest;

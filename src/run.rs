@@ -15,10 +15,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::compile::{self, Compiled};
+use crate::compile::{self, Compiled, Planned};
+use crate::discover::{Discovered, discover};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error};
 use crate::exec::{RunStats, RunSummary, Work};
-use crate::onc::{ConnectOptions, SIMULATOR, find_token};
+use crate::manifest::Diagnostic;
+use crate::onc::{ConnectError, ConnectOptions, OncClient, SIMULATOR, find_token};
 use crate::plan::Settings;
 use crate::report;
 use crate::simulator::connect_or_simulate;
@@ -34,28 +36,29 @@ pub struct Overrides {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// A compiled manifest ready to plan, inspect or run.
+/// A planned manifest ready to check against ONC's deployments, then plan, inspect or run.
 #[derive(Debug)]
 pub struct Prepared {
-    pub compiled: Compiled,
+    /// The plan, offline: ONC's deployments not consulted yet, site windows unresolved.
+    pub planned: Planned,
     /// Where outputs go: the override, else `output.dir` relative to the manifest's folder.
     pub output_dir: PathBuf,
     /// The cache: the override, else `output.cache` relative to the manifest's folder.
     pub cache_dir: PathBuf,
 }
 
-/// Compiles `file` and applies the overrides. Paths in a manifest are relative to its folder;
-/// paths on the command line to the shell's. Against the in-process simulator, the client's
-/// pacing follows the simulator's clock. Errors: every problem found in the manifest.
+/// Plans `file` (offline) and applies the overrides. Paths in a manifest are relative to its
+/// folder; paths on the command line to the shell's. Against the in-process simulator, the
+/// client's pacing follows the simulator's clock. Errors: every problem found in the manifest.
 pub fn prepare(file: &Path, overrides: &Overrides) -> Result<Prepared, Error> {
-    let mut compiled = compile::compile(file).map_err(Error::Invalid)?;
+    let mut planned = compile::plan_file(file).map_err(Error::Invalid)?;
     if let Some(base_url) = &overrides.base_url {
-        compiled.plan.settings.base_url = base_url.clone();
+        planned.plan.settings.base_url = base_url.clone();
     }
-    if compiled.plan.settings.base_url == SIMULATOR {
-        scale_pacing_to_simulator(&mut compiled.plan.settings);
+    if planned.plan.settings.base_url == SIMULATOR {
+        scale_pacing_to_simulator(&mut planned.plan.settings);
     }
-    let base_dir = compiled
+    let base_dir = planned
         .loaded
         .path
         .parent()
@@ -64,16 +67,109 @@ pub fn prepare(file: &Path, overrides: &Overrides) -> Result<Prepared, Error> {
     let output_dir = overrides
         .output_dir
         .clone()
-        .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.output_dir));
+        .unwrap_or_else(|| base_dir.join(&planned.plan.settings.output_dir));
     let cache_dir = overrides
         .cache_dir
         .clone()
-        .unwrap_or_else(|| base_dir.join(&compiled.plan.settings.cache_dir));
+        .unwrap_or_else(|| base_dir.join(&planned.plan.settings.cache_dir));
     Ok(Prepared {
-        compiled,
+        planned,
         output_dir,
         cache_dir,
     })
+}
+
+/// The plan checked against ONC's deployments, and its DAG.
+#[derive(Debug)]
+pub struct Checked {
+    pub compiled: Compiled,
+    pub discovered: Discovered,
+    /// Warnings of the deployment check (the plan's own were shown when it was prepared).
+    pub new_warnings: Vec<Diagnostic>,
+}
+
+/// Consults ONC's deployments for every device and site of `planned` (the cache first; ONC
+/// when `client` is given and the cache has no fresh answer), checks the windows against them
+/// and builds the DAG. Errors: [`Error::Invalid`] with the windows outside every deployment
+/// (nothing may be ordered), [`Error::Discovery`] when ONC cannot be asked (a rejected token,
+/// ONC unreachable).
+pub async fn check_deployments(
+    planned: Planned,
+    client: Option<&OncClient>,
+    cache: Option<&Cache>,
+) -> Result<Checked, Error> {
+    let needed = crate::plan::deployed::needed(&planned.plan);
+    let server = planned.plan.settings.base_url.clone();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let discovered = discover(&needed, client, cache, &server, now_ms)
+        .await
+        .map_err(Error::Discovery)?;
+    let shown = planned.warnings.len();
+    let checked = compile::apply_deployments(planned, &discovered.known).map_err(Error::Invalid)?;
+    let new_warnings = checked.warnings[shown..].to_vec();
+    Ok(Checked {
+        compiled: compile::build(checked),
+        discovered,
+        new_warnings,
+    })
+}
+
+/// [`check_deployments`] for commands that order nothing (`plan`, `status`): connects (or starts
+/// the in-process simulator) unless `offline`, and without a token stays offline, saying so in a
+/// warning. Errors: as [`check_deployments`]; a token file that cannot be read.
+pub fn check_deployments_now(
+    prepared: &Prepared,
+    offline: bool,
+    cache: Option<&Cache>,
+) -> Result<(Checked, Option<String>), Error> {
+    let settings = &prepared.planned.plan.settings;
+    let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
+    runtime.block_on(async {
+        let planned = prepared.planned.clone();
+        if offline {
+            return Ok((check_deployments(planned, None, cache).await?, None));
+        }
+        let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
+        let connected =
+            connect_or_simulate(&connect_options(settings), token, &settings.simulator).await;
+        let (client, simulator) = match connected {
+            Ok(pair) => pair,
+            Err(ConnectError::NoToken) => {
+                let note = "ONC's deployments were not consulted: no ONC token (set ONC_TOKEN, \
+                            or use --offline to plan from what is cached)";
+                return Ok((
+                    check_deployments(planned, None, cache).await?,
+                    Some(note.to_owned()),
+                ));
+            }
+            Err(other) => return Err(Error::Connect(other)),
+        };
+        let checked = check_deployments(planned.clone(), Some(&client), cache).await;
+        if let Some(simulator) = simulator {
+            simulator.stop().await;
+        }
+        match checked {
+            // ONC unreachable (not a rejected token): a plan is still worth showing, from what
+            // is cached, saying that the rest was not checked.
+            Err(Error::Discovery(error))
+                if !matches!(error, crate::onc::OncError::Unauthorized { .. }) =>
+            {
+                let note = format!("ONC's deployments were not consulted: {error}");
+                Ok((check_deployments(planned, None, cache).await?, Some(note)))
+            }
+            other => Ok((other?, None)),
+        }
+    })
+}
+
+fn connect_options(settings: &Settings) -> ConnectOptions {
+    ConnectOptions {
+        base_url: settings.base_url.clone(),
+        timeout: std::time::Duration::from_millis(
+            u64::try_from(settings.timeout_ms.max(1)).unwrap_or(60_000),
+        ),
+        max_attempts: settings.max_attempts,
+    }
 }
 
 /// The in-process simulator runs ONC's clock `time_scale` times faster; the client's pacing
@@ -122,7 +218,7 @@ impl RunOutcome {
 /// writes the run record. Events are shown as they come (bars or plain lines on stderr).
 pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error> {
     let Prepared {
-        compiled,
+        planned,
         output_dir,
         cache_dir,
     } = prepared;
@@ -130,20 +226,29 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let lock = cache.lock().map_err(Error::CacheBusy)?;
     let _ = cache.clear_tmp(&lock);
     let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
-    let settings = &compiled.plan.settings;
-    let connect = ConnectOptions {
-        base_url: settings.base_url.clone(),
-        timeout: std::time::Duration::from_millis(
-            u64::try_from(settings.timeout_ms.max(1)).unwrap_or(60_000),
-        ),
-        max_attempts: settings.max_attempts,
-    };
+    let settings = &planned.plan.settings;
+    let connect = connect_options(settings);
     let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
     let started = chrono::Utc::now();
     let mut reporter =
         report::progress::Reporter::new(options.bars, options.quiet, RunStats::default());
     let summary = runtime.block_on(async {
         let (client, simulator) = connect_or_simulate(&connect, token, &settings.simulator).await?;
+        // Know before ordering: every window against ONC's deployments. A window outside them
+        // stops the run here, before anything is submitted.
+        let checked = match check_deployments(planned.clone(), Some(&client), Some(&cache)).await {
+            Ok(checked) => checked,
+            Err(error) => {
+                if let Some(simulator) = simulator {
+                    simulator.stop().await;
+                }
+                return Err(error);
+            }
+        };
+        if !options.quiet && !checked.new_warnings.is_empty() {
+            eprint!("{}", report::diagnostics_text(&checked.new_warnings));
+        }
+        let compiled = &checked.compiled;
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let reporter = tokio::spawn(async move {
             while let Some(update) = received.recv().await {

@@ -10,6 +10,7 @@
 //!   objects-v1/ab/ab01…ef               content-addressed files, named by their full blake3 hex
 //!   coverage-v1/<identity>/<key>.json   what a completed ONC query covered, per source identity
 //!   journal-v1/<node key>.json          in-flight ONC submissions, written before they are used
+//!   discovery-v1/<query hash>.json      ONC's deployments answers, with when they were fetched
 //!   nodes-v1/<node key>.json            node records, written last, after outputs are stored
 //!   runs/<UTC time>.json                run records
 //!   tmp/                                temporary files (downloads land here; same filesystem)
@@ -31,6 +32,7 @@
 //!   data it vouches for.
 
 mod coverage;
+mod discovery;
 mod journal;
 mod links;
 mod lock;
@@ -45,6 +47,7 @@ use std::path::{Path, PathBuf};
 use crate::temp::TempGuard;
 
 pub use coverage::{Coverage, CoverageEntry, StoredFile};
+pub use discovery::DiscoveryRecord;
 pub use journal::{JournalEntry, JournalScan};
 pub use links::{link_output, safe_join};
 pub use lock::CacheLock;
@@ -56,6 +59,8 @@ pub use store::{StoredObject, hash_file};
 pub const OBJECTS_DIR: &str = "objects-v1";
 /// Bucket of coverage entries.
 pub const COVERAGE_DIR: &str = "coverage-v1";
+/// Bucket of ONC's discovery answers (deployments), with the time they were fetched.
+pub const DISCOVERY_DIR: &str = "discovery-v1";
 /// Bucket of journal entries.
 pub const JOURNAL_DIR: &str = "journal-v1";
 /// Bucket of node records.

@@ -68,6 +68,9 @@ pub enum NodeDetail {
     Window {
         stage: Text,
         device: Text,
+        /// ONC's location code of the device's deployment (shown, not keyed).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        location: Option<Text>,
         #[serde(skip_serializing_if = "Option::is_none")]
         label: Option<Text>,
         start: Text,
@@ -99,6 +102,10 @@ pub struct ClipSpec {
     pub stage: Text,
     pub fetch: Text,
     pub device: Text,
+    /// ONC's location code of the device's deployment: recorded in sidecars, not keyed (the
+    /// device and times say what the data is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Text>,
     pub tag: Text,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<Text>,
@@ -454,6 +461,7 @@ pub fn build(plan: &Plan) -> Dag {
             let detail = NodeDetail::Window {
                 stage: names.get(&window.stage),
                 device: names.get(&window.device),
+                location: window.location.clone(),
                 label: text.label.clone(),
                 start: Arc::clone(&text.start),
                 end: Arc::clone(&text.end),
@@ -746,6 +754,7 @@ pub fn build(plan: &Plan) -> Dag {
                         stage: Arc::clone(&stage),
                         fetch: Arc::clone(fetch_text),
                         device: names.get(&window.device),
+                        location: window.location.clone(),
                         tag: names.get(&window.tag),
                         label: window_text[window_index].label.clone(),
                         name,

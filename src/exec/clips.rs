@@ -311,6 +311,7 @@ fn sidecar(
         "node_key": job.key.to_hex(),
         "stage": job.spec.stage,
         "device": job.spec.device,
+        "location": job.spec.location,
         "label": job.spec.label,
         "name": piece.name,
         "media": job.spec.media,

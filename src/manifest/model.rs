@@ -113,7 +113,8 @@ pub struct OutputSettings {
     pub cache: Option<String>,
 }
 
-/// A plan stage: time windows on one device. Give exactly one of `range`, `sample`, `windows`
+/// A plan stage: time windows on one device, or at one site (`location` + `device_category`:
+/// the device deployed there at each moment). Give exactly one of `range`, `sample`, `windows`
 /// or `requests`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -121,6 +122,14 @@ pub struct PlanStage {
     /// ONC device code, e.g. `ICLISTENHF6324` (not used with `requests`, whose rows name theirs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// ONC location (site) code instead of `device`, e.g. `BACAX`: the windows are resolved
+    /// through ONC's deployments to the device(s) deployed there at each moment (a window
+    /// spanning a swap becomes one window per device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// ONC device category at `location` (default `HYDROPHONE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_category: Option<String>,
     /// Output folder tag under `DEVICE/` (default: the stage name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,

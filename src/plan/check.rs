@@ -105,6 +105,24 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks the shape of an ONC location or device-category code (`BACAX`, `HYDROPHONE`):
+    /// 1 to 64 ASCII letters, digits, `.`, `_` or `-`. Returns whether it is valid.
+    pub(super) fn site_code(&mut self, path: &[PathSegment], what: &str, code: &str) -> bool {
+        let valid = !code.is_empty()
+            && code.len() <= 64
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid {
+            self.error_at(path, format!("`{code}` does not look like an ONC {what} code"))
+                .help = Some(format!(
+                "an ONC {what} code is letters and digits, such as {}",
+                if what == "location" { "`BACAX` or `SEVIP`" } else { "`HYDROPHONE`" }
+            ));
+        }
+        valid
+    }
+
     pub(super) fn device(&mut self, path: &[PathSegment], code: &str) {
         if !looks_like_device_code(code) {
             self.error_at(

@@ -15,6 +15,7 @@
 
 mod check;
 mod clip_stage;
+pub mod deployed;
 mod fetch_stage;
 mod plan_stage;
 mod settings;
@@ -32,9 +33,10 @@ use plan_stage::plan_stage;
 use settings::resolve_settings;
 
 pub use plan_stage::{MAX_SAMPLE_COUNT, MAX_WINDOW_DAYS};
+pub use plan_stage::DEFAULT_DEVICE_CATEGORY;
 pub use types::{
     Clip, ClipFormat, DEFAULT_BASE_URL, Fetch, GapPolicy, Media, Plan, RowSettings, Settings,
-    Window,
+    SiteWindow, Window, WindowOrigin,
 };
 
 /// Where a fetch stage's files come from (a product or archived files): ONC's notion, so it
@@ -62,8 +64,16 @@ pub fn plan_manifest(loaded: &Loaded) -> (Option<Plan>, Vec<Diagnostic>) {
     let base_dir = loaded.path.parent().unwrap_or(Path::new("")).to_path_buf();
 
     let mut windows = Vec::new();
+    let mut site_windows = Vec::new();
     for (name, stage) in &manifest.plan {
-        plan_stage(&mut check, &base_dir, name, stage, &mut windows);
+        plan_stage(
+            &mut check,
+            &base_dir,
+            name,
+            stage,
+            &mut windows,
+            &mut site_windows,
+        );
     }
 
     let mut fetches = Vec::new();
@@ -90,6 +100,7 @@ pub fn plan_manifest(loaded: &Loaded) -> (Option<Plan>, Vec<Diagnostic>) {
         Some(Plan {
             settings,
             windows,
+            site_windows,
             fetches,
             clips,
         }),

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::check::{Checker, p, with_index, with_key};
 use super::time::add_ms;
-use super::types::{RowSettings, Window};
+use super::types::{RowSettings, SiteWindow, Window, WindowOrigin};
 use super::windows;
 use crate::manifest::load::PathSegment;
 use crate::manifest::model::{PlanStage, Sample, TimeRange, WindowSpec};
@@ -36,15 +36,25 @@ fn too_long(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<String> {
     })
 }
 
-/// Plans one `[plan.NAME]` stage into `windows`: checks that it has exactly one kind of windows
-/// (`range`, `sample`, `windows` or `requests`), its tag and, but for `requests`, its device; then
-/// adds the windows of its kind.
+/// ONC's device category when a site stage names none: onc-pipe is about hydrophones.
+pub const DEFAULT_DEVICE_CATEGORY: &str = "HYDROPHONE";
+
+/// What a plan stage's windows are on: a device, or a site whose device ONC's deployments name.
+enum Target {
+    Device(String),
+    Site { location: String, category: String },
+}
+
+/// Plans one `[plan.NAME]` stage into `windows` (or, for a site stage, `site_windows`): checks
+/// that it has exactly one kind of windows (`range`, `sample`, `windows` or `requests`), its tag
+/// and, but for `requests`, its device or site; then adds the windows of its kind.
 pub(super) fn plan_stage(
     check: &mut Checker<'_>,
     base_dir: &Path,
     name: &str,
     stage: &PlanStage,
     windows: &mut Vec<Window>,
+    site_windows: &mut Vec<SiteWindow>,
 ) {
     let stage_path = p(&["plan", name]);
     if !has_one_kind(check, &stage_path, name, stage) {
@@ -59,21 +69,36 @@ pub(super) fn plan_stage(
         return;
     }
 
-    let Some(device) = checked_device(check, &stage_path, name, stage) else {
+    let Some(target) = checked_target(check, &stage_path, name, stage) else {
         return;
     };
-    let window =
-        |start, end, is_instant, label: Option<String>, clip_name: Option<String>| Window {
-            stage: name.to_owned(),
-            device: device.clone(),
-            tag: tag.clone(),
-            label,
-            name: clip_name,
-            start,
-            end,
-            is_instant,
-            row: None,
-        };
+    let device = match &target {
+        Target::Device(device) => device.clone(),
+        Target::Site { .. } => String::new(),
+    };
+    let location = match &target {
+        Target::Device(_) => None,
+        Target::Site { location, .. } => Some(std::sync::Arc::from(location.as_str())),
+    };
+    let window = |start,
+                  end,
+                  is_instant,
+                  label: Option<String>,
+                  clip_name: Option<String>,
+                  origin: WindowOrigin| Window {
+        stage: name.to_owned(),
+        device: device.clone(),
+        location: location.clone(),
+        origin,
+        tag: tag.clone(),
+        label,
+        name: clip_name,
+        start,
+        end,
+        is_instant,
+        row: None,
+    };
+    let first_new = windows.len();
 
     if let Some(range) = &stage.range {
         let range_path = with_key(stage_path.clone(), "range");
@@ -89,12 +114,28 @@ pub(super) fn plan_stage(
         let list_path = with_key(stage_path.clone(), "windows");
         windows.extend(listed_windows(check, list_path, list, &window));
     }
+
+    if let Target::Site { location, category } = target {
+        site_windows.extend(windows.drain(first_new..).map(|window| SiteWindow {
+            window,
+            location: location.clone(),
+            category: category.clone(),
+        }));
+    }
 }
 
 /// Makes one window of the stage being planned from its start, end, whether it is an instant,
-/// its label and its clip name; the stage, device and tag are the stage's.
-type MakeWindow<'a> =
-    dyn Fn(DateTime<Utc>, DateTime<Utc>, bool, Option<String>, Option<String>) -> Window + 'a;
+/// its label, its clip name and where in the stage it was given; the stage, device and tag are
+/// the stage's.
+type MakeWindow<'a> = dyn Fn(
+        DateTime<Utc>,
+        DateTime<Utc>,
+        bool,
+        Option<String>,
+        Option<String>,
+        WindowOrigin,
+    ) -> Window
+    + 'a;
 
 /// Whether the stage gives exactly one of `range`, `sample`, `windows` or `requests`; reports
 /// none or several at the stage's key.
@@ -165,11 +206,18 @@ fn request_windows(
     file: &str,
 ) -> Vec<Window> {
     let mut windows = Vec::new();
-    if stage.device.is_some() {
-        check.warning_at(
-            &with_key(stage_path.clone(), "device"),
-            "`device` is ignored with `requests`: each request names its device",
-        );
+    for key in ["device", "location", "device_category"] {
+        let given = match key {
+            "device" => stage.device.is_some(),
+            "location" => stage.location.is_some(),
+            _ => stage.device_category.is_some(),
+        };
+        if given {
+            check.warning_at(
+                &with_key(stage_path.clone(), key),
+                format!("`{key}` is ignored with `requests`: each request names its device"),
+            );
+        }
     }
     let request_path = base_dir.join(file);
     let shown = request_path.display().to_string();
@@ -203,21 +251,62 @@ fn request_windows(
 
 /// The device of a `range`, `sample` or `windows` stage; reports a missing one, or one that does
 /// not look like an ONC device code (still returned: planning goes on to find more problems).
-fn checked_device(
+fn checked_target(
     check: &mut Checker<'_>,
     stage_path: &[PathSegment],
     name: &str,
     stage: &PlanStage,
-) -> Option<String> {
+) -> Option<Target> {
     let device_path = with_key(stage_path.to_vec(), "device");
-    let Some(device) = stage.device.clone() else {
-        check
-            .key_error_at(stage_path, format!("plan stage `{name}` has no `device`"))
-            .help = Some("add `device = \"ICLISTENHF6324\"` (an ONC device code)".into());
-        return None;
-    };
-    check.device(&device_path, &device);
-    Some(device)
+    let location_path = with_key(stage_path.to_vec(), "location");
+    match (&stage.device, &stage.location) {
+        (Some(_), Some(_)) => {
+            check
+                .error_at(&location_path, format!("plan stage `{name}` gives both `device` and `location`"))
+                .help = Some(
+                "give `device` for one instrument, or `location` (with `device_category`) for \
+                 whatever device was deployed at that site"
+                    .into(),
+            );
+            None
+        }
+        (None, None) => {
+            check
+                .key_error_at(stage_path, format!("plan stage `{name}` has no `device`"))
+                .help = Some(
+                "add `device = \"ICLISTENHF6324\"` (an ONC device code), or `location = \"BACAX\"` \
+                 (an ONC site)"
+                    .into(),
+            );
+            None
+        }
+        (Some(device), None) => {
+            if stage.device_category.is_some() {
+                check.warning_at(
+                    &with_key(stage_path.to_vec(), "device_category"),
+                    "`device_category` is only used with `location`",
+                );
+            }
+            check.device(&device_path, device);
+            Some(Target::Device(device.clone()))
+        }
+        (None, Some(location)) => {
+            let mut valid = check.site_code(&location_path, "location", location);
+            let category = stage
+                .device_category
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DEVICE_CATEGORY.to_owned());
+            valid &= check.site_code(
+                &with_key(stage_path.to_vec(), "device_category"),
+                "device category",
+                &category,
+            );
+            valid.then(|| Target::Site {
+                location: location.clone(),
+                category,
+            })
+        }
+    }
 }
 
 /// The window of a `range` stage: `start` to `end`, checked.
@@ -236,7 +325,7 @@ fn range_windows(
         } else if let Some(message) = too_long(start, end) {
             check.error_at(&with_key(range_path, "end"), message);
         } else {
-            windows.push(window(start, end, false, None, None));
+            windows.push(window(start, end, false, None, None, WindowOrigin::Range));
         }
     }
     windows
@@ -298,7 +387,14 @@ fn sample_windows(
                     index + 1,
                     sample.count.div_ceil(per_request)
                 ));
-                windows.push(window(from, to, span == 0, label, None));
+                windows.push(window(
+                    from,
+                    to,
+                    span == 0,
+                    label,
+                    None,
+                    WindowOrigin::Sample { index },
+                ));
             }
         }
     }
@@ -336,7 +432,14 @@ fn listed_windows(
         match (&spec.timestamp, &spec.start, &spec.end, &spec.duration) {
             (Some(instant), None, None, None) => {
                 if let Some(at) = check.time(&with_key(item, "timestamp"), instant) {
-                    windows.push(window(at, at, true, label, clip_name));
+                    windows.push(window(
+                        at,
+                        at,
+                        true,
+                        label,
+                        clip_name,
+                        WindowOrigin::Listed { index },
+                    ));
                 }
             }
             (None, Some(start), end, duration) => {
@@ -370,7 +473,14 @@ fn listed_windows(
                     check.error_at(&with_key(item, key), message);
                     continue;
                 }
-                windows.push(window(from, to, to == from, label, clip_name));
+                windows.push(window(
+                    from,
+                    to,
+                    to == from,
+                    label,
+                    clip_name,
+                    WindowOrigin::Listed { index },
+                ));
             }
             (Some(_), Some(_), _, _) => {
                 check.error_at(
@@ -408,6 +518,8 @@ fn window_from_row(
     Window {
         stage: stage.to_owned(),
         device: row.device,
+        location: None,
+        origin: WindowOrigin::Row,
         tag,
         label: row.label,
         name: row.output_name,

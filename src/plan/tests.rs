@@ -24,6 +24,8 @@ fn window(start_ms: i64, len_ms: i64, row: Option<RowSettings>) -> Window {
     Window {
         stage: "p".into(),
         device: "ICLISTENHF6324".into(),
+        location: None,
+        origin: WindowOrigin::Range,
         tag: "p".into(),
         label: None,
         name: None,

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -52,12 +53,31 @@ pub struct RowSettings {
     pub source_file: String,
 }
 
+/// Where in its plan stage a window was given, for messages about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowOrigin {
+    /// The stage's `range`.
+    Range,
+    /// The stage's `sample`: the `index`-th (0-based) window of the sample.
+    Sample { index: usize },
+    /// The stage's `windows[index]`.
+    Listed { index: usize },
+    /// A request-file row ([`Window::row`] says which).
+    Row,
+}
+
 /// One time window of a plan stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
     /// The plan stage that made it.
     pub stage: String,
+    /// ONC device code. Empty only in [`SiteWindow::window`], until deployments resolve it.
     pub device: String,
+    /// ONC location code: a site stage's, or the location of the device's deployment once
+    /// ONC's deployments have been consulted (`None` before, and offline).
+    pub location: Option<Arc<str>>,
+    /// Where in the stage the window was given.
+    pub origin: WindowOrigin,
     /// Output folder tag.
     pub tag: String,
     pub label: Option<String>,
@@ -245,11 +265,26 @@ impl Clip {
     }
 }
 
+/// A window of a site stage (`location` + `device_category`), before ONC's deployments say which
+/// device was there: its `window.device` is empty, and it is not part of [`Plan::windows`]
+/// (nor of the DAG) until resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteWindow {
+    pub window: Window,
+    /// ONC's `locationCode`.
+    pub location: String,
+    /// ONC's `deviceCategoryCode`.
+    pub category: String,
+}
+
 /// A whole manifest, resolved and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub settings: Settings,
+    /// Windows on a known device: what the DAG is built from.
     pub windows: Vec<Window>,
+    /// Windows of site stages, waiting for ONC's deployments ([`crate::plan::deployed`]).
+    pub site_windows: Vec<SiteWindow>,
     pub fetches: Vec<Fetch>,
     pub clips: Vec<Clip>,
 }

@@ -276,6 +276,27 @@ pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
     out
 }
 
+/// Diagnostics as `validate` shows them to a person.
+pub fn diagnostics_text(diagnostics: &[crate::manifest::Diagnostic]) -> String {
+    crate::manifest::diagnostic::render_all(
+        diagnostics,
+        crate::manifest::DiagnosticFormat::Human,
+    )
+}
+
+/// Says that a device's or site's deployments could not be checked (offline, nothing cached).
+pub fn not_consulted_text(who: &crate::plan::deployed::Deployed) -> String {
+    let what = match who {
+        crate::plan::deployed::Deployed::Device(device) => device.clone(),
+        crate::plan::deployed::Deployed::Site { location, category } => {
+            format!("{category} at {location}")
+        }
+    };
+    format!(
+        "the deployments of {what} were not checked (offline, nothing cached): run `onc-pipe plan` online once"
+    )
+}
+
 /// Tells the user the first Ctrl-C was heard, and what the second does.
 pub fn stopping_notice() {
     eprintln!(

@@ -170,7 +170,16 @@ fn plan_json_lists_windows_and_nodes_with_queries() {
             assert_eq!(node["state"], "to run", "{node}");
         }
     }
-    assert!(!cache_dir.exists(), "plan must not create the cache");
+    // `plan` keeps ONC's deployments in the cache (so the next plan asks nothing), and nothing
+    // else: no object, no node record, no lock.
+    let kept: Vec<_> = std::fs::read_dir(cache_dir.join("discovery-v1"))
+        .expect("deployments kept")
+        .collect();
+    assert_eq!(kept.len(), 1, "one device, one answer");
+    for bucket in ["objects-v1", "nodes-v1", "journal-v1"] {
+        let entries = std::fs::read_dir(cache_dir.join(bucket)).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(entries, 0, "{bucket}");
+    }
     let request = nodes
         .iter()
         .find(|n| {

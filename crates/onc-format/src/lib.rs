@@ -9,10 +9,13 @@
 //! - [`stamp`]: file-name time stamps (`20240401T000107.123Z`) parsed and written, ONC's query
 //!   date format (`2024-04-01T00:01:07.123Z`), archive file names.
 //! - [`grid`]: the five-minute file grid.
+//! - [`deployment`]: a device at a location over a time span, and which parts of a span
+//!   deployments leave uncovered.
 //! - [`device`]: the shape of a device code.
 //! - [`query`]: query-parameter names and values of ONC's web services.
 //! - [`options`]: data products, their extensions and `dpo_*` options.
 
+pub mod deployment;
 pub mod device;
 pub mod grid;
 pub mod options;
