@@ -69,10 +69,20 @@ mod tests {
         };
         assert!(cache.read_discovery("simulator", &record.query).is_none());
         cache.write_discovery(&record).unwrap();
-        assert_eq!(cache.read_discovery("simulator", &record.query), Some(record.clone()));
-        assert!(cache.read_discovery("https://data.oceannetworks.ca/", &record.query).is_none());
+        assert_eq!(
+            cache.read_discovery("simulator", &record.query),
+            Some(record.clone())
+        );
+        assert!(
+            cache
+                .read_discovery("https://data.oceannetworks.ca/", &record.query)
+                .is_none()
+        );
         let path = cache.discovery_path("simulator", &record.query);
         std::fs::write(&path, b"{not json").unwrap();
-        assert!(cache.read_discovery("simulator", &record.query).is_none(), "damaged: asked again");
+        assert!(
+            cache.read_discovery("simulator", &record.query).is_none(),
+            "damaged: asked again"
+        );
     }
 }

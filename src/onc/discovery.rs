@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::OncClient;
 use super::api::codes;
+use super::client::OncClient;
 use super::error::OncError;
 use onc_format::deployment::Deployment;
 use onc_format::query;
@@ -105,7 +105,11 @@ impl OncError {
     /// for a device it does not know.
     pub fn rejected_parameter(&self) -> Option<&str> {
         match self {
-            OncError::Onc { status: 400, errors, .. } => errors
+            OncError::Onc {
+                status: 400,
+                errors,
+                ..
+            } => errors
                 .iter()
                 .find(|e| e.error_code == codes::INVALID_VALUE)
                 .map(|e| e.parameter.as_str()),
@@ -136,8 +140,8 @@ mod tests {
 
     #[test]
     fn a_bad_answer_says_which_entry() {
-        let error = parse_deployments(json!([{"deviceCode": "X", "begin": "yesterday"}]))
-            .unwrap_err();
+        let error =
+            parse_deployments(json!([{"deviceCode": "X", "begin": "yesterday"}])).unwrap_err();
         assert_eq!(error, "deployment 0: `begin` is not a date: yesterday");
         assert!(parse_deployments(json!({"oops": 1})).is_err());
     }

@@ -114,10 +114,17 @@ impl Checker<'_> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !valid {
-            self.error_at(path, format!("`{code}` does not look like an ONC {what} code"))
-                .help = Some(format!(
+            self.error_at(
+                path,
+                format!("`{code}` does not look like an ONC {what} code"),
+            )
+            .help = Some(format!(
                 "an ONC {what} code is letters and digits, such as {}",
-                if what == "location" { "`BACAX` or `SEVIP`" } else { "`HYDROPHONE`" }
+                if what == "location" {
+                    "`BACAX` or `SEVIP`"
+                } else {
+                    "`HYDROPHONE`"
+                }
             ));
         }
         valid

@@ -157,7 +157,10 @@ fn coverage(deployments: &[Deployment], start: i64, end: i64) -> Coverage {
 
 /// The window's `[start, end)` in ms (an instant: `start == end`).
 fn span_ms(window: &Window) -> (i64, i64) {
-    (window.start.timestamp_millis(), window.end.timestamp_millis())
+    (
+        window.start.timestamp_millis(),
+        window.end.timestamp_millis(),
+    )
 }
 
 fn instant(ms: i64) -> Option<DateTime<Utc>> {
@@ -193,17 +196,20 @@ fn report_outside(check: &mut Checker<'_>, window: &Window, who: &str, deploymen
         "{} is outside every deployment of {who}",
         describe_window(window)
     );
+    let is_site = window.device.is_empty();
     let help = if deployments.is_empty() {
         format!("ONC lists no deployment of {who}")
     } else {
-        format!(
-            "{who} was deployed: {}",
-            deployments
-                .iter()
-                .map(describe_deployment)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
+        let list = deployments
+            .iter()
+            .map(|d| describe_deployment(d, is_site))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if is_site {
+            format!("deployed at {who}: {list}")
+        } else {
+            format!("{who} was deployed {list}")
+        }
     };
     let diagnostic = diagnostic_at(check, window, message).with_help(help);
     check.push(diagnostic);
@@ -247,15 +253,19 @@ fn describe_window(window: &Window) -> String {
     }
 }
 
-fn describe_deployment(deployment: &Deployment) -> String {
-    let at = if deployment.location.is_empty() {
+/// "at SEVIP since 2021-03-01T00:00:00.000Z (still deployed)" for a device's deployment;
+/// "ICLISTENHF1251 from … to …" for one at a site.
+fn describe_deployment(deployment: &Deployment, at_site: bool) -> String {
+    let who = if at_site {
+        format!("{} ", deployment.device)
+    } else if deployment.location.is_empty() {
         String::new()
     } else {
-        format!("{} at {} ", deployment.device, deployment.location)
+        format!("at {} ", deployment.location)
     };
     match deployment.end_ms {
-        Some(end) => format!("{at}from {} to {}", show(deployment.begin_ms), show(end)),
-        None => format!("{at}since {} (still deployed)", show(deployment.begin_ms)),
+        Some(end) => format!("{who}from {} to {}", show(deployment.begin_ms), show(end)),
+        None => format!("{who}since {} (still deployed)", show(deployment.begin_ms)),
     }
 }
 
@@ -279,7 +289,11 @@ fn show(ms: i64) -> String {
 /// An error at the window's position: its request row, or its key in the manifest.
 fn diagnostic_at(check: &Checker<'_>, window: &Window, message: String) -> Diagnostic {
     if let Some(row) = &window.row {
-        let field = if window.is_instant { "timestamp" } else { "start" };
+        let field = if window.is_instant {
+            "timestamp"
+        } else {
+            "start"
+        };
         let location = match row.origin.strip_prefix("row ").and_then(|n| n.parse().ok()) {
             Some(row) => Location::Row {
                 row,

@@ -32,8 +32,8 @@ use fetch_stage::{check_row_options, fetch_stage};
 use plan_stage::plan_stage;
 use settings::resolve_settings;
 
-pub use plan_stage::{MAX_SAMPLE_COUNT, MAX_WINDOW_DAYS};
 pub use plan_stage::DEFAULT_DEVICE_CATEGORY;
+pub use plan_stage::{MAX_SAMPLE_COUNT, MAX_WINDOW_DAYS};
 pub use types::{
     Clip, ClipFormat, DEFAULT_BASE_URL, Fetch, GapPolicy, Media, Plan, RowSettings, Settings,
     SiteWindow, Window, WindowOrigin,

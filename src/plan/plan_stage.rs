@@ -127,14 +127,7 @@ pub(super) fn plan_stage(
 /// Makes one window of the stage being planned from its start, end, whether it is an instant,
 /// its label, its clip name and where in the stage it was given; the stage, device and tag are
 /// the stage's.
-type MakeWindow<'a> = dyn Fn(
-        DateTime<Utc>,
-        DateTime<Utc>,
-        bool,
-        Option<String>,
-        Option<String>,
-        WindowOrigin,
-    ) -> Window
+type MakeWindow<'a> = dyn Fn(DateTime<Utc>, DateTime<Utc>, bool, Option<String>, Option<String>, WindowOrigin) -> Window
     + 'a;
 
 /// Whether the stage gives exactly one of `range`, `sample`, `windows` or `requests`; reports
@@ -262,7 +255,10 @@ fn checked_target(
     match (&stage.device, &stage.location) {
         (Some(_), Some(_)) => {
             check
-                .error_at(&location_path, format!("plan stage `{name}` gives both `device` and `location`"))
+                .error_at(
+                    &location_path,
+                    format!("plan stage `{name}` gives both `device` and `location`"),
+                )
                 .help = Some(
                 "give `device` for one instrument, or `location` (with `device_category`) for \
                  whatever device was deployed at that site"

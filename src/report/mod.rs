@@ -278,10 +278,7 @@ pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
 
 /// Diagnostics as `validate` shows them to a person.
 pub fn diagnostics_text(diagnostics: &[crate::manifest::Diagnostic]) -> String {
-    crate::manifest::diagnostic::render_all(
-        diagnostics,
-        crate::manifest::DiagnosticFormat::Human,
-    )
+    crate::manifest::diagnostic::render_all(diagnostics, crate::manifest::DiagnosticFormat::Human)
 }
 
 /// Says that a device's or site's deployments could not be checked (offline, nothing cached).

@@ -177,7 +177,9 @@ fn plan_json_lists_windows_and_nodes_with_queries() {
         .collect();
     assert_eq!(kept.len(), 1, "one device, one answer");
     for bucket in ["objects-v1", "nodes-v1", "journal-v1"] {
-        let entries = std::fs::read_dir(cache_dir.join(bucket)).map(|d| d.count()).unwrap_or(0);
+        let entries = std::fs::read_dir(cache_dir.join(bucket))
+            .map(|d| d.count())
+            .unwrap_or(0);
         assert_eq!(entries, 0, "{bucket}");
     }
     let request = nodes

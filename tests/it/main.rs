@@ -8,6 +8,7 @@
 mod architecture;
 mod cli;
 mod clips;
+mod deployments;
 mod examples;
 mod golden;
 mod keys;

@@ -95,7 +95,11 @@ mod tests {
     fn instants_are_covered_only_inside_a_deployment() {
         let one = [deployment(100, Some(200))];
         assert!(uncovered(&one, 100, 100).is_empty());
-        assert_eq!(uncovered(&one, 200, 200), [(200, 200)], "ends are exclusive");
+        assert_eq!(
+            uncovered(&one, 200, 200),
+            [(200, 200)],
+            "ends are exclusive"
+        );
         assert_eq!(uncovered(&one, 99, 99), [(99, 99)]);
     }
 

@@ -22,7 +22,10 @@ fn deployment(device: &str, location: &str, begin: &str, end: Option<&str>) -> D
 
 fn planned(text: &str) -> (Loaded, Plan) {
     let (parsed, diagnostics) = load_manifest_text("m.toml", text);
-    assert!(!diagnostics.iter().any(Diagnostic::is_error), "{diagnostics:?}");
+    assert!(
+        !diagnostics.iter().any(Diagnostic::is_error),
+        "{diagnostics:?}"
+    );
     let (manifest, spans) = parsed.unwrap();
     let loaded = Loaded {
         file: "m.toml".into(),
@@ -32,7 +35,10 @@ fn planned(text: &str) -> (Loaded, Plan) {
         spans,
     };
     let (plan, diagnostics) = plan_manifest(&loaded);
-    assert!(!diagnostics.iter().any(Diagnostic::is_error), "{diagnostics:?}");
+    assert!(
+        !diagnostics.iter().any(Diagnostic::is_error),
+        "{diagnostics:?}"
+    );
     (loaded, plan.unwrap())
 }
 
@@ -71,7 +77,9 @@ windows = [
     );
     assert_eq!(
         d.help.as_deref(),
-        Some("ICLISTENHF6324 was deployed: ICLISTENHF6324 at SEVIP since 2021-03-01T00:00:00.000Z (still deployed)")
+        Some(
+            "ICLISTENHF6324 was deployed at SEVIP since 2021-03-01T00:00:00.000Z (still deployed)"
+        )
     );
     match &d.location {
         Location::Text { line, .. } => assert_eq!(*line, 6, "the second window's line"),
@@ -92,7 +100,12 @@ range = { start = 2022-08-31T23:00:00Z, end = 2022-09-01T01:00:00Z }
     let known = known(vec![(
         Deployed::Device("ICLISTENHF1951".into()),
         Some(vec![
-            deployment("ICLISTENHF1951", "FGPD", "2020-06-01T00:00:00Z", Some("2022-09-01T00:00:00Z")),
+            deployment(
+                "ICLISTENHF1951",
+                "FGPD",
+                "2020-06-01T00:00:00Z",
+                Some("2022-09-01T00:00:00Z"),
+            ),
             deployment("ICLISTENHF1951", "FGPD", "2023-03-01T00:00:00Z", None),
         ]),
     )]);
@@ -117,7 +130,10 @@ windows = [{ timestamp = 2024-04-01T00:00:00Z }, { timestamp = 2024-04-02T00:00:
     let known = known(vec![(Deployed::Device("ICLISTENHF9999".into()), None)]);
     let diagnostics = apply(&loaded, &mut plan, &known);
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
-    assert_eq!(diagnostics[0].message, "ONC does not know device `ICLISTENHF9999`");
+    assert_eq!(
+        diagnostics[0].message,
+        "ONC does not know device `ICLISTENHF9999`"
+    );
 }
 
 #[test]
@@ -139,7 +155,12 @@ range = { start = 2023-06-15T17:00:00Z, end = 2023-06-15T19:00:00Z }
             category: "HYDROPHONE".into(),
         },
         Some(vec![
-            deployment("ICLISTENHF1251", "BACAX", "2020-01-01T00:00:00Z", Some(swap)),
+            deployment(
+                "ICLISTENHF1251",
+                "BACAX",
+                "2020-01-01T00:00:00Z",
+                Some(swap),
+            ),
             deployment("ICLISTENHF6406", "BACAX", swap, None),
         ]),
     )]);
@@ -148,13 +169,30 @@ range = { start = 2023-06-15T17:00:00Z, end = 2023-06-15T19:00:00Z }
     let resolved: Vec<_> = plan
         .windows
         .iter()
-        .map(|w| (w.device.as_str(), rfc3339(w.start), rfc3339(w.end), w.location.as_deref()))
+        .map(|w| {
+            (
+                w.device.as_str(),
+                rfc3339(w.start),
+                rfc3339(w.end),
+                w.location.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         resolved,
         [
-            ("ICLISTENHF1251", "2023-06-15T17:00:00.000Z".to_owned(), "2023-06-15T18:00:00.000Z".to_owned(), Some("BACAX")),
-            ("ICLISTENHF6406", "2023-06-15T18:00:00.000Z".to_owned(), "2023-06-15T19:00:00.000Z".to_owned(), Some("BACAX")),
+            (
+                "ICLISTENHF1251",
+                "2023-06-15T17:00:00.000Z".to_owned(),
+                "2023-06-15T18:00:00.000Z".to_owned(),
+                Some("BACAX")
+            ),
+            (
+                "ICLISTENHF6406",
+                "2023-06-15T18:00:00.000Z".to_owned(),
+                "2023-06-15T19:00:00.000Z".to_owned(),
+                Some("BACAX")
+            ),
         ]
     );
     assert!(plan.site_windows.is_empty());
@@ -169,7 +207,10 @@ windows = [{ timestamp = 2023-06-15T17:00:00Z }]
 "#;
     let (loaded, mut plan) = planned(text);
     let diagnostics = apply(&loaded, &mut plan, &KnownDeployments::default());
-    assert_eq!(diagnostics[0].message, "which HYDROPHONE at BACAXX was deployed is unknown");
+    assert_eq!(
+        diagnostics[0].message,
+        "which HYDROPHONE at BACAXX was deployed is unknown"
+    );
 
     let (loaded, mut plan) = planned(text);
     let site = Deployed::Site {
@@ -177,15 +218,24 @@ windows = [{ timestamp = 2023-06-15T17:00:00Z }]
         category: "HYDROPHONE".into(),
     };
     let diagnostics = apply(&loaded, &mut plan, &known(vec![(site, None)]));
-    assert_eq!(diagnostics[0].message, "ONC does not know location `BACAXX`");
+    assert_eq!(
+        diagnostics[0].message,
+        "ONC does not know location `BACAXX`"
+    );
     assert!(plan.windows.is_empty());
 }
 
 #[test]
 fn device_and_location_together_or_neither_are_errors() {
     for (stage, expected) in [
-        ("device = \"ICLISTENHF6324\"\nlocation = \"BACAX\"", "gives both `device` and `location`"),
-        ("location = \"BAC AX\"", "does not look like an ONC location code"),
+        (
+            "device = \"ICLISTENHF6324\"\nlocation = \"BACAX\"",
+            "gives both `device` and `location`",
+        ),
+        (
+            "location = \"BAC AX\"",
+            "does not look like an ONC location code",
+        ),
     ] {
         let text = format!(
             "version = 1\n[plan.s]\n{stage}\nrange = {{ start = 2024-04-01T00:00:00Z, end = 2024-04-01T01:00:00Z }}\n"
