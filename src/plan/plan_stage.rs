@@ -18,7 +18,7 @@ use super::types::{RowSettings, SiteWindow, Window, WindowOrigin};
 use super::windows;
 use crate::manifest::load::PathSegment;
 use crate::manifest::model::{PlanStage, Sample, TimeRange, WindowSpec};
-use crate::manifest::requests::{self, EventRequest, RequestFormat};
+use crate::manifest::requests::{self, EventRequest, RequestFormat, RowSite};
 use crate::manifest::{Diagnostic, Location};
 use onc_format::grid::FILE_MS;
 
@@ -63,9 +63,17 @@ pub(super) fn plan_stage(
     let tag = checked_tag(check, &stage_path, name, stage);
 
     if let Some(file) = &stage.requests {
-        windows.extend(request_windows(
-            check, base_dir, stage_path, name, &tag, stage, file,
-        ));
+        for (window, site) in request_windows(check, base_dir, stage_path, name, &tag, stage, file)
+        {
+            match site {
+                None => windows.push(window),
+                Some(RowSite { location, category }) => site_windows.push(SiteWindow {
+                    window,
+                    location,
+                    category,
+                }),
+            }
+        }
         return;
     }
 
@@ -197,7 +205,7 @@ fn request_windows(
     tag: &str,
     stage: &PlanStage,
     file: &str,
-) -> Vec<Window> {
+) -> Vec<(Window, Option<RowSite>)> {
     let mut windows = Vec::new();
     for key in ["device", "location", "device_category"] {
         let given = match key {
@@ -237,7 +245,11 @@ fn request_windows(
             check.push(Diagnostic::error(&shown, location, message));
             continue;
         }
-        windows.push(window_from_row(name, tag, row, stage.tag.is_some(), &shown));
+        let site = row.site.clone();
+        windows.push((
+            window_from_row(name, tag, row, stage.tag.is_some(), &shown),
+            site,
+        ));
     }
     windows
 }
@@ -513,8 +525,11 @@ fn window_from_row(
     };
     Window {
         stage: stage.to_owned(),
+        location: row
+            .site
+            .as_ref()
+            .map(|site| std::sync::Arc::from(site.location.as_str())),
         device: row.device,
-        location: None,
         origin: WindowOrigin::Row,
         tag,
         label: row.label,

@@ -62,14 +62,15 @@ pub(super) fn parse_csv(sink: &mut Sink, text: &str) -> Vec<EventRequest> {
     }
     let has = |field: &str| columns.contains(&Some(field));
     let quiet = Quiet {
-        device: !has("deviceCode"),
+        device: !has("deviceCode") && !has("locationCode"),
         time: !has("timestamp") && !has("start"),
     };
     if quiet.device {
         sink.error_help(
             &Location::File,
             "no `deviceCode` column",
-            "add a `deviceCode` (or `device`) column: each row names its hydrophone, such as ICLISTENHF6324",
+            "add a `deviceCode` (or `device`) column: each row names its hydrophone, such as ICLISTENHF6324 \
+             (or a `locationCode` column naming its site, such as BACAX)",
         );
     }
     if quiet.time {

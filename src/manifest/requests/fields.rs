@@ -17,6 +17,11 @@ use crate::manifest::diagnostic::{self, Location};
 /// `stop_time` are not in the seed's docs but its code reads them, so files using them exist.
 const FIELDS: &[(&str, &[&str])] = &[
     ("deviceCode", &["device", "device_code"]),
+    ("locationCode", &["location", "location_code"]),
+    (
+        "deviceCategoryCode",
+        &["device_category", "device_category_code"],
+    ),
     ("timestamp", &["time", "datetime"]),
     ("start", &["start_time", "begin", "begin_time"]),
     ("end", &["end_time", "stop", "stop_time"]),

@@ -82,6 +82,7 @@ fn instant_request(origin: String, device: &str, at: DateTime<Utc>) -> EventRequ
     EventRequest {
         origin,
         device: device.to_owned(),
+        site: None,
         start: at,
         end: at,
         is_instant: true,

@@ -45,12 +45,26 @@ use sink::Sink;
 pub use crate::cache::sanitise_name;
 pub use time::parse_timestamp;
 
-/// One event from a request file: a device, a time window and its per-request settings.
+/// A site named by a request row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowSite {
+    /// ONC's `locationCode`.
+    pub location: String,
+    /// ONC's `deviceCategoryCode` (default `HYDROPHONE`).
+    pub category: String,
+}
+
+/// One event from a request file: a device (or site), a time window and its per-request
+/// settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRequest {
     /// Where it came from, for messages: "row 3" (CSV) or "requests[2]" / "ICLISTENHF6324[0]" / "[4]" (JSON).
     pub origin: String,
+    /// ONC device code; empty when the row names a site (`site`) instead.
     pub device: String,
+    /// ONC site (`locationCode`, `deviceCategoryCode`) when the row names one instead of a
+    /// device: ONC's deployments say which device was there.
+    pub site: Option<RowSite>,
     pub start: DateTime<Utc>,
     /// Equal to `start` for an instant (timestamp only).
     pub end: DateTime<Utc>,

@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 
 use chrono::TimeDelta;
 
-use super::EventRequest;
 use super::fields::{Layers, PAD_FIELDS};
 use super::sink::Sink;
 use super::time::{ZoneState, parse_zone, show, time_value};
 use super::values::{
     Bound, boolean_value, choice_value, device_value, name_value, options_value, seconds_value,
-    text_value,
+    site_code_value, text_value,
 };
+use super::{EventRequest, RowSite};
 use crate::manifest::diagnostic::Location;
 
 /// Where a request is: its origin text and where to point when a field is missing.
@@ -60,9 +60,35 @@ pub(super) fn build_request(
 ) -> Option<EventRequest> {
     let errors_before = sink.errors;
 
-    let device = match layers.get("deviceCode") {
-        Some(given) => device_value(sink, given),
-        None => {
+    // A row names a device, or a site (`locationCode`, and `deviceCategoryCode` or HYDROPHONE).
+    let location = layers
+        .get("locationCode")
+        .and_then(|given| site_code_value(sink, given, "location"));
+    let category = layers
+        .get("deviceCategoryCode")
+        .and_then(|given| site_code_value(sink, given, "device category"));
+    let location_given = layers.get("locationCode").is_some();
+    let (device, site) = match (layers.get("deviceCode"), location) {
+        (Some(given), None) if !location_given => (device_value(sink, given), None),
+        // A bad `locationCode` was reported where it is.
+        (None, None) if location_given => (None, None),
+        (None, Some(location)) => (
+            Some(String::new()),
+            Some(RowSite {
+                location,
+                category: category.unwrap_or_else(|| "HYDROPHONE".to_owned()),
+            }),
+        ),
+        (Some(_), _) => {
+            sink.error_help(
+                &place.at("locationCode"),
+                "both `deviceCode` and `locationCode`",
+                "give `deviceCode` for one instrument, or `locationCode` for whatever device was \
+                 deployed at that site",
+            );
+            (None, None)
+        }
+        (None, None) => {
             if quiet.device {
                 sink.errors += 1;
             } else {
@@ -70,10 +96,11 @@ pub(super) fn build_request(
                     &place.at("deviceCode"),
                     "missing `deviceCode`",
                     "every request names an ONC device such as ICLISTENHF6324 \
-                     (field `deviceCode`, `device` or `device_code`)",
+                     (field `deviceCode`, `device` or `device_code`), or a site \
+                     (`locationCode`, such as BACAX)",
                 );
             }
-            None
+            (None, None)
         }
     };
 
@@ -233,6 +260,7 @@ pub(super) fn build_request(
     Some(EventRequest {
         origin: place.origin(),
         device,
+        site,
         start,
         end,
         is_instant,

@@ -28,6 +28,7 @@ fn base(origin: &str, start: &str, end: &str, is_instant: bool) -> EventRequest 
     EventRequest {
         origin: origin.to_owned(),
         device: "ICLISTENHF6324".to_owned(),
+        site: None,
         start: utc(start),
         end: utc(end),
         is_instant,
@@ -815,7 +816,8 @@ fn csv_structure_problems() {
     assert_eq!(
         rendered(&diagnostics),
         "r.csv: error: columns `device` and `deviceCode` are the same field: keep one\n\
-         r.csv: warning: unknown column `colour`\n  = help: known fields: deviceCode, timestamp, \
+         r.csv: warning: unknown column `colour`\n  = help: known fields: deviceCode, locationCode, \
+         deviceCategoryCode, timestamp, \
          start, end, duration_seconds, timezone, pad_seconds, pad_before_seconds, pad_after_seconds, \
          download_audio, download_spectrogram, spectrogram_format, clip, audio_extension, output_tag, \
          output_name, label, description, data_product_options\n\
@@ -1033,4 +1035,43 @@ proptest! {
         let _ = parse_requests("f", &text, RequestFormat::Csv);
         let _ = parse_timestamp(&text, Some(&text));
     }
+}
+
+#[test]
+fn rows_may_name_a_site_instead_of_a_device() {
+    let (rows, diagnostics) = parse_requests(
+        "r.csv",
+        "locationCode,timestamp\nBACAX,2023-06-15T17:00:00Z\n",
+        RequestFormat::Csv,
+    );
+    assert!(diagnostics.is_empty(), "{diagnostics:?}");
+    assert_eq!(rows[0].device, "");
+    assert_eq!(
+        rows[0].site,
+        Some(RowSite {
+            location: "BACAX".into(),
+            category: "HYDROPHONE".into()
+        })
+    );
+
+    let (rows, diagnostics) = json(
+        r#"{"requests": [
+            {"deviceCode": "ICLISTENHF6324", "locationCode": "BACAX", "timestamp": "2024-04-01T00:00:00Z"},
+            {"location": "BAC AX", "timestamp": "2024-04-01T00:00:00Z"},
+            {"location": "FGPD", "device_category": "HYDROPHONE", "timestamp": "2024-04-01T00:00:00Z"}
+        ]}"#,
+    );
+    let messages: Vec<_> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "both `deviceCode` and `locationCode`",
+            "invalid location code \"BAC AX\""
+        ]
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].site.as_ref().map(|s| s.location.as_str()),
+        Some("FGPD")
+    );
 }

@@ -50,6 +50,26 @@ pub(super) fn device_value(sink: &mut Sink, given: &Given) -> Option<String> {
     }
 }
 
+/// An ONC location or device-category code (`BACAX`, `HYDROPHONE`): 1 to 64 ASCII letters,
+/// digits, `.`, `_` or `-`.
+pub(super) fn site_code_value(sink: &mut Sink, given: &Given, what: &str) -> Option<String> {
+    let text = text_value(sink, given)?;
+    let valid = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        return Some(text);
+    }
+    sink.error_help(
+        &given.at(),
+        format!("invalid {what} code {text:?}"),
+        format!("an ONC {what} code is letters and digits, such as BACAX or HYDROPHONE"),
+    );
+    None
+}
+
 pub(super) fn text_value(sink: &mut Sink, given: &Given) -> Option<String> {
     match given.as_text() {
         Some(text) => Some(text.trim().to_owned()),
