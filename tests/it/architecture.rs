@@ -12,8 +12,9 @@ use crate::support::repo;
 
 const LOWER_LAYERS: [&str; 6] = ["manifest", "plan", "dag", "cache", "onc", "clip"];
 
-const FORBIDDEN: [&str; 8] = [
+const FORBIDDEN: [&str; 9] = [
     "crate::exec",
+    "crate::discover",
     "crate::compile",
     "crate::cli",
     "crate::report",
@@ -125,6 +126,7 @@ fn the_executor_imports_nothing_above_it() {
         "crate::report",
         "crate::run",
         "crate::manifest",
+        "crate::discover",
         "crate::simulator",
         "onc_sim::",
     ];
