@@ -68,6 +68,9 @@ pub enum Command {
         /// Plain log lines instead of progress output.
         #[arg(long)]
         no_progress: bool,
+        /// Run even when the estimated downloads do not fit the cache's free space.
+        #[arg(long)]
+        force: bool,
     },
     /// Show what is cached, in flight (with ONC ids) and still to run, without contacting ONC.
     Status {
@@ -119,7 +122,8 @@ pub fn run(cli: Cli) -> i32 {
             ref file,
             json,
             no_progress,
-        } => run_manifest(&cli, file, json, no_progress),
+            force,
+        } => run_manifest(&cli, file, json, no_progress, force),
         Command::Status { ref file, json } => status(&cli, file, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {
@@ -187,11 +191,18 @@ fn prepare(cli: &Cli, file: &std::path::Path) -> Result<Prepared, Error> {
     Ok(prepared)
 }
 
-fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool) -> i32 {
+fn run_manifest(
+    cli: &Cli,
+    file: &std::path::Path,
+    json: bool,
+    no_progress: bool,
+    force: bool,
+) -> i32 {
     let outcome = prepare(cli, file).and_then(|prepared| {
         let options = RunOptions {
             bars: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             quiet: cli.quiet,
+            force,
         };
         crate::run::run(&prepared, options)
     });
@@ -205,9 +216,13 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
             "{}",
             report::summary_text(summary, outcome.record.as_deref())
         );
+        eprint!(
+            "{}",
+            report::estimate::comparison_line(&outcome.estimate, summary)
+        );
     }
     if json {
-        let value = serde_json::to_value(summary).unwrap_or_default();
+        let value = crate::run::record_value(summary, &outcome.estimate);
         let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
         write_stdout(&text);
     }
@@ -306,26 +321,25 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat) -> i32 {
-    let Prepared {
-        mut compiled,
-        output_dir,
-        cache_dir,
-    } = match prepare(cli, file) {
+    let mut prepared = match prepare(cli, file) {
         Ok(prepared) => prepared,
         Err(error) => return report_error(&error),
     };
-    compiled.plan.settings.output_dir = output_dir;
-    compiled.plan.settings.cache_dir = cache_dir.clone();
+    prepared.compiled.plan.settings.output_dir = prepared.output_dir.clone();
+    prepared.compiled.plan.settings.cache_dir = prepared.cache_dir.clone();
+    let cache_dir = &prepared.cache_dir;
     // Read-only: `plan` never creates the cache or takes its lock.
     let cache = cache_dir
         .is_dir()
-        .then(|| Cache::open(&cache_dir).ok())
+        .then(|| Cache::open(cache_dir).ok())
         .flatten();
+    let compiled = &prepared.compiled;
     let server = compiled.plan.settings.base_url.clone();
     let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
+    let estimate = crate::run::estimate(&prepared, &states);
     let text = match format {
-        PlanFormat::Text => report::plan_text(&compiled, &states),
-        PlanFormat::Json => report::plan_json(&compiled, &states),
+        PlanFormat::Text => report::plan_text(compiled, &states, &estimate),
+        PlanFormat::Json => report::plan_json(compiled, &states, &estimate),
         PlanFormat::Dot => compiled.dag.to_dot(),
     };
     write_stdout(&text)

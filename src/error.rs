@@ -46,6 +46,17 @@ pub enum Error {
     },
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
+    #[error(
+        "cannot start: about {} to download does not fit the {} free on the file system of the cache {}; free some space, choose another --cache-dir, or run with --force",
+        crate::report::estimate::bytes_text(*needed_bytes),
+        crate::report::estimate::bytes_text(*free_bytes),
+        cache.display()
+    )]
+    NoRoom {
+        cache: std::path::PathBuf,
+        needed_bytes: u64,
+        free_bytes: u64,
+    },
 }
 
 impl Error {
@@ -58,7 +69,8 @@ impl Error {
             | Error::Connect(_)
             | Error::Runtime(_)
             | Error::Listen { .. }
-            | Error::Output(_) => EXIT_CANNOT_START,
+            | Error::Output(_)
+            | Error::NoRoom { .. } => EXIT_CANNOT_START,
         }
     }
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::cache::Cache;
 use crate::compile::{self, Compiled};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error};
+use crate::estimate::{Estimate, SampleRates, Space};
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::onc::{ConnectOptions, SIMULATOR, find_token};
 use crate::plan::Settings;
@@ -95,6 +96,8 @@ pub struct RunOptions {
     pub bars: bool,
     /// Only failures and the summary of a failed run.
     pub quiet: bool,
+    /// Run even when the estimated downloads do not fit the cache's free space (`--force`).
+    pub force: bool,
 }
 
 /// How a run ended.
@@ -103,6 +106,8 @@ pub struct RunOutcome {
     pub summary: RunSummary,
     /// The run record, when it could be written.
     pub record: Option<PathBuf>,
+    /// What the run was estimated to cost before it started.
+    pub estimate: Estimate,
 }
 
 impl RunOutcome {
@@ -129,6 +134,21 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
     let lock = cache.lock().map_err(Error::CacheBusy)?;
     let _ = cache.clear_tmp(&lock);
+    // Before any request: downloads that cannot fit are refused (the cache is open, so its
+    // records tell what is already stored).
+    let states = crate::exec::node_states(
+        &compiled.dag,
+        Some(&cache),
+        &compiled.plan.settings.base_url,
+    );
+    let estimate = estimate(prepared, &states);
+    if let Some(no_room) = estimate.no_room().filter(|_| !options.force) {
+        return Err(Error::NoRoom {
+            cache: cache_dir.clone(),
+            needed_bytes: no_room.needed_bytes,
+            free_bytes: no_room.free_bytes,
+        });
+    }
     let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
     let settings = &compiled.plan.settings;
     let connect = ConnectOptions {
@@ -185,8 +205,92 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         }
         Ok::<RunSummary, Error>(summary)
     })?;
-    let value = serde_json::to_value(&summary).unwrap_or_default();
+    let value = record_value(&summary, &estimate);
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
-    Ok(RunOutcome { summary, record })
+    Ok(RunOutcome {
+        summary,
+        record,
+        estimate,
+    })
+}
+
+/// The run record: the summary, and `estimate_vs_actual` with the estimated and downloaded
+/// files and bytes and the expected and measured wall time side by side.
+pub fn record_value(summary: &RunSummary, estimate: &Estimate) -> serde_json::Value {
+    let mut value = serde_json::to_value(summary).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        let side_by_side = |estimated: serde_json::Value, actual: serde_json::Value| serde_json::json!({ "estimated": estimated, "actual": actual });
+        object.insert(
+            "estimate_vs_actual".into(),
+            serde_json::json!({
+                "files": side_by_side(estimate.total.files.into(), summary.stats.files_downloaded.into()),
+                "bytes": side_by_side(estimate.total.bytes.into(), summary.stats.bytes_downloaded.into()),
+                "wall_seconds": side_by_side(estimate.total.wall_seconds.into(), summary.wall_seconds.into()),
+            }),
+        );
+    }
+    value
+}
+
+/// Each device's sample rate for estimates: the simulator's when running against it, else ONC's
+/// icListen HF rate (64 kHz) until discovery reads each device's own.
+pub fn sample_rates(settings: &Settings) -> SampleRates {
+    if settings.base_url == SIMULATOR {
+        SampleRates::all(settings.simulator.sample_rate)
+    } else {
+        SampleRates::default()
+    }
+}
+
+/// The estimate of a prepared manifest, its nodes in `states`, with the free space of its
+/// output and cache folders (or of their nearest existing parents) read now.
+pub fn estimate(
+    prepared: &Prepared,
+    states: &std::collections::HashMap<crate::dag::NodeKey, crate::dag::state::NodeState>,
+) -> Estimate {
+    let settings = &prepared.compiled.plan.settings;
+    let time_scale = if settings.base_url == SIMULATOR {
+        settings.simulator.time_scale
+    } else {
+        1.0
+    };
+    crate::estimate::estimate(&crate::estimate::Inputs {
+        plan: &prepared.compiled.plan,
+        dag: &prepared.compiled.dag,
+        states,
+        rates: &sample_rates(settings),
+        space: free_space(&prepared.output_dir, &prepared.cache_dir),
+        time_scale,
+    })
+}
+
+/// The free space of the file systems holding `output_dir` and `cache_dir`, read at their
+/// nearest existing folder (a first run creates them); `None` where it cannot be read.
+pub fn free_space(output_dir: &Path, cache_dir: &Path) -> Space {
+    let existing = |path: &Path| -> PathBuf {
+        path.ancestors()
+            .find(|folder| folder.is_dir())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    };
+    let (output, cache) = (existing(output_dir), existing(cache_dir));
+    Space {
+        output_free_bytes: crate::preflight::free_bytes(&output).ok(),
+        cache_free_bytes: crate::preflight::free_bytes(&cache).ok(),
+        same_file_system: same_file_system(&output, &cache),
+    }
+}
+
+#[cfg(unix)]
+fn same_file_system(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file_system(_: &Path, _: &Path) -> bool {
+    false
 }
