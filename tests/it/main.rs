@@ -8,6 +8,7 @@
 mod architecture;
 mod cli;
 mod clips;
+mod estimates;
 mod examples;
 mod golden;
 mod keys;
