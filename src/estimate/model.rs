@@ -166,17 +166,17 @@ fn spectrogram_cost(extension: &str, options: &BTreeMap<String, String>, rate_hz
                 "2" => (
                     Production::OnDemand,
                     PLOT_RES_BYTES,
-                    "plotRes MAT, 4 MB at 64 kHz",
+                    "plotRes MAT (dpo_spectralDataDownsample 2), 4 MB at 64 kHz",
                 ),
                 "0" => (
                     Production::OnDemand,
                     FULL_RES_BYTES,
-                    "fullRes MAT, 40 MB at 64 kHz",
+                    "fullRes MAT (dpo_spectralDataDownsample 0), 40 MB at 64 kHz",
                 ),
                 _ => (
                     Production::PreGenerated,
                     ONE_MINUTE_MAT_BYTES,
-                    "one-minute MAT, 40 kB at 64 kHz",
+                    "one-minute MAT (dpo_spectralDataDownsample 1), 40 kB at 64 kHz",
                 ),
             }
         }

@@ -23,12 +23,24 @@ pub fn bytes_text(bytes: u64) -> String {
 
 /// A duration in the unit that reads best (`35 s`, `8.2 min`, `3.1 h`).
 pub fn seconds_text(seconds: f64) -> String {
-    if seconds < 90.0 {
+    if seconds > 0.0 && seconds < 0.95 {
+        // The simulator's scaled clock: a 3 s stagger at time_scale 0.001 is 3 ms.
+        format!("{:.0} ms", seconds * 1000.0)
+    } else if seconds < 90.0 {
         format!("{seconds:.0} s")
     } else if seconds < 5_400.0 {
         format!("{:.1} min", seconds / 60.0)
     } else {
         format!("{:.1} h", seconds / 3_600.0)
+    }
+}
+
+/// `1 file`, `2 files`.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -59,17 +71,13 @@ pub fn estimate_text(estimate: &Estimate, settings: &Settings) -> String {
     for stage in &estimate.stages {
         let mut line = format!("  fetch {}: ", stage.stage);
         match stage.production {
-            Production::Archived => {
-                let _ = write!(line, "{} archive listings", stage.listings);
-            }
-            _ => {
-                let _ = write!(line, "{} requests", stage.requests);
-            }
+            Production::Archived => line.push_str(&count(stage.listings, "archive listing")),
+            _ => line.push_str(&count(stage.requests, "request")),
         }
         let _ = write!(
             line,
-            ", {} files, {}; {} ({})",
-            stage.files,
+            ", {}, {}; {}: {}",
+            count(stage.files, "file"),
             bytes_text(stage.bytes),
             stage.production.as_str(),
             stage.basis
@@ -96,10 +104,10 @@ pub fn estimate_text(estimate: &Estimate, settings: &Settings) -> String {
     let total = &estimate.total;
     let _ = writeln!(
         out,
-        "  total: {} requests + {} archive listings, {} files, {}; ONC processing {} ({} of ONC server time)",
-        total.requests,
-        total.listings,
-        total.files,
+        "  total: {} + {}, {}, {}; ONC processing {} ({} of ONC server time)",
+        count(total.requests, "request"),
+        count(total.listings, "archive listing"),
+        count(total.files, "file"),
         bytes_text(total.bytes),
         seconds_text(total.onc_seconds),
         seconds_text(total.onc_server_seconds),
@@ -140,11 +148,11 @@ pub fn estimate_text(estimate: &Estimate, settings: &Settings) -> String {
 /// One line after a run's summary: what was estimated before it started, and what it did.
 pub fn comparison_line(estimate: &Estimate, summary: &crate::exec::RunSummary) -> String {
     format!(
-        "estimated {} files, {} in {}; downloaded {} files, {} in {:.1} s\n",
-        estimate.total.files,
+        "estimated {}, {} in {}; downloaded {}, {} in {:.1} s\n",
+        count(estimate.total.files, "file"),
         bytes_text(estimate.total.bytes),
         seconds_text(estimate.total.wall_seconds),
-        summary.stats.files_downloaded,
+        count(summary.stats.files_downloaded, "file"),
         bytes_text(summary.stats.bytes_downloaded),
         summary.wall_seconds
     )
@@ -160,6 +168,8 @@ mod tests {
         assert_eq!(bytes_text(320_000_000_000), "320.0 GB");
         assert_eq!(bytes_text(999), "999 bytes");
         assert_eq!(seconds_text(35.0), "35 s");
+        assert_eq!(seconds_text(0.0), "0 s");
+        assert_eq!(seconds_text(0.01), "10 ms");
         assert_eq!(seconds_text(490.0), "8.2 min");
         assert_eq!(seconds_text(11_160.0), "3.1 h");
     }

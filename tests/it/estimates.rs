@@ -77,7 +77,7 @@ fn plan_text_names_onc_s_default_product_and_requests_longer_than_max_wait() {
     };
     assert_eq!(
         line("  fetch averages:"),
-        "  fetch averages: 6 requests, 72 files, 2.9 MB; pre-generated (one-minute MAT, 40 kB at 64 kHz); ONC processing 44 s"
+        "  fetch averages: 6 requests, 72 files, 2.9 MB; pre-generated: one-minute MAT (dpo_spectralDataDownsample 1), 40 kB at 64 kHz; ONC processing 44 s"
     );
     assert_eq!(
         line("    no options given:"),
@@ -85,7 +85,7 @@ fn plan_text_names_onc_s_default_product_and_requests_longer_than_max_wait() {
     );
     assert_eq!(
         line("  fetch plotres:"),
-        "  fetch plotres: 1 requests, 72 files, 288.0 MB; computed on demand (plotRes MAT, 4 MB at 64 kHz); ONC processing 3.1 min, 30.0 min of ONC server time"
+        "  fetch plotres: 1 request, 72 files, 288.0 MB; computed on demand: plotRes MAT (dpo_spectralDataDownsample 2), 4 MB at 64 kHz; ONC processing 3.1 min, 30.0 min of ONC server time"
     );
     // 5 s + 72 x 2.5 s = 185 s > 120 s; 5 s + 46 x 2.5 s = 120 s.
     assert_eq!(

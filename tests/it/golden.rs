@@ -206,7 +206,7 @@ fn redact(text: &str, scratch: &Path) -> String {
             r#""wall_seconds": [SECONDS]"#,
         ),
         (
-            r"(downloaded \d+ files, [^\n]*) in \d+\.\d s",
+            r"(downloaded \d+ files?, [^\n]*) in \d+\.\d s",
             "$1 in [SECONDS] s",
         ),
         // Run records are named by the time the run started.
