@@ -149,6 +149,9 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
             free_bytes: no_room.free_bytes,
         });
     }
+    if !options.quiet {
+        eprint!("{}", report::estimate::warning_lines(&estimate));
+    }
     let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
     let settings = &compiled.plan.settings;
     let connect = ConnectOptions {

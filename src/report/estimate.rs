@@ -131,6 +131,14 @@ pub fn estimate_text(estimate: &Estimate, settings: &Settings) -> String {
             bytes_text(no_room.free_bytes)
         );
     }
+    out.push_str(&warning_lines(estimate));
+    out
+}
+
+/// One `warning:` line per fetch stage whose requests ONC would process for longer than
+/// `max_wait`, with a `per_request` that would fit.
+pub fn warning_lines(estimate: &Estimate) -> String {
+    let mut out = String::new();
     for warning in &estimate.warnings {
         let _ = writeln!(
             out,

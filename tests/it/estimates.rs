@@ -58,6 +58,8 @@ fn plan_json_carries_estimated_bytes_and_onc_seconds() {
     assert_eq!(estimate["warnings"], serde_json::json!([]));
 }
 
+const WARNING: &str = "warning: fetch plotres: one request of 72 files takes about 3.1 min of ONC processing, longer than max_wait (2.0 min); per_request = 46 would fit";
+
 #[test]
 fn plan_text_names_onc_s_default_product_and_requests_longer_than_max_wait() {
     let scratch = Scratch::new();
@@ -88,15 +90,12 @@ fn plan_text_names_onc_s_default_product_and_requests_longer_than_max_wait() {
         "  fetch plotres: 1 request, 72 files, 288.0 MB; computed on demand: plotRes MAT (dpo_spectralDataDownsample 2), 4 MB at 64 kHz; ONC processing 3.1 min, 30.0 min of ONC server time"
     );
     // 5 s + 72 x 2.5 s = 185 s > 120 s; 5 s + 46 x 2.5 s = 120 s.
-    assert_eq!(
-        line("warning:"),
-        "warning: fetch plotres: one request of 72 files takes about 3.1 min of ONC processing, longer than max_wait (2.0 min); per_request = 46 would fit"
-    );
+    assert_eq!(line("warning:"), WARNING);
 }
 
 /// What a run of `count` files of scenario 2 at `sample_rate` downloaded against what `plan`
-/// estimated, from the run record: (estimated bytes, actual bytes).
-fn estimated_and_downloaded(count: u32, sample_rate: u32) -> (u64, u64) {
+/// estimated, from the run record: (estimated, actual) bytes, then (estimated, actual) files.
+fn estimated_and_downloaded(count: u32, sample_rate: u32) -> ((u64, u64), (u64, u64)) {
     let scratch = Scratch::new();
     let manifest = scenario2(&scratch, count, sample_rate, "");
     let ran = onc_pipe(
@@ -133,16 +132,19 @@ fn estimated_and_downloaded(count: u32, sample_rate: u32) -> (u64, u64) {
         "{}",
         ran.stderr
     );
-    (
-        both["bytes"]["estimated"].as_u64().unwrap(),
-        both["bytes"]["actual"].as_u64().unwrap(),
-    )
+    let pair = |what: &str| {
+        (
+            both[what]["estimated"].as_u64().unwrap(),
+            both[what]["actual"].as_u64().unwrap(),
+        )
+    };
+    (pair("bytes"), pair("files"))
 }
 
 #[test]
 fn the_run_record_shows_estimated_and_actual_bytes_and_time() {
     // A small, fast run: one request of 55 minutes (11 files) at the tests' 8 kHz.
-    let (estimated, actual) = estimated_and_downloaded(12, 8_000);
+    let ((estimated, actual), _) = estimated_and_downloaded(12, 8_000);
     assert_eq!(estimated, 11 * 500_000, "4 MB at 64 kHz is 0.5 MB at 8 kHz");
     assert!(actual > 0);
 }
@@ -153,14 +155,11 @@ fn the_run_record_shows_estimated_and_actual_bytes_and_time() {
 #[test]
 #[ignore = "needs ONC-sized simulator MAT files (sim-strict)"]
 fn scenario2_downloads_what_plan_estimated_within_a_quarter() {
-    let (estimated, actual) = estimated_and_downloaded(24, 64_000);
+    let ((estimated, actual), (estimated_files, files)) = estimated_and_downloaded(24, 64_000);
     let ratio = actual as f64 / estimated as f64;
-    eprintln!(
-        "scenario 2, 24 windows at 64 kHz: downloaded {actual} bytes, estimated {estimated}: ratio {ratio:.3}"
-    );
     assert!(
         (0.75..=1.25).contains(&ratio),
-        "downloaded {actual} bytes, estimated {estimated}: ratio {ratio:.3}"
+        "downloaded {actual} bytes in {files} files, estimated {estimated} in {estimated_files}: ratio {ratio:.3}"
     );
 }
 
