@@ -4,25 +4,29 @@
 //! Input: a [`Compiled`] manifest (with the command line's overrides applied by [`prepare`]) and
 //! [`RunOptions`]. Output: a [`RunOutcome`] — the summary (the same statistics the progress
 //! showed), where the run record was written, and the exit code it means. Errors: [`Error`] for
-//! what stops a run before it starts (cache in use or unwritable, no token, no simulator);
-//! failed nodes are not errors but part of the outcome.
+//! what stops a run before it starts (cache in use or unwritable, downloads that cannot fit, no
+//! token, no simulator); failed nodes are not errors but part of the outcome.
 //!
-//! The steps, in order: open and lock the cache (one run per cache), find the token, start the
-//! runtime, connect (or start the in-process simulator), show events as they come (bars or
-//! plain lines), stop scheduling on the first Ctrl-C (a second one exits at once), execute, write
-//! the run record last.
+//! The steps, in order: open and lock the cache (one run per cache), estimate what is not cached
+//! and refuse downloads that cannot fit the cache's file system (`estimates`), find the token,
+//! start the runtime, connect (or start the in-process simulator), show events as they come
+//! (bars or plain lines), stop scheduling on the first Ctrl-C (a second one exits at once),
+//! execute, write the run record last (with the estimate beside what was done).
 
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::compile::{self, Compiled};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error};
-use crate::estimate::{Estimate, SampleRates, Space};
+use crate::estimate::Estimate;
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::onc::{ConnectOptions, SIMULATOR, find_token};
 use crate::plan::Settings;
 use crate::report;
 use crate::simulator::connect_or_simulate;
+
+mod estimates;
+pub use estimates::{estimate, free_space, record_value, sample_rates};
 
 /// What the command line overrides in a manifest.
 #[derive(Debug, Clone, Default)]
@@ -216,84 +220,4 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         record,
         estimate,
     })
-}
-
-/// The run record: the summary, and `estimate_vs_actual` with the estimated and downloaded
-/// files and bytes and the expected and measured wall time side by side.
-pub fn record_value(summary: &RunSummary, estimate: &Estimate) -> serde_json::Value {
-    let mut value = serde_json::to_value(summary).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        let side_by_side = |estimated: serde_json::Value, actual: serde_json::Value| serde_json::json!({ "estimated": estimated, "actual": actual });
-        object.insert(
-            "estimate_vs_actual".into(),
-            serde_json::json!({
-                "files": side_by_side(estimate.total.files.into(), summary.stats.files_downloaded.into()),
-                "bytes": side_by_side(estimate.total.bytes.into(), summary.stats.bytes_downloaded.into()),
-                "wall_seconds": side_by_side(estimate.total.wall_seconds.into(), summary.wall_seconds.into()),
-            }),
-        );
-    }
-    value
-}
-
-/// Each device's sample rate for estimates: the simulator's when running against it, else ONC's
-/// icListen HF rate (64 kHz) until discovery reads each device's own.
-pub fn sample_rates(settings: &Settings) -> SampleRates {
-    if settings.base_url == SIMULATOR {
-        SampleRates::all(settings.simulator.sample_rate)
-    } else {
-        SampleRates::default()
-    }
-}
-
-/// The estimate of a prepared manifest, its nodes in `states`, with the free space of its
-/// output and cache folders (or of their nearest existing parents) read now.
-pub fn estimate(
-    prepared: &Prepared,
-    states: &std::collections::HashMap<crate::dag::NodeKey, crate::dag::state::NodeState>,
-) -> Estimate {
-    let settings = &prepared.compiled.plan.settings;
-    let time_scale = if settings.base_url == SIMULATOR {
-        settings.simulator.time_scale
-    } else {
-        1.0
-    };
-    crate::estimate::estimate(&crate::estimate::Inputs {
-        plan: &prepared.compiled.plan,
-        dag: &prepared.compiled.dag,
-        states,
-        rates: &sample_rates(settings),
-        space: free_space(&prepared.output_dir, &prepared.cache_dir),
-        time_scale,
-    })
-}
-
-/// The free space of the file systems holding `output_dir` and `cache_dir`, read at their
-/// nearest existing folder (a first run creates them); `None` where it cannot be read.
-pub fn free_space(output_dir: &Path, cache_dir: &Path) -> Space {
-    let existing = |path: &Path| -> PathBuf {
-        path.ancestors()
-            .find(|folder| folder.is_dir())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-    };
-    let (output, cache) = (existing(output_dir), existing(cache_dir));
-    Space {
-        output_free_bytes: crate::preflight::free_bytes(&output).ok(),
-        cache_free_bytes: crate::preflight::free_bytes(&cache).ok(),
-        same_file_system: same_file_system(&output, &cache),
-    }
-}
-
-#[cfg(unix)]
-fn same_file_system(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev(),
-        _ => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn same_file_system(_: &Path, _: &Path) -> bool {
-    false
 }
