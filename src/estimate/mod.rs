@@ -15,8 +15,6 @@
 //! good (README, "Estimates").
 
 pub mod model;
-#[cfg(test)]
-mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -363,3 +361,6 @@ fn wall_seconds(jobs: &[Job], plan: &Plan, time_scale: f64, link: f64) -> f64 {
     }
     end
 }
+
+#[cfg(test)]
+mod tests;
