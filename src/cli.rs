@@ -72,6 +72,9 @@ pub enum Command {
         /// Plain log lines instead of progress output.
         #[arg(long)]
         no_progress: bool,
+        /// Run even when the estimated downloads do not fit the cache's free space.
+        #[arg(long)]
+        force: bool,
     },
     /// Show what is cached, in flight (with ONC ids) and still to run, without contacting ONC.
     Status {
@@ -127,7 +130,8 @@ pub fn run(cli: Cli) -> i32 {
             ref file,
             json,
             no_progress,
-        } => run_manifest(&cli, file, json, no_progress),
+            force,
+        } => run_manifest(&cli, file, json, no_progress, force),
         Command::Status { ref file, json } => status(&cli, file, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {
@@ -195,11 +199,18 @@ fn prepare(cli: &Cli, file: &std::path::Path) -> Result<Prepared, Error> {
     Ok(prepared)
 }
 
-fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool) -> i32 {
+fn run_manifest(
+    cli: &Cli,
+    file: &std::path::Path,
+    json: bool,
+    no_progress: bool,
+    force: bool,
+) -> i32 {
     let outcome = prepare(cli, file).and_then(|prepared| {
         let options = RunOptions {
             bars: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             quiet: cli.quiet,
+            force,
         };
         crate::run::run(&prepared, options)
     });
@@ -213,9 +224,13 @@ fn run_manifest(cli: &Cli, file: &std::path::Path, json: bool, no_progress: bool
             "{}",
             report::summary_text(summary, outcome.record.as_deref())
         );
+        eprint!(
+            "{}",
+            report::estimate::comparison_line(&outcome.estimate, summary)
+        );
     }
     if json {
-        let value = serde_json::to_value(summary).unwrap_or_default();
+        let value = crate::run::record_value(summary, &outcome.estimate);
         let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
         write_stdout(&text);
     }
@@ -348,13 +363,19 @@ fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat, offline: bool) ->
         }
     }
     let mut compiled = checked.compiled;
-    compiled.plan.settings.output_dir = prepared.output_dir;
-    compiled.plan.settings.cache_dir = prepared.cache_dir;
+    compiled.plan.settings.output_dir = prepared.output_dir.clone();
+    compiled.plan.settings.cache_dir = prepared.cache_dir.clone();
     let server = compiled.plan.settings.base_url.clone();
     let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
+    let estimate = crate::run::estimate(
+        &compiled,
+        &prepared.output_dir,
+        &prepared.cache_dir,
+        &states,
+    );
     let text = match format {
-        PlanFormat::Text => report::plan_text(&compiled, &states),
-        PlanFormat::Json => report::plan_json(&compiled, &states),
+        PlanFormat::Text => report::plan_text(&compiled, &states, &estimate),
+        PlanFormat::Json => report::plan_json(&compiled, &states, &estimate),
         PlanFormat::Dot => compiled.dag.to_dot(),
     };
     write_stdout(&text)

@@ -50,6 +50,17 @@ pub enum Error {
     /// was ordered.
     #[error("cannot start: failed to check the plan against ONC's deployments: {0}")]
     Discovery(crate::onc::OncError),
+    #[error(
+        "cannot start: about {} to download does not fit the {} free on the file system of the cache {}; free some space, choose another --cache-dir, or run with --force",
+        crate::report::estimate::bytes_text(*needed_bytes),
+        crate::report::estimate::bytes_text(*free_bytes),
+        cache.display()
+    )]
+    NoRoom {
+        cache: std::path::PathBuf,
+        needed_bytes: u64,
+        free_bytes: u64,
+    },
 }
 
 impl Error {
@@ -63,7 +74,8 @@ impl Error {
             | Error::Runtime(_)
             | Error::Listen { .. }
             | Error::Output(_)
-            | Error::Discovery(_) => EXIT_CANNOT_START,
+            | Error::Discovery(_)
+            | Error::NoRoom { .. } => EXIT_CANNOT_START,
         }
     }
 }

@@ -11,6 +11,7 @@
 //!   ├─ onc/     the only code that talks to ONC: typed client, retries, token redaction
 //!   ├─ cache/   content-addressed store, coverage, journal, node records, lock
 //!   └─ clip/    synchronous decoders and writers (MAT, FLAC, WAV, NPZ, PNG)
+//! estimate    plan + DAG + node states + sample rates + free space ──► bytes, ONC time, wall time
 //! report/     plans, states, events and summaries ──► text and JSON; nothing else formats
 //! discover    ONC's deployments of a plan's devices and sites, cached with an expiry
 //! preflight   writable folders and free space, checked before anything is ordered
@@ -31,6 +32,7 @@ pub mod compile;
 pub mod dag;
 pub mod discover;
 pub mod error;
+pub mod estimate;
 pub mod exec;
 pub mod manifest;
 pub mod onc;

@@ -4,13 +4,14 @@
 //! Input: a [`Compiled`] manifest (with the command line's overrides applied by [`prepare`]) and
 //! [`RunOptions`]. Output: a [`RunOutcome`] — the summary (the same statistics the progress
 //! showed), where the run record was written, and the exit code it means. Errors: [`Error`] for
-//! what stops a run before it starts (cache in use or unwritable, no token, no simulator);
-//! failed nodes are not errors but part of the outcome.
+//! what stops a run before it starts (cache in use or unwritable, downloads that cannot fit, no
+//! token, no simulator); failed nodes are not errors but part of the outcome.
 //!
-//! The steps, in order: open and lock the cache (one run per cache), find the token, start the
-//! runtime, connect (or start the in-process simulator), show events as they come (bars or
-//! plain lines), stop scheduling on the first Ctrl-C (a second one exits at once), execute, write
-//! the run record last.
+//! The steps, in order: open and lock the cache (one run per cache), estimate what is not cached
+//! and refuse downloads that cannot fit the cache's file system (`estimates`), find the token,
+//! start the runtime, connect (or start the in-process simulator), show events as they come
+//! (bars or plain lines), stop scheduling on the first Ctrl-C (a second one exits at once),
+//! execute, write the run record last (with the estimate beside what was done).
 
 use std::path::{Path, PathBuf};
 
@@ -18,12 +19,16 @@ use crate::cache::Cache;
 use crate::compile::{self, Compiled, Planned};
 use crate::discover::{Discovered, discover};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error};
+use crate::estimate::Estimate;
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::manifest::Diagnostic;
 use crate::onc::{ConnectError, ConnectOptions, OncClient, SIMULATOR, find_token};
 use crate::plan::Settings;
 use crate::report;
 use crate::simulator::connect_or_simulate;
+
+mod estimates;
+pub use estimates::{estimate, free_space, record_value, sample_rates};
 
 /// What the command line overrides in a manifest.
 #[derive(Debug, Clone, Default)]
@@ -162,6 +167,27 @@ pub fn check_deployments_now(
     })
 }
 
+/// The estimate of `compiled` against the cache's records, or [`Error::NoRoom`] when its
+/// downloads cannot fit the cache's file system (unless `force`).
+fn refuse_what_cannot_fit(
+    compiled: &Compiled,
+    prepared: &Prepared,
+    cache: &Cache,
+    force: bool,
+) -> Result<Estimate, Error> {
+    let states =
+        crate::exec::node_states(&compiled.dag, Some(cache), &compiled.plan.settings.base_url);
+    let estimate = estimate(compiled, &prepared.output_dir, &prepared.cache_dir, &states);
+    if let Some(no_room) = estimate.no_room().filter(|_| !force) {
+        return Err(Error::NoRoom {
+            cache: prepared.cache_dir.clone(),
+            needed_bytes: no_room.needed_bytes,
+            free_bytes: no_room.free_bytes,
+        });
+    }
+    Ok(estimate)
+}
+
 fn connect_options(settings: &Settings) -> ConnectOptions {
     ConnectOptions {
         base_url: settings.base_url.clone(),
@@ -191,6 +217,8 @@ pub struct RunOptions {
     pub bars: bool,
     /// Only failures and the summary of a failed run.
     pub quiet: bool,
+    /// Run even when the estimated downloads do not fit the cache's free space (`--force`).
+    pub force: bool,
 }
 
 /// How a run ended.
@@ -199,6 +227,8 @@ pub struct RunOutcome {
     pub summary: RunSummary,
     /// The run record, when it could be written.
     pub record: Option<PathBuf>,
+    /// What the run was estimated to cost before it started.
+    pub estimate: Estimate,
 }
 
 impl RunOutcome {
@@ -225,6 +255,14 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
     let lock = cache.lock().map_err(Error::CacheBusy)?;
     let _ = cache.clear_tmp(&lock);
+    // Before any request: downloads that cannot fit are refused (the cache is open, so its
+    // records tell what is already stored). Site windows wait for ONC's deployments, so they
+    // are estimated again once those are known (below), still before anything is submitted.
+    let offline = compile::build(planned.clone());
+    let estimate = refuse_what_cannot_fit(&offline, prepared, &cache, options.force)?;
+    if !options.quiet {
+        eprint!("{}", report::estimate::warning_lines(&estimate));
+    }
     let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
     let settings = &planned.plan.settings;
     let connect = connect_options(settings);
@@ -232,7 +270,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let started = chrono::Utc::now();
     let mut reporter =
         report::progress::Reporter::new(options.bars, options.quiet, RunStats::default());
-    let summary = runtime.block_on(async {
+    let (summary, estimate) = runtime.block_on(async {
         let (client, simulator) = connect_or_simulate(&connect, token, &settings.simulator).await?;
         // Know before ordering: every window against ONC's deployments. A window outside them
         // stops the run here, before anything is submitted.
@@ -249,6 +287,19 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
             eprint!("{}", report::diagnostics_text(&checked.new_warnings));
         }
         let compiled = &checked.compiled;
+        let estimate = if planned.plan.site_windows.is_empty() {
+            estimate
+        } else {
+            match refuse_what_cannot_fit(compiled, prepared, &cache, options.force) {
+                Ok(estimate) => estimate,
+                Err(error) => {
+                    if let Some(simulator) = simulator {
+                        simulator.stop().await;
+                    }
+                    return Err(error);
+                }
+            }
+        };
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let reporter = tokio::spawn(async move {
             while let Some(update) = received.recv().await {
@@ -288,10 +339,14 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         if let Some(simulator) = simulator {
             simulator.stop().await;
         }
-        Ok::<RunSummary, Error>(summary)
+        Ok::<(RunSummary, Estimate), Error>((summary, estimate))
     })?;
-    let value = serde_json::to_value(&summary).unwrap_or_default();
+    let value = record_value(&summary, &estimate);
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
-    Ok(RunOutcome { summary, record })
+    Ok(RunOutcome {
+        summary,
+        record,
+        estimate,
+    })
 }

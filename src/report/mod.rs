@@ -1,6 +1,7 @@
 //! Reporting: compiled plans and DAGs → text, JSON. The only module that formats results for
 //! people and machines; commands just print what it returns.
 
+pub mod estimate;
 pub mod progress;
 
 use std::borrow::Cow;
@@ -27,6 +28,7 @@ struct PlanView<'a> {
     settings: BTreeMap<&'static str, String>,
     summary: BTreeMap<&'static str, usize>,
     windows: Vec<crate::dag::WindowRow>,
+    estimate: &'a crate::estimate::Estimate,
     nodes: Vec<NodeView<'a>>,
 }
 
@@ -189,13 +191,19 @@ pub fn status_json(compiled: &Compiled, states: &NodeStates) -> String {
     serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
-/// `plan --format json`: settings, summary, `windows` and `nodes` with state and reason.
-pub fn plan_json(compiled: &Compiled, states: &NodeStates) -> String {
+/// `plan --format json`: settings, summary, `windows`, the `estimate` and `nodes` with state
+/// and reason.
+pub fn plan_json(
+    compiled: &Compiled,
+    states: &NodeStates,
+    estimate: &crate::estimate::Estimate,
+) -> String {
     let view = PlanView {
         manifest: &compiled.loaded.file,
         settings: settings(compiled),
         summary: summary(compiled),
         windows: crate::dag::window_rows(&compiled.plan),
+        estimate,
         nodes: compiled
             .dag
             .nodes()
@@ -210,8 +218,13 @@ pub fn plan_json(compiled: &Compiled, states: &NodeStates) -> String {
     text
 }
 
-/// `plan --format text`: a summary, then every ONC request with its query, then clips.
-pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
+/// `plan --format text`: a summary, the estimate, then every ONC request with its query, then
+/// clips.
+pub fn plan_text(
+    compiled: &Compiled,
+    states: &NodeStates,
+    estimate: &crate::estimate::Estimate,
+) -> String {
     let mut out = String::new();
     let s = summary(compiled);
     let count = |key: &str| s.get(key).copied().unwrap_or(0);
@@ -235,6 +248,7 @@ pub fn plan_text(compiled: &Compiled, states: &NodeStates) -> String {
     }
     let tally: Vec<String> = tally.iter().map(|(s, n)| format!("{n} {s}")).collect();
     let _ = writeln!(out, "  nodes: {}", tally.join(", "));
+    out.push_str(&estimate::estimate_text(estimate, &compiled.plan.settings));
     for kind in [
         NodeKind::ProductRequest,
         NodeKind::ArchiveList,

@@ -185,7 +185,30 @@ fn redact(text: &str, scratch: &Path) -> String {
         text = text.replace(&folder, "[TMP]");
     }
     text = text.replace(TOKEN, "[TOKEN]");
-    let rules: [(&str, &str); 9] = [
+    let rules: [(&str, &str); 15] = [
+        // Free space and file systems are the machine's (estimates in `plan` and the record).
+        (
+            r"free space: cache [^,]+, output [^(]+\([^)]*\)",
+            "free space: cache [FREE], output [FREE] ([FILE SYSTEMS])",
+        ),
+        (
+            r#""(output|cache)_free_bytes": \d+"#,
+            r#""${1}_free_bytes": [BYTES]"#,
+        ),
+        (
+            r#""same_file_system": (true|false)"#,
+            r#""same_file_system": [BOOL]"#,
+        ),
+        (r"does not fit: [^\n]*", "does not fit: [MACHINE]"),
+        // The run record's estimated and measured wall times side by side.
+        (
+            r#""wall_seconds": \{[^}]*\}"#,
+            r#""wall_seconds": [SECONDS]"#,
+        ),
+        (
+            r"(downloaded \d+ files?, [^\n]*) in \d+\.\d s",
+            "$1 in [SECONDS] s",
+        ),
         // Run records are named by the time the run started.
         (
             r"runs/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.json",

@@ -9,6 +9,7 @@ mod architecture;
 mod cli;
 mod clips;
 mod deployments;
+mod estimates;
 mod examples;
 mod golden;
 mod keys;
