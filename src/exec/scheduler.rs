@@ -304,6 +304,7 @@ archive = "flac"
 [clip.events]
 plan = "events"
 fetch = ["plotres", "audio"]
+pad = "5s"
 "#;
         let path = dir.path().join("m.toml");
         std::fs::write(&path, manifest).unwrap();

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use crate::manifest::{Diagnostic, Loaded};
 use check::{Checker, p};
-use clip_stage::clip_stage;
+use clip_stage::{check_zero_length_clips, clip_stage};
 use fetch_stage::{check_row_options, fetch_stage};
 use plan_stage::plan_stage;
 use settings::resolve_settings;
@@ -94,6 +94,7 @@ pub fn plan_manifest_with(
     }
 
     check_row_options(&mut check, &windows, &fetches);
+    check_zero_length_clips(&mut check, &windows, &clips);
 
     let diagnostics = check.diagnostics;
     if diagnostics.iter().any(Diagnostic::is_error) {
