@@ -4,19 +4,21 @@
 //! Input: a [`Compiled`] manifest (with the command line's overrides applied by [`prepare`]) and
 //! [`RunOptions`]. Output: a [`RunOutcome`] — the summary (the same statistics the progress
 //! showed), where the run record was written, and the exit code it means. Errors: [`Error`] for
-//! what stops a run before it starts (cache in use or unwritable, no token, no simulator);
+//! what stops a run before it starts (output or cache folder unwritable or full, cache in use, no
+//! token, no simulator) and for a token ONC refuses (the run stops at that first answer);
 //! failed nodes are not errors but part of the outcome.
 //!
-//! The steps, in order: open and lock the cache (one run per cache), find the token, start the
-//! runtime, connect (or start the in-process simulator), show events as they come (bars or
-//! plain lines), stop scheduling on the first Ctrl-C (a second one exits at once), execute, write
-//! the run record last.
+//! The steps, in order: prove the output and cache folders writable with room to spare (before
+//! any request), open and lock the cache (one run per cache), find the token, start the runtime,
+//! connect (or start the in-process simulator), show events as they come (bars or plain lines),
+//! stop scheduling on the first Ctrl-C (a second one exits at once), execute, write the run
+//! record last.
 
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::compile::{self, Compiled};
-use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error};
+use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error, Folder};
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::onc::{ConnectOptions, SIMULATOR, find_token};
 use crate::plan::Settings;
@@ -88,6 +90,31 @@ fn scale_pacing_to_simulator(settings: &mut Settings) {
     settings.max_wait_ms = scaled(settings.max_wait_ms).max(30_000);
 }
 
+/// The free space a run needs on the output and cache file systems at the least: about two
+/// 64 kHz five-minute FLAC files (~25 MB each) or a dozen plotRes MAT files (~4 MB each) plus
+/// the journal and records. Below it the first downloads would fail with "no space" after
+/// their requests were processed by ONC; whether the whole run fits is the plan's estimate, not
+/// this floor.
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
+
+/// Proves each folder (created if missing) writable and its file system not below `min_free`
+/// free bytes. Errors: [`Error::Unwritable`] or [`Error::NoSpace`], naming the folder.
+pub fn check_folders(folders: &[(Folder, &Path)], min_free: u64) -> Result<(), Error> {
+    for &(folder, path) in folders {
+        let free = crate::preflight::check_writable(path)
+            .map_err(|problem| Error::Unwritable { folder, problem })?;
+        if free < min_free {
+            return Err(Error::NoSpace {
+                folder,
+                path: path.to_path_buf(),
+                free,
+                needed: min_free,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How a run reports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -126,6 +153,10 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         output_dir,
         cache_dir,
     } = prepared;
+    check_folders(
+        &[(Folder::Output, output_dir), (Folder::Cache, cache_dir)],
+        MIN_FREE_BYTES,
+    )?;
     let cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
     let lock = cache.lock().map_err(Error::CacheBusy)?;
     let _ = cache.clear_tmp(&lock);
@@ -188,5 +219,8 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let value = serde_json::to_value(&summary).unwrap_or_default();
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
+    if let Some(rejected) = summary.token_rejected {
+        return Err(Error::TokenRejected(rejected));
+    }
     Ok(RunOutcome { summary, record })
 }

@@ -9,6 +9,7 @@ mod architecture;
 mod cli;
 mod clips;
 mod examples;
+mod failfast;
 mod golden;
 mod keys;
 mod robustness;
