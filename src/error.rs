@@ -6,9 +6,13 @@
 //! Outcomes that are not errors (some nodes failed, an interrupted run) have their codes here
 //! too, so every exit code is defined in one place.
 
+use std::path::PathBuf;
+
 use crate::cache::CacheError;
 use crate::manifest::Diagnostic;
 use crate::onc::ConnectError;
+use crate::onc::error::TokenRejected;
+use crate::preflight::LocalProblem;
 
 /// Exit code: everything worked.
 pub const EXIT_OK: i32 = 0;
@@ -46,7 +50,7 @@ pub enum Error {
     },
     #[error("cannot write output: {0}")]
     Output(std::io::Error),
-    /// ONC's deployments could not be consulted (a rejected token, ONC unreachable): nothing
+    /// ONC's deployments could not be consulted (ONC unreachable, a strange answer): nothing
     /// was ordered.
     #[error("cannot start: failed to check the plan against ONC's deployments: {0}")]
     Discovery(crate::onc::OncError),
@@ -61,6 +65,65 @@ pub enum Error {
         needed_bytes: u64,
         free_bytes: u64,
     },
+    /// ONC refused the token (401), at the first answer: the run stopped there. Whatever asked
+    /// (the executor, discovery before it) reports this one error, never one per node.
+    #[error(
+        "cannot start: ONC refused the token ({0}): set ONC_TOKEN, or put `ONC_TOKEN=...` in a .env file, to your token (copy it from your ONC profile, https://data.oceannetworks.ca/Profile, tab \"Web Services API\"); nothing else was sent to ONC"
+    )]
+    TokenRejected(TokenRejected),
+    /// A folder the run writes to cannot be created or written, found before any request.
+    #[error(
+        "cannot start: the {folder} cannot be used ({problem}); make it writable or {}",
+        .folder.remedy()
+    )]
+    Unwritable {
+        folder: Folder,
+        problem: LocalProblem,
+    },
+    /// A folder's file system is (nearly) full at start, found before any request.
+    #[error(
+        "cannot start: the {folder} {} has {} free, less than the {} a run needs at the least; free some space or {}",
+        .path.display(), mib(*.free), mib(*.needed), .folder.remedy()
+    )]
+    NoSpace {
+        folder: Folder,
+        path: PathBuf,
+        free: u64,
+        needed: u64,
+    },
+}
+
+/// A folder a run writes to, as named to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    /// Where outputs go (`output.dir`, `--output-dir`).
+    Output,
+    /// The cache (`output.cache`, `--cache-dir`).
+    Cache,
+}
+
+impl Folder {
+    /// How to point the run elsewhere.
+    fn remedy(self) -> &'static str {
+        match self {
+            Folder::Output => "choose another (`--output-dir`, or `output.dir` in the manifest)",
+            Folder::Cache => "choose another (`--cache-dir`, or `output.cache` in the manifest)",
+        }
+    }
+}
+
+impl std::fmt::Display for Folder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Folder::Output => "output folder",
+            Folder::Cache => "cache folder",
+        })
+    }
+}
+
+/// Bytes as MiB for messages, one decimal.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 impl Error {
@@ -75,7 +138,10 @@ impl Error {
             | Error::Listen { .. }
             | Error::Output(_)
             | Error::Discovery(_)
-            | Error::NoRoom { .. } => EXIT_CANNOT_START,
+            | Error::NoRoom { .. }
+            | Error::TokenRejected(_)
+            | Error::Unwritable { .. }
+            | Error::NoSpace { .. } => EXIT_CANNOT_START,
         }
     }
 }

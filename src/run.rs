@@ -4,21 +4,25 @@
 //! Input: a [`Compiled`] manifest (with the command line's overrides applied by [`prepare`]) and
 //! [`RunOptions`]. Output: a [`RunOutcome`] — the summary (the same statistics the progress
 //! showed), where the run record was written, and the exit code it means. Errors: [`Error`] for
-//! what stops a run before it starts (cache in use or unwritable, downloads that cannot fit, no
-//! token, no simulator); failed nodes are not errors but part of the outcome.
+//! what stops a run before it starts (output or cache folder unwritable or full, cache in use,
+//! downloads that cannot fit, no token, no simulator, a window outside ONC's deployments) and
+//! for a token ONC refuses (the run stops at that first answer); failed nodes are not errors but
+//! part of the outcome.
 //!
-//! The steps, in order: open and lock the cache (one run per cache), estimate what is not cached
-//! and refuse downloads that cannot fit the cache's file system (`estimates`), find the token,
-//! start the runtime, connect (or start the in-process simulator), show events as they come
-//! (bars or plain lines), stop scheduling on the first Ctrl-C (a second one exits at once),
-//! execute, write the run record last (with the estimate beside what was done).
+//! The steps, in order: prove the output and cache folders writable with room to spare (before
+//! any request), open and lock the cache (one run per cache), estimate what is not cached and
+//! refuse downloads that cannot fit the cache's file system (`estimates`), find the token, start
+//! the runtime, connect (or start the in-process simulator), check every window against ONC's
+//! deployments (`discover`), show events as they come (bars or plain lines), stop scheduling on
+//! the first Ctrl-C (a second one exits at once), execute, write the run record last (with the
+//! estimate beside what was done).
 
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::compile::{self, Compiled, Planned};
 use crate::discover::{Discovered, discover};
-use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error};
+use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error, Folder};
 use crate::estimate::Estimate;
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::manifest::Diagnostic;
@@ -108,7 +112,11 @@ pub async fn check_deployments(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let discovered = discover(&needed, client, cache, &server, now_ms)
         .await
-        .map_err(Error::Discovery)?;
+        .map_err(|error| match error.token_rejected() {
+            // The first answer refused the token: one message, nothing else is sent.
+            Some(rejected) => Error::TokenRejected(rejected),
+            None => Error::Discovery(error),
+        })?;
     let shown = planned.warnings.len();
     let checked = compile::apply_deployments(planned, &discovered.known).map_err(Error::Invalid)?;
     let new_warnings = checked.warnings[shown..].to_vec();
@@ -156,9 +164,7 @@ pub fn check_deployments_now(
         match checked {
             // ONC unreachable (not a rejected token): a plan is still worth showing, from what
             // is cached, saying that the rest was not checked.
-            Err(Error::Discovery(error))
-                if !matches!(error, crate::onc::OncError::Unauthorized { .. }) =>
-            {
+            Err(Error::Discovery(error)) => {
                 let note = format!("ONC's deployments were not consulted: {error}");
                 Ok((check_deployments(planned, None, cache).await?, Some(note)))
             }
@@ -210,6 +216,31 @@ fn scale_pacing_to_simulator(settings: &mut Settings) {
     settings.max_wait_ms = scaled(settings.max_wait_ms).max(30_000);
 }
 
+/// The free space a run needs on the output and cache file systems at the least: about two
+/// 64 kHz five-minute FLAC files (~25 MB each) or a dozen plotRes MAT files (~4 MB each) plus
+/// the journal and records. Below it the first downloads would fail with "no space" after
+/// their requests were processed by ONC; whether the whole run fits is the plan's estimate, not
+/// this floor.
+pub const MIN_FREE_BYTES: u64 = 64 << 20;
+
+/// Proves each folder (created if missing) writable and its file system not below `min_free`
+/// free bytes. Errors: [`Error::Unwritable`] or [`Error::NoSpace`], naming the folder.
+pub fn check_folders(folders: &[(Folder, &Path)], min_free: u64) -> Result<(), Error> {
+    for &(folder, path) in folders {
+        let free = crate::preflight::check_writable(path)
+            .map_err(|problem| Error::Unwritable { folder, problem })?;
+        if free < min_free {
+            return Err(Error::NoSpace {
+                folder,
+                path: path.to_path_buf(),
+                free,
+                needed: min_free,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How a run reports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
@@ -252,6 +283,10 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         output_dir,
         cache_dir,
     } = prepared;
+    check_folders(
+        &[(Folder::Output, output_dir), (Folder::Cache, cache_dir)],
+        MIN_FREE_BYTES,
+    )?;
     let cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
     let lock = cache.lock().map_err(Error::CacheBusy)?;
     let _ = cache.clear_tmp(&lock);
@@ -344,6 +379,9 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let value = record_value(&summary, &estimate);
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
+    if let Some(rejected) = summary.token_rejected {
+        return Err(Error::TokenRejected(rejected));
+    }
     Ok(RunOutcome {
         summary,
         record,

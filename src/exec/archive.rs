@@ -28,7 +28,9 @@ pub(super) async fn archive_job(
 ) -> Result<(), JobError> {
     let list_to = if to_ms > from_ms { to_ms } else { from_ms + 1 };
     let listing = job.query.with_window(from_ms - FILE_REACH_MS, list_to);
-    let entries = context.client.list_archive_files(&listing.params()).await?;
+    let entries = context
+        .onc(context.client.list_archive_files(&listing.params()))
+        .await?;
     // Keep files overlapping the window: a file runs from its start to the next file's start
     // (or its own end when ONC says, or a nominal five minutes).
     let mut starts: Vec<(i64, String, Option<i64>)> = entries
@@ -92,8 +94,11 @@ pub(super) async fn archive_job(
                 };
                 let _permit = context.permit(&context.limits.downloads).await?;
                 let file = context
-                    .client
-                    .download_archive(name, &context.cache.tmp_dir())
+                    .onc(
+                        context
+                            .client
+                            .download_archive(name, &context.cache.tmp_dir()),
+                    )
                     .await?;
                 let stored = store(context, job, &file.temp_path, name, &file.blake3, file.size)
                     .await

@@ -2,12 +2,14 @@
 //! cancellation signal, the run's counters, the file claims and the coverage memo.
 //!
 //! Input: built once by the scheduler. Output: [`Context`] and its helpers (events, permits,
-//! cancellable sleeps, coverage read once per run and kept current). Errors: reading or recording
-//! coverage, as text for the node's failure.
+//! cancellable sleeps, coverage read once per run and kept current, ONC calls through the
+//! first-answer gate). Errors: reading or recording coverage, as text for the node's failure; a
+//! refused token stops the whole run (recorded once, every job ends interrupted).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -16,7 +18,8 @@ use super::error::ExecError;
 use super::events::Event;
 use super::stats::{RunStats, StatsKeeper, Update};
 use crate::cache::{Cache, CoverageEntry};
-use crate::onc::OncClient;
+use crate::onc::error::TokenRejected;
+use crate::onc::{OncClient, OncError};
 
 use super::claims::FileClaims;
 use super::job::JobError;
@@ -29,7 +32,12 @@ pub(super) struct Context {
     pub(super) limits: Limits,
     pub(super) output_dir: PathBuf,
     pub(super) events: mpsc::UnboundedSender<Update>,
+    /// True once the run stops scheduling: Ctrl-C (forwarded by the scheduler) or a refused token.
     pub(super) cancel: watch::Receiver<bool>,
+    /// Stops the run from inside (a refused token); the sender of `cancel`.
+    pub(super) stop: watch::Sender<bool>,
+    /// ONC's first refusal of the token, which stopped the run.
+    pub(super) rejected: OnceLock<TokenRejected>,
     /// The run's statistics, counted from the events as they are sent.
     pub(super) stats: std::sync::Mutex<StatsKeeper>,
     pub(super) base_url: String,
@@ -130,6 +138,42 @@ impl Context {
             return Err(JobError::Interrupted);
         }
         Ok(permit)
+    }
+
+    /// Makes one ONC call through the first-answer gate (see [`super::limits::FirstAnswer`]).
+    /// A 401 stops the run: the refusal is recorded (the first one only), scheduling stops as
+    /// on Ctrl-C, and the job ends interrupted rather than failed, so the run reports one
+    /// refused token, not one failure per node. `call` is not started until the gate lets it.
+    pub(super) async fn onc<T>(
+        &self,
+        call: impl Future<Output = Result<T, OncError>>,
+    ) -> Result<T, JobError> {
+        let gate = &self.limits.first_answer;
+        let result = if gate.is_open() {
+            call.await
+        } else {
+            let _turn = gate.turn.lock().await;
+            // The call before this one may have been refused (or Ctrl-C pressed meanwhile).
+            if self.cancelled() {
+                return Err(JobError::Interrupted);
+            }
+            let result = call.await;
+            if !matches!(&result, Err(error) if error.token_rejected().is_some()) {
+                gate.open();
+            }
+            result
+        };
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => match error.token_rejected() {
+                Some(rejected) => {
+                    let _ = self.rejected.set(rejected);
+                    self.stop.send_replace(true);
+                    Err(JobError::Interrupted)
+                }
+                None => Err(JobError::Failed(error.into())),
+            },
+        }
     }
 
     /// Sleeps, returning early (false) when the run is cancelled.

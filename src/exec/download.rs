@@ -129,7 +129,7 @@ pub(super) async fn download_one(
             let mut cancel = context.cancel.clone();
             let tmp = context.cache.tmp_dir();
             tokio::select! {
-                outcome = context.client.download_product_if(run_id, FileIndex::Number(index), &tmp, &wanted) => outcome,
+                outcome = context.onc(context.client.download_product_if(run_id, FileIndex::Number(index), &tmp, &wanted)) => outcome,
                 // Dropping the download removes its partial file.
                 _ = cancel.wait_for(|stop| *stop) => return Err(DownloadError::Job(JobError::Interrupted)),
             }
@@ -137,7 +137,7 @@ pub(super) async fn download_one(
         let known = known
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match outcome.map_err(|error| DownloadError::Job(error.into()))? {
+        match outcome.map_err(DownloadError::Job)? {
             DownloadOutcome::Ready(file) => {
                 let stored = store(
                     context,

@@ -2,8 +2,10 @@
 //! takes its turn through them.
 //!
 //! Input: the plan's settings. Output: [`Limits`] — the submission stagger, run and download
-//! slots, the poll interval and max wait, and one clip cutter per CPU. No errors.
+//! slots, the poll interval and max wait, one clip cutter per CPU, and the [`FirstAnswer`] gate
+//! (the run's first ONC call goes alone). No errors.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -20,6 +22,30 @@ pub struct Limits {
     pub(super) max_wait: Duration,
     /// Clip cutting (decoding, encoding): one blocking thread per CPU.
     pub(super) cpu: Semaphore,
+    /// Until ONC has answered once with something other than a 401, one call at a time.
+    pub(super) first_answer: FirstAnswer,
+}
+
+/// The gate in front of every ONC call of a run: closed until ONC has answered one call with
+/// something other than 401, one call at a time while closed. A refused token (or ONC refusing
+/// us altogether) is so found with one request, whatever `max_runs` and `download_workers`
+/// allow, instead of one refused request per job; once open it costs one atomic load per call.
+#[derive(Default)]
+pub(super) struct FirstAnswer {
+    open: AtomicBool,
+    /// Held by the one call in flight while the gate is closed.
+    pub(super) turn: Mutex<()>,
+}
+
+impl FirstAnswer {
+    pub(super) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// ONC answered (or failed) with something other than a 401: calls go as the limits allow.
+    pub(super) fn open(&self) {
+        self.open.store(true, Ordering::Release);
+    }
 }
 
 impl Limits {
@@ -37,6 +63,7 @@ impl Limits {
             cpu: Semaphore::new(
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             ),
+            first_answer: FirstAnswer::default(),
         }
     }
 

@@ -6,7 +6,9 @@
 //! either satisfied from the cache (no HTTP at all), re-attached to a journaled run, or submitted,
 //! polled and downloaded; files stored by content hash and hard-linked into the output tree; a
 //! summary with per-node failures. Errors never abort the run: a failed node is reported and the
-//! others go on ("keep going").
+//! others go on ("keep going") — but for a refused token (401), which no node can get past: the
+//! run's first ONC call goes alone, and a 401 stops scheduling as Ctrl-C does, so a bad token
+//! costs one request and is reported once ([`RunSummary::token_rejected`]).
 //!
 //! Limits (SPEC §7) live in [`Limits`]: submissions spaced by `stagger`, at most `max_runs` ONC
 //! runs in flight (a slot is held from submission until the run completes, so downloads of early
@@ -60,8 +62,11 @@ pub struct RunSummary {
     /// Every HTTP request sent, polls and retries included.
     pub http_requests: u64,
     pub wall_seconds: f64,
+    /// Stopped before the end: Ctrl-C, or ONC refused the token.
     pub interrupted: bool,
     pub failures: Vec<Failure>,
+    /// ONC refused the token (401): the run stopped at that answer; nothing after it was sent.
+    pub token_rejected: Option<crate::onc::error::TokenRejected>,
 }
 
 /// The run record's fields: the summary with its statistics inline.
@@ -94,6 +99,9 @@ struct RunRecord<'a> {
     wall_seconds: f64,
     interrupted: bool,
     failures: &'a [Failure],
+    /// ONC's refusal of the token, when it stopped the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_rejected: Option<String>,
 }
 
 impl Serialize for RunSummary {
@@ -118,6 +126,7 @@ impl Serialize for RunSummary {
             wall_seconds: self.wall_seconds,
             interrupted: self.interrupted,
             failures: &self.failures,
+            token_rejected: self.token_rejected.as_ref().map(ToString::to_string),
         }
         .serialize(serializer)
     }

@@ -64,7 +64,9 @@ pub(super) async fn product_job(
                 if context.cancelled() {
                     return Err(JobError::Interrupted);
                 }
-                let request = context.client.request_product(&query.params()).await?;
+                let request = context
+                    .onc(context.client.request_product(&query.params()))
+                    .await?;
                 let entry = JournalEntry {
                     query: query.params(),
                     dp_request_id: request.dp_request_id,
@@ -216,10 +218,12 @@ pub(super) async fn poll_until_complete(
         if !wait.is_zero() && !context.sleep(wait).await {
             return Err(PollError::Job(JobError::Interrupted));
         }
-        let poll = match context.client.run_product(request_id).await {
+        let poll = match context.onc(context.client.run_product(request_id)).await {
             Ok(poll) => poll,
-            Err(error) if error.is_unknown_id() => return Err(PollError::UnknownRun),
-            Err(error) => return Err(PollError::Job(error.into())),
+            Err(JobError::Failed(ExecError::Onc(error))) if error.is_unknown_id() => {
+                return Err(PollError::UnknownRun);
+            }
+            Err(error) => return Err(PollError::Job(error)),
         };
         let Some(run) = poll.runs.first() else {
             return Err(PollError::Job(ExecError::NoRun.into()));
@@ -290,8 +294,11 @@ pub(super) async fn poll_until_complete(
 pub(super) async fn last_error_message(context: &Context, run_id: u64) -> String {
     let tmp = context.cache.tmp_dir();
     match context
-        .client
-        .download_product(run_id, FileIndex::Number(1), &tmp)
+        .onc(
+            context
+                .client
+                .download_product(run_id, FileIndex::Number(1), &tmp),
+        )
         .await
     {
         Ok(DownloadOutcome::NotReady { message, .. }) if !message.is_empty() => message,

@@ -3,7 +3,9 @@
 //!
 //! Input: the compiled plan, a client, the cache, the output folder, an event channel and a
 //! cancellation signal. Output: a [`RunSummary`]. Errors never abort the run: a failed node is
-//! reported and the others go on; the clips of a failed node fail with it.
+//! reported and the others go on; the clips of a failed node fail with it. The one exception is a
+//! refused token (401): the run stops scheduling as on Ctrl-C, and the summary carries ONC's
+//! refusal ([`RunSummary::token_rejected`]) for the caller to report once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -64,13 +66,26 @@ pub async fn execute(
         runs_total as u64,
         clip_jobs.len() as u64,
     );
+    // The run's own stop signal: the caller's (Ctrl-C) forwarded into it, and raised by a job
+    // when ONC refuses the token.
+    let (stop, stopped) = watch::channel(*cancel.borrow());
+    let forward = {
+        let (stop, mut cancel) = (stop.clone(), cancel);
+        tokio::spawn(async move {
+            if cancel.wait_for(|stop| *stop).await.is_ok() {
+                stop.send_replace(true);
+            }
+        })
+    };
     let context = Arc::new(Context {
         client,
         cache,
         limits: Limits::new(&work.plan.settings),
         output_dir: output_dir.to_path_buf(),
         events,
-        cancel,
+        cancel: stopped,
+        stop,
+        rejected: std::sync::OnceLock::new(),
         stats: std::sync::Mutex::new(stats),
         base_url: base_url.to_owned(),
         claims: FileClaims::default(),
@@ -190,7 +205,9 @@ pub async fn execute(
     summary.stats = context.stats();
     summary.http_requests = context.client.requests_sent();
     summary.interrupted |= context.cancelled();
+    summary.token_rejected = context.rejected.get().cloned();
     summary.wall_seconds = started.elapsed().as_secs_f64();
+    forward.abort();
     summary
 }
 
@@ -304,6 +321,7 @@ archive = "flac"
 [clip.events]
 plan = "events"
 fetch = ["plotres", "audio"]
+pad = "5s"
 "#;
         let path = dir.path().join("m.toml");
         std::fs::write(&path, manifest).unwrap();

@@ -2,7 +2,8 @@
 //!
 //! Input: ONC's error envelopes and statuses, `reqwest`'s errors, local I/O. Output:
 //! [`OncError`], whose messages read after "failed to", name the service (never a URL) and are
-//! redacted of the token; and whether each error is worth retrying.
+//! redacted of the token; whether each error is worth retrying; and whether it is fatal to the
+//! whole run ([`TokenRejected`]: a 401 means no other call can succeed either).
 
 use std::path::PathBuf;
 
@@ -25,7 +26,8 @@ pub enum OncError {
     /// 400 without an `errors` key: ONC's answer to downloading from a cancelled run.
     #[error("download from ONC {endpoint}: the run was cancelled")]
     CancelledRun { endpoint: String },
-    /// 401: missing or invalid token.
+    /// 401: missing or invalid token. Fatal to the run, not only to the call: see
+    /// [`OncError::token_rejected`].
     #[error(
         "authenticate with ONC {endpoint}: the token was rejected (HTTP 401){}",
         describe_unauthorized(.errors)
@@ -119,7 +121,38 @@ fn excerpt_suffix(excerpt: &str) -> String {
     }
 }
 
+/// ONC refused the token (401): every other call of the run would be refused too, so a run
+/// stops at the first one instead of failing each node. Carries ONC's answer (already redacted)
+/// and the service that gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRejected {
+    pub endpoint: String,
+    pub errors: Vec<OncErrorDetail>,
+}
+
+impl std::fmt::Display for TokenRejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP 401 from {}", self.endpoint)?;
+        if !self.errors.is_empty() {
+            write!(f, ": {}", describe_details(&self.errors))?;
+        }
+        Ok(())
+    }
+}
+
 impl OncError {
+    /// The token was refused (401, whatever ONC's error code: 127 for a bad token, 128 for a
+    /// missing one). `None` for every other error, which concerns one call only.
+    pub fn token_rejected(&self) -> Option<TokenRejected> {
+        match self {
+            OncError::Unauthorized { endpoint, errors } => Some(TokenRejected {
+                endpoint: endpoint.clone(),
+                errors: errors.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether sending the same request again may succeed (see the table in `retry.rs`).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -195,5 +228,46 @@ pub(crate) fn reqwest_error(err: reqwest::Error, endpoint: &str, token: &Token) 
             endpoint: endpoint.to_string(),
             source_text,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(code: i64, message: &str) -> OncErrorDetail {
+        OncErrorDetail {
+            error_code: code,
+            error_message: message.into(),
+            parameter: "token".into(),
+        }
+    }
+
+    /// A 401 is fatal to the run, with ONC's words; a 400 on the same parameter concerns one call.
+    #[test]
+    fn only_a_401_rejects_the_token() {
+        let unauthorized = OncError::Unauthorized {
+            endpoint: "dataProductDelivery/request".into(),
+            errors: vec![detail(127, "Invalid token")],
+        };
+        let rejected = unauthorized.token_rejected().unwrap();
+        assert_eq!(
+            rejected.to_string(),
+            "HTTP 401 from dataProductDelivery/request: Invalid token (parameter `token`, code 127)"
+        );
+        let bare = OncError::Unauthorized {
+            endpoint: "archivefile/device".into(),
+            errors: Vec::new(),
+        };
+        assert_eq!(
+            bare.token_rejected().unwrap().to_string(),
+            "HTTP 401 from archivefile/device"
+        );
+        let bad_request = OncError::Onc {
+            status: 400,
+            errors: vec![detail(127, "Invalid token")],
+            endpoint: "dataProductDelivery/request".into(),
+        };
+        assert_eq!(bad_request.token_rejected(), None);
     }
 }

@@ -17,6 +17,8 @@ use onc_format::device::{DEVICE_CODE_SHAPE, looks_like_device_code};
 /// Collects problems while planning, pointing them at manifest spans.
 pub(super) struct Checker<'a> {
     pub(super) loaded: &'a Loaded,
+    /// The data product codes a fetch stage may name.
+    pub(super) products: &'a super::KnownProducts,
     pub(super) diagnostics: Vec<Diagnostic>,
 }
 

@@ -58,8 +58,11 @@ pub fn needed(plan: &Plan) -> BTreeSet<Deployed> {
 /// Checks every window of `plan` against `known` and resolves its site windows; returns the
 /// diagnostics (errors mean nothing may be ordered).
 pub fn apply(loaded: &Loaded, plan: &mut Plan, known: &KnownDeployments) -> Vec<Diagnostic> {
+    // No product is named here; the checker only needs somewhere to point.
+    let products = super::KnownProducts::built_in();
     let mut check = Checker {
         loaded,
+        products: &products,
         diagnostics: Vec::new(),
     };
     let mut unknown_reported: BTreeSet<(String, Deployed)> = BTreeSet::new();

@@ -4,8 +4,9 @@
 //! Input: the stage and the manifest's plan stages; the planned windows, for their rows' options.
 //! Output: the resolved [`Fetch`], or `None` when the stage has an error. Errors: reported to
 //! the checker at the manifest path (or, for a row's option, the request-file row): dangling plan
-//! names, `product` with `archive` or neither, unknown archive types or extensions, bad options.
-//! Unknown products and undocumented options are warnings: they are sent to ONC as given.
+//! names, `product` with `archive` or neither, unknown products (with the closest known code),
+//! unknown archive types or extensions, bad options. Undocumented options are warnings: they are
+//! sent to ONC as given.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -108,9 +109,18 @@ pub(super) fn fetch_stage(
         }
         (Some(code), None) => {
             let product_path = with_key(stage_path.clone(), "product");
-            if !options::KNOWN_PRODUCTS.contains(&code.as_str()) {
-                check.warning_at(&product_path, format!("data product `{code}` is not one onc-pipe knows; it is sent to ONC as given")).help =
-                    Some(format!("known products: {}", options::KNOWN_PRODUCTS.join(", ")));
+            if !check.products.contains(code) {
+                let known = check.products.codes().collect::<Vec<_>>().join(", ");
+                let help = match check.products.closest(code) {
+                    Some(suggestion) => {
+                        format!("did you mean \"{suggestion}\"? known products: {known}")
+                    }
+                    None => format!("known products: {known}"),
+                };
+                check
+                    .error_at(&product_path, format!("unknown data product `{code}`"))
+                    .help = Some(help);
+                ok = false;
             }
             let extension = match &stage.extension {
                 Some(extension) => extension.clone(),

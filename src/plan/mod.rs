@@ -18,6 +18,7 @@ mod clip_stage;
 pub mod deployed;
 mod fetch_stage;
 mod plan_stage;
+mod products;
 mod settings;
 pub mod time;
 mod types;
@@ -27,13 +28,14 @@ use std::path::Path;
 
 use crate::manifest::{Diagnostic, Loaded};
 use check::{Checker, p};
-use clip_stage::clip_stage;
+use clip_stage::{check_zero_length_clips, clip_stage};
 use fetch_stage::{check_row_options, fetch_stage};
 use plan_stage::plan_stage;
 use settings::resolve_settings;
 
 pub use plan_stage::DEFAULT_DEVICE_CATEGORY;
 pub use plan_stage::{MAX_SAMPLE_COUNT, MAX_WINDOW_DAYS};
+pub use products::KnownProducts;
 pub use types::{
     Clip, ClipFormat, DEFAULT_BASE_URL, Fetch, GapPolicy, Media, Plan, RowSettings, Settings,
     SiteWindow, Window, WindowOrigin,
@@ -43,11 +45,22 @@ pub use types::{
 /// lives with ONC's other conventions.
 pub use onc_format::query::Source;
 
-/// Builds the plan of a loaded manifest. Returns the plan when there is no error, and every
-/// diagnostic (errors and warnings) found, from the manifest and from the request files it names.
+/// Builds the plan of a loaded manifest against onc-pipe's built-in product table (see
+/// [`plan_manifest_with`]).
 pub fn plan_manifest(loaded: &Loaded) -> (Option<Plan>, Vec<Diagnostic>) {
+    plan_manifest_with(loaded, &KnownProducts::built_in())
+}
+
+/// Builds the plan of a loaded manifest, accepting the data product codes of `products`.
+/// Returns the plan when there is no error, and every diagnostic (errors and warnings) found,
+/// from the manifest and from the request files it names.
+pub fn plan_manifest_with(
+    loaded: &Loaded,
+    products: &KnownProducts,
+) -> (Option<Plan>, Vec<Diagnostic>) {
     let mut check = Checker {
         loaded,
+        products,
         diagnostics: Vec::new(),
     };
     let manifest = &loaded.manifest;
@@ -91,6 +104,7 @@ pub fn plan_manifest(loaded: &Loaded) -> (Option<Plan>, Vec<Diagnostic>) {
     }
 
     check_row_options(&mut check, &windows, &fetches);
+    check_zero_length_clips(&mut check, &windows, &clips);
 
     let diagnostics = check.diagnostics;
     if diagnostics.iter().any(Diagnostic::is_error) {

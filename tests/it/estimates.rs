@@ -188,7 +188,10 @@ fn a_run_that_cannot_fit_is_refused_before_any_request_unless_forced() {
     );
     assert_eq!(message.lines().count(), 1, "one message: {message}");
     // Nothing was ordered: no journal entry, no run record, no output.
-    assert!(!scratch.path().join("out").exists());
+    let outputs = std::fs::read_dir(scratch.path().join("out"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(outputs, 0, "nothing in the output tree");
     let records = std::fs::read_dir(scratch.path().join("cache/runs"))
         .map(|entries| entries.count())
         .unwrap_or(0);

@@ -11,6 +11,7 @@ mod clips;
 mod deployments;
 mod estimates;
 mod examples;
+mod failfast;
 mod golden;
 mod keys;
 mod robustness;

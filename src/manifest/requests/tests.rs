@@ -146,6 +146,9 @@ fn scenario_four_calls() {
     let requests = clean(json(include_str!("../../../manifests/requests/calls.json")));
     let common = |mut request: EventRequest, label: &str| {
         request.output_tag = Some("json_timestamp_demo".into());
+        // `pad_seconds: 15` in the defaults: the timestamp's clip has context on both sides.
+        request.pad_before_ms = 15_000;
+        request.pad_after_ms = 15_000;
         request.download_audio = true;
         request.clip = true;
         request.label = Some(label.into());
