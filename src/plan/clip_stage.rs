@@ -3,11 +3,13 @@
 //!
 //! Input: the stage and the manifest's plan and fetch stages. Output: the resolved [`Clip`], or
 //! `None` when the stage has an error. Errors: reported to the checker at the manifest path:
-//! dangling plan or fetch names, a fetch stage that does not fetch the clip's plan, durations
+//! dangling plan or fetch names, a fetch stage that does not fetch the clip's plan or whose
+//! archived files cannot be cut (PNG pictures, anything not audio or spectrogram MAT), durations
 //! that do not parse, unknown formats or gap policies.
 
 use super::check::{Checker, dangling_reference, name_path, p, with_key};
 use super::types::{Clip, ClipFormat, GapPolicy, Media};
+use onc_format::query::ArchivedKind;
 
 pub(super) fn clip_stage(
     check: &mut Checker<'_>,
@@ -45,6 +47,21 @@ pub(super) fn clip_stage(
                     format!("fetch stage `{fetch}` does not fetch plan `{}`", stage.plan),
                 )
                 .help = Some(format!("add \"{}\" to `fetch.{fetch}.plan`", stage.plan));
+            ok = false;
+        }
+        if let Some(extension) = stage_fetch.archive.as_deref()
+            && stage_fetch.product.is_none()
+            && ArchivedKind::of(extension) == ArchivedKind::Other
+        {
+            check
+                .error_at(
+                    &path,
+                    format!("fetch stage `{fetch}` fetches archived `{extension}` files, which cannot be clipped"),
+                )
+                .help = Some(
+                "a clip cuts audio (`archive = \"flac\"` or `\"wav\"`) or spectrogram data (`archive = \"mat\"`, or `product = \"HSD\"` with `extension = \"mat\"`); a picture cannot be cut: remove this stage from `fetch`"
+                    .into(),
+            );
             ok = false;
         }
     }
