@@ -369,5 +369,16 @@ async fn the_simulator_archives_spectrograms_beside_the_audio_except_on_one_devi
         .await
         .unwrap_err();
     assert!(error.to_string().contains("File not found"), "{error}");
+    // None before the device's deployment (ICLISTENHF6324 is at SEVIP from 2021-03-01).
+    let before = client
+        .list_archive_by_device(
+            DEVICE,
+            "2021-02-01T00:00:00.000Z",
+            "2021-02-01T01:00:00.000Z",
+            "mat",
+        )
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "{before:?}");
     sim.stop().await;
 }

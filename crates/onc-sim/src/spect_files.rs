@@ -9,15 +9,15 @@
 //!
 //! Choices where ONC's behaviour is unconfirmed, kept here: every simulated device has them
 //! except those in [`WITHOUT_ARCHIVED_SPECTROGRAMS`] (so clients meet the "ONC lists no such
-//! files for this device" answer, an empty listing); they start when the device's audio files
-//! start (one per source file); the MAT file holds the same `SpectData`/`Meta` structs as the
+//! files for this device" answer, an empty listing), only while deployed (see [`registry`]);
+//! they start when the device's audio files start (one per source file); the MAT file holds the same `SpectData`/`Meta` structs as the
 //! HSD plotRes product of that source file (the server writes it with `mat::hsd_mat_bytes`, so
 //! its values are the oracle's), the PNG is the HSD `png` product's picture.
 
 use onc_format::stamp::{parse_archive_name, stamp_of_ms};
 
 use crate::archive::{ArchiveFile, DeviceProfile, files_starting_in};
-use crate::oracle;
+use crate::{oracle, registry};
 
 /// Extensions of the archived spectrogram files: data (`mat`) and picture (`png`).
 pub const SPECT_EXTENSIONS: [&str; 2] = ["mat", "png"];
@@ -36,6 +36,13 @@ pub const ARCHIVED_MAT_DOWNSAMPLE: u8 = 2;
 /// Whether ONC archives spectrogram files for `device`.
 pub fn has_archived_spectrograms(device: &str) -> bool {
     !WITHOUT_ARCHIVED_SPECTROGRAMS.contains(&device)
+}
+
+/// Whether ONC archives spectrogram files for this source file: its device has them and was
+/// deployed when the file starts (ONC's pre-generated files come from deployed devices; a
+/// device code the registry does not know has none).
+pub fn has_spect_file(file: &ArchiveFile) -> bool {
+    has_archived_spectrograms(&file.device) && registry::deployed_at(&file.device, file.start_ms)
 }
 
 /// Whether `extension` is one of the archived spectrogram files' ([`SPECT_EXTENSIONS`]).
@@ -82,13 +89,13 @@ pub fn parse_spect_name(name: &str) -> Option<SpectName<'_>> {
 /// spectrograms and a source file starts at the name's stamp.
 pub fn spect_file_by_name(profile: &DeviceProfile, filename: &str) -> Option<ArchiveFile> {
     let name = parse_spect_name(filename)?;
-    if name.device != profile.code || !has_archived_spectrograms(name.device) {
+    if name.device != profile.code {
         return None;
     }
     let file = files_starting_in(profile, name.start_ms, name.start_ms.saturating_add(1))
         .into_iter()
         .next()?;
-    (spect_filename(&file, name.extension) == filename).then_some(file)
+    (has_spect_file(&file) && spect_filename(&file, name.extension) == filename).then_some(file)
 }
 
 /// The `fileSize` a listing shows, in bytes: an estimate, the file is only written when
@@ -181,6 +188,29 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(spect_file_by_name(&p, &spect_filename(&f, "mat")), None);
+    }
+
+    #[test]
+    fn none_outside_deployments_or_for_unknown_devices() {
+        // ICLISTENHF6324 is deployed at SEVIP from 2021-03-01.
+        let p = profile("ICLISTENHF6324");
+        let t2021_02 = 1_612_137_600_000;
+        let before = files_starting_in(&p, t2021_02, t2021_02 + 3_600_000);
+        assert!(!before.is_empty());
+        for f in &before {
+            assert!(!has_spect_file(f));
+            assert_eq!(spect_file_by_name(&p, &spect_filename(f, "mat")), None);
+        }
+        let unknown = profile("ICLISTENHF9999");
+        let f = files_starting_in(&unknown, T2024, T2024 + 3_600_000)
+            .into_iter()
+            .next()
+            .unwrap();
+        assert!(!has_spect_file(&f));
+        assert_eq!(
+            spect_file_by_name(&unknown, &spect_filename(&f, "png")),
+            None
+        );
     }
 
     #[test]

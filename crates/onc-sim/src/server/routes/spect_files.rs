@@ -5,7 +5,7 @@
 //! file name to download. Output: the listed name and size; the MAT file (the HSD plotRes
 //! product's `SpectData`/`Meta`, values from the oracle) or PNG picture (the HSD `png`
 //! product's). Errors: ONC's 400/96 for a name no device file stands for (also on devices
-//! without archived spectrograms); 500 if a file cannot be generated. See
+//! without archived spectrograms, and outside deployments); 500 if a file cannot be generated. See
 //! [`crate::spect_files`] for the layout and its choices.
 
 use std::collections::BTreeMap;
@@ -19,14 +19,14 @@ use crate::server::files::{file_response, generate};
 use crate::server::protocol::{device_profile, onc_error};
 use crate::server::state::Shared;
 use crate::spect_files::{
-    ARCHIVED_MAT_DOWNSAMPLE, has_archived_spectrograms, is_spect_extension, listed_size,
-    parse_spect_name, spect_file_by_name, spect_filename,
+    ARCHIVED_MAT_DOWNSAMPLE, has_spect_file, is_spect_extension, listed_size, parse_spect_name,
+    spect_file_by_name, spect_filename,
 };
 use crate::{mat, picture};
 
 /// Whether a listing for `extension` shows a spectrogram file for `file`.
 pub(crate) fn spect_listed(file: &ArchiveFile, extension: &str) -> bool {
-    is_spect_extension(extension) && has_archived_spectrograms(&file.device)
+    is_spect_extension(extension) && has_spect_file(file)
 }
 
 /// The listed name and `fileSize` of the spectrogram file of `file`, if `extension` is one of
