@@ -58,10 +58,10 @@ pub(super) fn clip_stage(
                     &path,
                     format!("fetch stage `{fetch}` fetches archived `{extension}` files, which cannot be clipped"),
                 )
-                .help = Some(
-                "a clip cuts audio (`archive = \"flac\"` or `\"wav\"`) or spectrogram data (`archive = \"mat\"`, or `product = \"HSD\"` with `extension = \"mat\"`); a picture cannot be cut: remove this stage from `fetch`"
-                    .into(),
-            );
+                .help = Some(format!(
+                "a clip cuts audio (`archive = \"flac\"` or `\"wav\"`) or spectrogram data (`archive = \"mat\"`, or `product = \"HSD\"` with `extension = \"mat\"`); {} cannot be cut: remove this stage from `fetch`",
+                if extension == "png" { "a picture".to_owned() } else { format!("`{extension}` files") }
+            ));
             ok = false;
         }
     }
