@@ -117,10 +117,24 @@ pub const DEFAULT_DOWNSAMPLE: &str = "1";
 /// What one 5-minute file of `source` costs from a device sampling at `rate_hz`.
 pub fn file_cost(source: &Source, rate_hz: u32) -> FileCost {
     match source {
-        Source::Archive { extension } => FileCost {
-            production: Production::Archived,
-            bytes: audio_bytes(extension, rate_hz),
-            basis: audio_basis(extension),
+        Source::Archive { extension } => match extension.as_str() {
+            // ONC's archived spectrograms (`-spect.mat`): sized as plotRes MAT files (their
+            // resolution is UNCONFIRMED; the simulator writes plotRes), and its pictures.
+            "mat" => FileCost {
+                production: Production::Archived,
+                bytes: scaled(PLOT_RES_BYTES, rate_hz),
+                basis: "archived spectrogram MAT, sized as plotRes: 4 MB at 64 kHz",
+            },
+            "png" => FileCost {
+                production: Production::Archived,
+                bytes: PNG_BYTES,
+                basis: "archived spectrogram PNG, 150 kB",
+            },
+            _ => FileCost {
+                production: Production::Archived,
+                bytes: audio_bytes(extension, rate_hz),
+                basis: audio_basis(extension),
+            },
         },
         Source::Product {
             code,

@@ -246,3 +246,23 @@ fn wall_time_follows_max_runs_and_stagger() {
     let estimate = estimate_of(&parallel, &HashMap::new(), Space::default());
     assert!((estimate.total.wall_seconds - (35.0 + 2.0 * download)).abs() < 1e-9);
 }
+
+#[test]
+fn archived_spectrograms_are_sized_as_spectrograms_and_cost_no_onc_job() {
+    let mat = file_cost(
+        &Source::Archive {
+            extension: "mat".into(),
+        },
+        64_000,
+    );
+    assert_eq!(mat.bytes, 4_000_000);
+    assert_eq!(mat.production, Production::Archived);
+    let png = file_cost(
+        &Source::Archive {
+            extension: "png".into(),
+        },
+        64_000,
+    );
+    assert_eq!(png.bytes, 150_000);
+    assert_eq!(png.onc_seconds(), 0.0);
+}

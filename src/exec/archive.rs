@@ -1,4 +1,6 @@
 //! An archive listing's job: list ONC's archived files for a window, download those not stored.
+//! Audio, pre-generated spectrograms (`-spect.mat`, `-spect.png`) and any other archived
+//! extension alike: no ONC job, only `archivefile/device` and `archivefile/download`.
 //!
 //! Input: an archive job and the part of its window to fetch. Output: the files stored and a
 //! coverage entry. Errors: ONC's answers and the store's, as the job's error.
@@ -32,9 +34,11 @@ pub(super) async fn archive_job(
         .onc(context.client.list_archive_files(&listing.params()))
         .await?;
     // Keep files overlapping the window: a file runs from its start to the next file's start
-    // (or its own end when ONC says, or a nominal five minutes).
+    // (or its own end when ONC says, or a nominal five minutes). Spectrogram MAT listings keep
+    // only ONC's `Z-spect.mat` files (see `Source::keeps_listed_file`).
     let mut starts: Vec<(i64, String, Option<i64>)> = entries
         .iter()
+        .filter(|entry| job.query.source.keeps_listed_file(&entry.filename))
         .filter_map(|entry| Some((entry.start_ms()?, entry.filename.clone(), entry.end_ms())))
         .collect();
     starts.sort();

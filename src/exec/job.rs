@@ -83,6 +83,15 @@ pub fn source_identity(server: &str, query: &OncQuery) -> String {
 
 /// Which output subfolder a source's files go to.
 pub(super) fn subfolder(source: &crate::plan::Source) -> &'static str {
+    if let crate::plan::Source::Archive { extension } = source {
+        // Archived spectrograms beside the product ones; other archived files by themselves.
+        return match (query::ArchivedKind::of(extension), extension.as_str()) {
+            (query::ArchivedKind::Audio, _) => "audio",
+            (query::ArchivedKind::SpectrogramMat, _) => "mat",
+            (query::ArchivedKind::Other, "png") => "png",
+            (query::ArchivedKind::Other, _) => "archive",
+        };
+    }
     match (source.product_code(), source.extension()) {
         (Some(query::SPECTROGRAM_PRODUCT), "mat") => "mat",
         (Some(query::SPECTROGRAM_PRODUCT), "png" | "pdf") => "png",

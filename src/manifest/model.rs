@@ -212,7 +212,10 @@ pub struct FetchStage {
     /// `flac`, `mp3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension: Option<String>,
-    /// Archived files to list and download instead of a product: `flac` or `wav`.
+    /// Archived files to list and download instead of a product (no ONC job), by extension:
+    /// `flac` or `wav` (audio), `mat` (ONC's pre-generated `-spect.mat` spectrograms, clipped
+    /// like HSD `mat` products), `png` (pre-generated pictures, downloaded only), or any other
+    /// extension ONC archives for the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
     /// Five-minute source files per ONC request (default 12).

@@ -4,7 +4,8 @@
 //! Input: the stage and the manifest's plan and fetch stages; the planned windows. Output: the
 //! resolved [`Clip`], or `None` when the stage has an error. Errors: reported to the checker at
 //! the manifest path: dangling plan or fetch names, a fetch stage that does not fetch the clip's
-//! plan, durations that do not parse, unknown formats or gap policies; a clip of zero length (an
+//! plan or whose archived files cannot be cut (PNG pictures, anything not audio or spectrogram
+//! MAT), durations that do not parse, unknown formats or gap policies; a clip of zero length (an
 //! instant with no padding) at its window (manifest line, or request file and row).
 
 use std::collections::BTreeSet;
@@ -15,6 +16,7 @@ use super::types::{Clip, ClipFormat, GapPolicy, Media, Window};
 use crate::manifest::model::WindowSpec;
 use crate::manifest::requests::RequestFormat;
 use crate::manifest::{Diagnostic, Location};
+use onc_format::query::ArchivedKind;
 
 pub(super) fn clip_stage(
     check: &mut Checker<'_>,
@@ -52,6 +54,21 @@ pub(super) fn clip_stage(
                     format!("fetch stage `{fetch}` does not fetch plan `{}`", stage.plan),
                 )
                 .help = Some(format!("add \"{}\" to `fetch.{fetch}.plan`", stage.plan));
+            ok = false;
+        }
+        if let Some(extension) = stage_fetch.archive.as_deref()
+            && stage_fetch.product.is_none()
+            && ArchivedKind::of(extension) == ArchivedKind::Other
+        {
+            check
+                .error_at(
+                    &path,
+                    format!("fetch stage `{fetch}` fetches archived `{extension}` files, which cannot be clipped"),
+                )
+                .help = Some(format!(
+                "a clip cuts audio (`archive = \"flac\"` or `\"wav\"`) or spectrogram data (`archive = \"mat\"`, or `product = \"HSD\"` with `extension = \"mat\"`); {} cannot be cut: remove this stage from `fetch`",
+                if extension == "png" { "a picture".to_owned() } else { format!("`{extension}` files") }
+            ));
             ok = false;
         }
     }

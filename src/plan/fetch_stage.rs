@@ -5,7 +5,7 @@
 //! Output: the resolved [`Fetch`], or `None` when the stage has an error. Errors: reported to
 //! the checker at the manifest path (or, for a row's option, the request-file row): dangling plan
 //! names, `product` with `archive` or neither, unknown products (with the closest known code),
-//! unknown archive types or extensions, bad options. Undocumented options are warnings: they are
+//! bad archive or product extensions, bad options. Undocumented options are warnings: they are
 //! sent to ONC as given.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,7 +17,7 @@ use crate::manifest::load::PathSegment;
 use crate::manifest::model::OptionValue;
 use crate::manifest::{Diagnostic, Location};
 use onc_format::options::{self, OptionProblem};
-use onc_format::query::Source;
+use onc_format::query::{self, Source};
 
 pub(super) fn fetch_stage(
     check: &mut Checker<'_>,
@@ -73,18 +73,7 @@ pub(super) fn fetch_stage(
             return None;
         }
         (None, Some(extension)) => {
-            if !options::ARCHIVE_EXTENSIONS.contains(&extension.as_str()) {
-                check
-                    .error_at(
-                        &with_key(stage_path.clone(), "archive"),
-                        format!("unknown archive file type `{extension}`"),
-                    )
-                    .help = Some(format!(
-                    "use one of {}",
-                    options::ARCHIVE_EXTENSIONS.join(", ")
-                ));
-                ok = false;
-            }
+            ok &= archive_extension(check, &with_key(stage_path.clone(), "archive"), extension);
             if stage.extension.is_some() {
                 check.warning_at(
                     &with_key(stage_path.clone(), "extension"),
@@ -163,6 +152,36 @@ pub(super) fn fetch_stage(
         source,
         per_request,
     })
+}
+
+/// Checks an `archive` extension: ONC's listings take any extension it archives for a device
+/// (`flac`, `wav`, `mat`, `png`, …), so any lowercase word of a few letters or digits is valid;
+/// a near miss of a known one (`flca`) is a warning, as ONC would list nothing. Returns whether
+/// the extension is acceptable.
+fn archive_extension(check: &mut Checker<'_>, path: &[PathSegment], extension: &str) -> bool {
+    if !query::is_archive_extension_shaped(extension) {
+        check
+            .error_at(
+                path,
+                format!("invalid archive file type `{extension}`: an extension is 1 to {} lowercase letters or digits, without the dot", query::MAX_ARCHIVE_EXTENSION_LEN),
+            )
+            .help = Some(format!(
+            "e.g. {}",
+            options::ARCHIVE_EXTENSIONS.join(", ")
+        ));
+        return false;
+    }
+    if !options::ARCHIVE_EXTENSIONS.contains(&extension)
+        && let Some(known) = closest(extension, options::ARCHIVE_EXTENSIONS.iter().copied())
+    {
+        check
+            .warning_at(
+                path,
+                format!("archive file type `{extension}` is not one onc-pipe knows; it is listed at ONC as given"),
+            )
+            .help = Some(format!("did you mean `{known}`?"));
+    }
+    true
 }
 
 /// A request-file row, for option problems found in it.

@@ -1,4 +1,5 @@
-//! Clip windows: padding on both sides, a request row's padding and `clip = false`.
+//! Clip windows: padding on both sides, a request row's padding and `clip = false`; which
+//! archived files a row fetches.
 
 use chrono::DateTime;
 
@@ -77,4 +78,40 @@ fn a_row_without_clip_has_no_clip_window() {
         clip(0, 0).clip_window(&window(1_700_000_000_000, 0, Some(row))),
         None
     );
+}
+
+#[test]
+fn rows_choose_archived_spectrograms_by_download_spectrogram_and_audio_by_download_audio() {
+    let archive = |extension: &str| Fetch {
+        name: "f".into(),
+        plans: vec!["p".into()],
+        source: Source::Archive {
+            extension: extension.into(),
+        },
+        per_request: 12,
+    };
+    let row = |audio: bool, spectrogram: bool| {
+        let settings = RowSettings {
+            download_audio: audio,
+            download_spectrogram: spectrogram,
+            audio_extension: Some("wav".into()),
+            ..RowSettings::default()
+        };
+        window(1_700_000_000_000, 0, Some(settings))
+    };
+    let mat = archive("mat");
+    // A row's audio extension never turns spectrogram files into audio.
+    assert_eq!(mat.source_for(&row(false, true)), Some(mat.source.clone()));
+    assert_eq!(mat.source_for(&row(true, false)), None);
+    let png = archive("png");
+    assert_eq!(png.source_for(&row(false, true)), Some(png.source.clone()));
+    assert_eq!(png.source_for(&row(true, false)), None);
+    let flac = archive("flac");
+    assert_eq!(
+        flac.source_for(&row(true, false)),
+        Some(Source::Archive {
+            extension: "wav".into()
+        })
+    );
+    assert_eq!(flac.source_for(&row(false, true)), None);
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::time::add_ms;
-use onc_format::query::Source;
+use onc_format::query::{ArchivedKind, Source};
 
 /// Resolved `[onc]` and `[output]` settings, defaults applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,8 +102,9 @@ pub struct Fetch {
 
 impl Fetch {
     /// The source this stage uses for one window, with the window's row settings applied, or
-    /// `None` when the row opts out: `download_spectrogram = false` for spectrogram products,
-    /// `download_audio = false` (the seed's default) for archived audio and audio products.
+    /// `None` when the row opts out: `download_spectrogram = false` for spectrogram products and
+    /// archived spectrograms (or other non-audio archived files), `download_audio = false` (the
+    /// seed's default) for archived audio and audio products.
     /// A row's options are merged over the stage's.
     pub fn source_for(&self, window: &Window) -> Option<Source> {
         let Some(row) = &window.row else {
@@ -136,12 +137,19 @@ impl Fetch {
                     options: merged,
                 })
             }
-            Source::Archive { extension } => row.download_audio.then(|| Source::Archive {
-                extension: row
-                    .audio_extension
-                    .clone()
-                    .unwrap_or_else(|| extension.clone()),
-            }),
+            // Archived audio follows the row's audio settings; archived spectrograms and other
+            // archived products its spectrogram choice, with the stage's extension.
+            Source::Archive { extension } => match ArchivedKind::of(extension) {
+                ArchivedKind::Audio => row.download_audio.then(|| Source::Archive {
+                    extension: row
+                        .audio_extension
+                        .clone()
+                        .unwrap_or_else(|| extension.clone()),
+                }),
+                ArchivedKind::SpectrogramMat | ArchivedKind::Other => {
+                    row.download_spectrogram.then(|| self.source.clone())
+                }
+            },
         }
     }
 }

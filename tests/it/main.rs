@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod archived;
 mod cli;
 mod clips;
 mod deployments;

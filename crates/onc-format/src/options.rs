@@ -17,8 +17,9 @@ pub fn product_extensions(product: &str) -> Option<&'static [&'static str]> {
 /// The products onc-pipe knows; others are passed to ONC with a warning.
 pub const KNOWN_PRODUCTS: &[&str] = &["HSD", "AD"];
 
-/// Archived file types a fetch stage can list and download.
-pub const ARCHIVE_EXTENSIONS: &[&str] = &["flac", "wav"];
+/// Archived file types onc-pipe knows: audio (`flac`, `wav`), ONC's pre-generated spectrograms
+/// (`mat`, `png`). A fetch stage may name any other extension ONC lists for a device.
+pub const ARCHIVE_EXTENSIONS: &[&str] = &["flac", "wav", "mat", "png"];
 
 /// What values an option takes.
 #[derive(Debug, Clone, Copy)]

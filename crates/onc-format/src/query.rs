@@ -71,10 +71,77 @@ pub enum Source {
     Archive { extension: String },
 }
 
+/// What archived files of one extension hold, as far as cutting clips goes: ONC archives audio
+/// (`flac`, `wav`), pre-generated spectrograms (`-spect.mat`, `-spect.png`) and other files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchivedKind {
+    /// Audio, cut by samples.
+    Audio,
+    /// Spectrogram MAT files (`SpectData`/`Meta`, as HSD products), cut by columns.
+    SpectrogramMat,
+    /// Anything else (PNG pictures, …): downloaded as listed, never cut.
+    Other,
+}
+
+impl ArchivedKind {
+    /// The kind of archived files with this extension (exact, lowercase as ONC spells it).
+    pub fn of(extension: &str) -> ArchivedKind {
+        match extension {
+            "flac" | "wav" => ArchivedKind::Audio,
+            ARCHIVED_SPECTROGRAM_EXTENSION => ArchivedKind::SpectrogramMat,
+            _ => ArchivedKind::Other,
+        }
+    }
+}
+
+/// The archive extension of ONC's pre-generated spectrogram MAT files.
+pub const ARCHIVED_SPECTROGRAM_EXTENSION: &str = "mat";
+
+/// How ONC's pre-generated spectrogram files end before their extension: one start stamp, then
+/// `-spect` (`ICLISTENHF1560_20181004T235903.000Z-spect.png`, `…Z-spect.mat`).
+pub const ARCHIVED_SPECTROGRAM_SUFFIX: &str = "Z-spect";
+
+/// The longest archive extension accepted: ONC's are short (`flac`, `wav`, `mat`, `png`).
+pub const MAX_ARCHIVE_EXTENSION_LEN: usize = 8;
+
+/// Whether `extension` has the shape of an ONC archive file extension: 1 to
+/// [`MAX_ARCHIVE_EXTENSION_LEN`] lowercase ASCII letters or digits (no dot, no path).
+pub fn is_archive_extension_shaped(extension: &str) -> bool {
+    (1..=MAX_ARCHIVE_EXTENSION_LEN).contains(&extension.len())
+        && extension
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 impl Source {
-    /// Whether its files are spectrograms (clipped by columns) rather than audio (by samples).
+    /// Whether its files are spectrograms (clipped by columns) rather than audio (by samples):
+    /// every product but audio (`AD`), and archived spectrogram MAT files.
     pub fn is_spectrogram(&self) -> bool {
-        matches!(self, Source::Product { code, .. } if code != AUDIO_PRODUCT)
+        match self {
+            Source::Product { code, .. } => code != AUDIO_PRODUCT,
+            Source::Archive { extension } => {
+                ArchivedKind::of(extension) == ArchivedKind::SpectrogramMat
+            }
+        }
+    }
+
+    /// Whether a file ONC listed for this source is one to fetch. Archived spectrogram MAT
+    /// files must have the `Z-spect.mat` form: ONC's listings by extension may hold other
+    /// files of that extension (public code filters its PNG listings by `Z-spect.png` for this
+    /// reason), and a clip must never stitch something that is not a spectrogram. Every other
+    /// source keeps what ONC lists.
+    pub fn keeps_listed_file(&self, filename: &str) -> bool {
+        match self {
+            Source::Archive { extension }
+                if ArchivedKind::of(extension) == ArchivedKind::SpectrogramMat =>
+            {
+                filename
+                    .strip_suffix(extension.as_str())
+                    .and_then(|stem| stem.strip_suffix('.'))
+                    .is_some_and(|stem| stem.ends_with(ARCHIVED_SPECTROGRAM_SUFFIX))
+            }
+            _ => true,
+        }
     }
 
     /// Whether it is a listing of archived files (else a data product).
@@ -271,6 +338,55 @@ mod tests {
         let narrowed = product(&[]).with_window(1_711_929_700_000, 1_711_929_800_000);
         assert_eq!(narrowed.from_ms(), 1_711_929_700_000);
         assert_eq!(narrowed.to_ms(), 1_711_929_800_000);
+    }
+
+    #[test]
+    fn archived_spectrogram_mat_files_are_spectrograms_kept_by_their_name() {
+        let archive = |extension: &str| Source::Archive {
+            extension: extension.into(),
+        };
+        assert_eq!(ArchivedKind::of("flac"), ArchivedKind::Audio);
+        assert_eq!(ArchivedKind::of("wav"), ArchivedKind::Audio);
+        assert_eq!(ArchivedKind::of("mat"), ArchivedKind::SpectrogramMat);
+        assert_eq!(ArchivedKind::of("png"), ArchivedKind::Other);
+        assert!(archive("mat").is_spectrogram());
+        assert!(!archive("flac").is_spectrogram() && !archive("png").is_spectrogram());
+        assert!(product(&[]).source.is_spectrogram());
+        let mat = archive("mat");
+        assert!(mat.keeps_listed_file("ICLISTENHF1560_20181004T235903.000Z-spect.mat"));
+        for other in [
+            "ICLISTENHF1560_20181004T235903.000Z.mat",
+            "ICLISTENHF1560_20181004T235903.000Z-spect-LPF.mat",
+            "ICLISTENHF1560_20181004T235903.000Z_20181004T240403.000Z-spect_plotRes.mat",
+            "ICLISTENHF1560_20181004T235903.000Z-spect.png",
+            "-spect.mat",
+            "",
+        ] {
+            assert!(!mat.keeps_listed_file(other), "{other}");
+        }
+        // Audio and pictures keep what ONC lists.
+        assert!(archive("png").keeps_listed_file("anything.png"));
+        assert!(archive("flac").keeps_listed_file("X_20240401T000000.000Z.flac"));
+        assert!(product(&[]).source.keeps_listed_file("whatever"));
+    }
+
+    #[test]
+    fn archive_extensions_are_short_lowercase_words() {
+        for good in ["flac", "wav", "mat", "png", "mp3", "txt", "a", "abcdefgh"] {
+            assert!(is_archive_extension_shaped(good), "{good}");
+        }
+        for bad in [
+            "",
+            "FLAC",
+            ".mat",
+            "spect.mat",
+            "a b",
+            "abcdefghi",
+            "fl-ac",
+            "é",
+        ] {
+            assert!(!is_archive_extension_shaped(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Always built (plain data and arithmetic, no I/O): [`config`] (how the simulated ONC behaves),
 //! [`faults`] (fault injection, parsed from `5xx=0.1,reset=0.05,…`), [`runs`] (the run model:
 //! capacity, queueing, processing time), [`registry`] (locations, devices and their
-//! deployments), [`archive`] (the archive's file layout) and [`oracle`]
+//! deployments), [`archive`] (the archive's file layout), [`spect_files`] (its pre-generated
+//! spectrogram files) and [`oracle`]
 //! (what every sample and spectrogram cell is). With the `server` feature (the default): the
 //! FLAC, MAT and PNG file writers ([`flac`], [`mat`], [`picture`]) and the HTTP server
 //! ([`server`], axum on loopback).
@@ -16,6 +17,7 @@ pub mod faults;
 pub mod oracle;
 pub mod registry;
 pub mod runs;
+pub mod spect_files;
 
 #[cfg(feature = "server")]
 pub mod flac;

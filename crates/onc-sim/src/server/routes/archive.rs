@@ -3,7 +3,7 @@
 //! Input: `deviceCode` (or `locationCode` with `deviceCategoryCode`), `dateFrom`/`dateTo`,
 //! `rowLimit`, `fileExtension`, `returnOptions`; `filename` for a download. Output: pages of file
 //! names (or, with `returnOptions=all`, file records) with `next.parameters` for the next page;
-//! the FLAC or WAV file itself. Errors: ONC's envelopes (128 missing, 127 invalid, 96 file not
+//! the FLAC or WAV file itself (archived spectrograms: see `spect_files`). Errors: ONC's envelopes (128 missing, 127 invalid, 96 file not
 //! found); 500 if a file cannot be generated.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,7 @@ use crate::faults::Fault;
 use crate::flac;
 use crate::server::files::{file_response, generate};
 use crate::server::protocol::{date_range, device_profile, json_response, onc_error};
+use crate::server::routes::spect_files::{spect_download, spect_listed, spect_listing};
 use crate::server::state::Shared;
 use onc_format::stamp::{onc_date, parse_archive_name};
 
@@ -113,17 +114,22 @@ pub(crate) fn archive_list(
                 .iter()
                 .map(move |ext| (file.clone(), ext.clone()))
         })
-        .filter(|(_, ext)| ext == "flac" || ext == "wav")
+        .filter(|(file, ext)| ext == "flac" || ext == "wav" || spect_listed(file, ext))
         .collect();
     let all = params.get("returnOptions").is_some_and(|v| v == "all");
     let rows: Vec<Value> = files
         .iter()
         .map(|(file, ext)| {
-            let name = file.filename(ext);
+            let spect = spect_listing(file, ext);
+            let name = spect
+                .as_ref()
+                .map_or_else(|| file.filename(ext), |(name, _)| name.clone());
             if all {
                 let start = DateTime::from_timestamp_millis(file.start_ms).unwrap_or_default();
                 let end = DateTime::from_timestamp_millis(file.end_ms()).unwrap_or_default();
-                let size = if ext == "wav" {
+                let size = if let Some((_, size)) = spect {
+                    size
+                } else if ext == "wav" {
                     44 + file.samples * 3
                 } else {
                     file.samples * 3 / 2
@@ -161,6 +167,9 @@ pub(crate) async fn archive_download(
             "filename",
         );
     };
+    if let Some(response) = spect_download(shared, params, fault).await {
+        return response;
+    }
     let unknown = || {
         onc_error(
             StatusCode::BAD_REQUEST,

@@ -5,7 +5,8 @@
 //! Errors: each route answers bad parameters with ONC's error envelope (see `protocol`).
 //!
 //! Files: `delivery` (`dataProductDelivery`: request, run, status, cancel, restart, download),
-//! `archive` (`archivefile`: listings by device or location, and file download), `discovery`
+//! `archive` (`archivefile`: listings by device or location, and file download), `spect_files`
+//! (the archived `-spect.mat`/`-spect.png` files within those listings and downloads), `discovery`
 //! (`deployments`, `devices`, `dataProducts`), `sim` (the simulator's own `/_sim/` routes: stats
 //! and the content oracle).
 
@@ -13,3 +14,4 @@ pub(crate) mod archive;
 pub(crate) mod delivery;
 pub(crate) mod discovery;
 pub(crate) mod sim;
+pub(crate) mod spect_files;
