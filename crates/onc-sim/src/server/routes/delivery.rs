@@ -1,11 +1,14 @@
 //! Data product delivery (`dataProductDelivery`): request, run, status, cancel, restart and
 //! download.
 //!
-//! Input: the query parameters of each call (`deviceCode`, `dataProductCode`, `extension`,
+//! Input: the query parameters of each call (`deviceCode` or `locationCode` with
+//! `deviceCategoryCode`, `dataProductCode`, `extension`,
 //! `dateFrom`/`dateTo`, `dpo_*` options; then `dpRequestId`, `dpRunId`, `index`). Output: ONC's
 //! JSON answers (request id and estimates, run ids and states, progress messages) and the
 //! product files, generated on demand. Errors: ONC's envelopes for missing, invalid or unknown
-//! parameters; a cancelled run's bare 400, 410 past retention, 204 for a run with no files.
+//! parameters (unknown device or location codes: 127 naming the parameter); 400/127 at `request`
+//! for a window outside every deployment of the source; a cancelled run's bare 400, 410 past
+//! retention, 204 for a run with no files (a window within a deployment that falls in an outage).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,34 +17,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::archive;
 use crate::faults::Fault;
 use crate::runs::RunState;
 use crate::server::files::{file_response, generate};
-use crate::server::protocol::{date_range, device_profile, json_response, onc_error};
+use crate::server::protocol::{date_range, json_response, onc_error, sample_rate};
+use crate::server::sources::{data_source, no_deployment};
 use crate::server::state::{Inner, Output, RequestRecord, Shared};
 use crate::{flac, mat, picture};
 use onc_format::options::{self, OptionProblem};
 
 pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let Some(device) = params
-        .get("deviceCode")
-        .or_else(|| params.get("locationCode"))
-    else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            128,
-            "Missing parameter: deviceCode",
-            "deviceCode",
-        );
-    };
-    let Some(profile) = device_profile(shared, device) else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid deviceCode: {device}"),
-            "deviceCode",
-        );
+    let source = match data_source(params, true) {
+        Ok(source) => source,
+        Err(response) => return response,
     };
     let Some(product) = params.get("dataProductCode") else {
         return onc_error(
@@ -114,7 +102,10 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
         .get("dpo_hydrophoneDataDiversionMode")
         .filter(|mode| *mode == "LPF" || *mode == "HPF")
         .cloned();
-    let files = archive::files_overlapping(&profile, from, to);
+    if source.deployments(from, to).is_empty() {
+        return no_deployment(&source, from, to);
+    }
+    let files = source.files(sample_rate(shared), from, to, false);
     let outputs: Vec<Output> = files
         .into_iter()
         .map(|file| match (product.as_str(), extension.as_str()) {
@@ -147,7 +138,10 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
     };
     let work_s = inner.config.run_overhead_s + per_file * outputs.len() as f64;
     let token = params.get("token").cloned().unwrap_or_default();
-    let identity = format!("{device}|{from}|{to}|{product}|{extension}|{dpo:?}");
+    let identity = format!(
+        "{}|{from}|{to}|{product}|{extension}|{dpo:?}",
+        source.label()
+    );
     let submission = inner.stats.submissions;
     let fails = inner.config.faults.run_fails(submission);
     inner.stats.submissions += 1;
