@@ -4,7 +4,7 @@
 //! Covers authentication (401/128 missing token, 401/127 rejected), unknown device and location
 //! codes on every service that takes them (400/127), deployments shaping the archive (no file
 //! outside a deployment, a window outside every deployment refused at `request`), requests and
-//! listings by location across the BACAX swap, `devices` and
+//! listings by location across the BACAX swap, the `request` estimates, `devices` and
 //! `dataAvailability/dataproducts`.
 
 // Test code panics on purpose: a failed unwrap is a failed test.
@@ -324,6 +324,36 @@ async fn a_location_yields_the_files_of_whichever_device_was_there() {
     }
     assert_eq!(devices.first().map(String::as_str), Some("ICLISTENHF1251"));
     assert_eq!(devices.last().map(String::as_str), Some("ICLISTENHF6406"));
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_estimates_use_onc_forms_and_the_run_model() {
+    // At 64 kHz and time scale 1: eleven or twelve plotRes files, as in the seed (ONC: 48 MB,
+    // 35 s for twelve).
+    install_crypto();
+    let sim = start(SimConfig::default(), SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let (status, body) = get(
+        &sim,
+        "dataProductDelivery/request",
+        &with(
+            &HSD,
+            &[
+                ("deviceCode", "ICLISTENHF6324"),
+                ("dateFrom", "2024-04-01T00:03:00.000Z"),
+                ("dateTo", "2024-04-01T00:58:00.000Z"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // 2.84 MB per file (the simulator's measured size); 5 s + 2.5 s per file.
+    let size = body["estimatedFileSize"].as_str().unwrap();
+    assert!(["31 MB", "34 MB"].contains(&size), "{body}");
+    let time = body["estimatedProcessingTime"].as_str().unwrap();
+    assert!(["33 s", "35 s"].contains(&time), "{body}");
     sim.stop().await;
 }
 
