@@ -4,7 +4,8 @@ Usage: python fidelity.py BASE_URL OUT_DIR
 
 Exercises orderDataProduct (HSD mat with the metadata file), downloadResultsOnly,
 getArchivefileByDevice(allPages=True), downloadArchivefile, cancelDataProduct /
-restartDataProduct and the 400/401 error paths; loads every MAT with scipy.io.loadmat and every
+restartDataProduct, the discovery calls (getDeployments, getLocations, getDevices,
+getDataAvailability) and the 400/401 error paths; loads every MAT with scipy.io.loadmat and every
 FLAC with soundfile, comparing samples with the simulator's content oracle. Prints
 "N passed, M failed" and exits 1 on any failure.
 """
@@ -181,6 +182,72 @@ def _():
         assert "Status 401" in str(error), str(error)
         return
     raise AssertionError("no error raised")
+
+
+@check("getDeployments: BACAX had two hydrophones, swapped on 2023-06-15T18:00Z")
+def _():
+    rows = client(OUT / "discovery").getDeployments({"locationCode": "BACAX", "deviceCategoryCode": "HYDROPHONE"})
+    devices = [row["deviceCode"] for row in rows]
+    assert devices == ["ICLISTENHF1251", "ICLISTENHF6406"], rows
+    assert rows[0]["end"] == rows[1]["begin"] == "2023-06-15T18:00:00.000Z", rows
+    assert rows[1]["end"] is None, rows
+    mine = client(OUT / "discovery").getDeployments({"deviceCode": DEVICE})
+    assert [row["locationCode"] for row in mine] == ["SEVIP"], mine
+
+
+@check("getLocations: a device's site, with booleans the client keeps as booleans")
+def _():
+    rows = client(OUT / "discovery").getLocations({"deviceCode": DEVICE})
+    assert [row["locationCode"] for row in rows] == ["SEVIP"], rows
+    assert rows[0]["hasDeviceData"] is True, rows
+
+
+@check("getDevices: the sample period is the configured rate's")
+def _():
+    rows = client(OUT / "discovery").getDevices({"deviceCode": DEVICE})
+    assert [row["deviceCode"] for row in rows] == [DEVICE], rows
+    assert rows[0]["deviceCategoryCode"] == "HYDROPHONE", rows
+    period = rows[0]["dataRating"][0]["samplePeriod"]
+    assert abs(period - 1 / 8000) < 1e-12, period  # the fidelity run simulates 8 kHz
+
+
+@check("getDataAvailability: archived FLAC in the window, none in FGPD's gap")
+def _():
+    onc = client(OUT / "discovery")
+    result = onc.getDataAvailability(
+        {"deviceCode": DEVICE, "dateFrom": "2024-04-01T00:00:00.000Z", "dateTo": "2024-04-01T01:00:00.000Z", "extension": "flac"}
+    )
+    rows = result["availableDataProducts"]
+    assert len(rows) == 1 and rows[0]["dataProductCode"] == "AD", result
+    assert 11 <= rows[0]["fileCount"] <= 13 and rows[0]["totalFileSize"] > 0, rows
+    listing = onc.getArchivefileByDevice(
+        {"deviceCode": DEVICE, "dateFrom": "2024-04-01T00:00:00.000Z", "dateTo": "2024-04-01T01:00:00.000Z",
+         "fileExtension": "flac", "returnOptions": "all"},
+        allPages=True,
+    )
+    assert rows[0]["fileCount"] == len(listing["files"]), (rows, len(listing["files"]))
+    assert rows[0]["totalFileSize"] == sum(f["fileSize"] for f in listing["files"])
+    gap = onc.getDataAvailability({"locationCode": "FGPD", "dateFrom": "2022-12-01", "dateTo": "2022-12-02"})
+    assert gap["availableDataProducts"] == [], gap
+
+
+@check("400: an unknown deviceCode on discovery and delivery")
+def _():
+    onc = client(OUT / "discovery")
+    calls = [
+        lambda: onc.getDeployments({"deviceCode": "ICLISTENHF9999"}),
+        lambda: onc.getDevices({"deviceCode": "ICLISTENHF9999"}),
+        lambda: onc.getDataAvailability({"deviceCode": "ICLISTENHF9999"}),
+        lambda: onc.requestDataProduct(dict(HSD, deviceCode="ICLISTENHF9999")),
+    ]
+    for call in calls:
+        try:
+            call()
+        except requests.HTTPError as error:
+            text = str(error)
+            assert "Status 400" in text and "API Error 127" in text and "(parameter: deviceCode)" in text, text
+            continue
+        raise AssertionError("no error raised")
 
 
 failed = [name for name, error in results if error is not None]

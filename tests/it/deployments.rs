@@ -212,7 +212,7 @@ async fn a_site_plan_across_a_swap_orders_from_both_devices_each_in_its_deployme
     let site = r#"[plan.events]
 location = "BACAX"
 device_category = "HYDROPHONE"
-windows = [{ start = 2023-06-15T17:59:40Z, end = 2023-06-15T18:00:20Z, label = "swap", name = "swap" }]"#;
+windows = [{ start = 2023-06-15T17:30:00Z, end = 2023-06-15T18:30:00Z, label = "swap", name = "swap" }]"#;
     scratch.write("m.toml", &manifest(&sim.base_url, site));
     let dir = scratch.path().to_path_buf();
     let run = tokio::task::spawn_blocking(move || {
@@ -226,13 +226,13 @@ windows = [{ start = 2023-06-15T17:59:40Z, end = 2023-06-15T18:00:20Z, label = "
     for (device, start, end) in [
         (
             "ICLISTENHF1251",
-            "2023-06-15T17:59:40.000Z",
+            "2023-06-15T17:30:00.000Z",
             "2023-06-15T18:00:00.000Z",
         ),
         (
             "ICLISTENHF6406",
             "2023-06-15T18:00:00.000Z",
-            "2023-06-15T18:00:20.000Z",
+            "2023-06-15T18:30:00.000Z",
         ),
     ] {
         let sidecar = data.join(device).join("events/clips/audio/swap.json");

@@ -146,9 +146,26 @@ async fn no_data_gives_204_and_expired_results_give_410() {
     let sim = simulator(fast_config()).await;
     let client = client(&sim, TOKEN);
     let dir = tempfile::tempdir().unwrap();
-    // Before the simulated archive starts: a valid request with no files.
+    // A window within the device's deployment that falls in an outage (between two files more
+    // than a file apart): a valid request with no files. (Before the deployment, in 2019, the
+    // simulator refuses the request itself, as ONC does: 400/127.)
+    let layout = onc_sim::archive::files_starting_in(
+        &onc_sim::archive::DeviceProfile {
+            code: "ICLISTENHF6324".into(),
+            sample_rate: 8_000,
+        },
+        1_711_929_600_000, // 2024-04-01
+        1_712_016_000_000,
+    );
+    let (gap_from, gap_to) = layout
+        .windows(2)
+        .find(|pair| pair[1].start_ms - pair[0].end_ms() > 10_000)
+        .map(|pair| (pair[0].end_ms() + 1_000, pair[1].start_ms - 1_000))
+        .unwrap();
+    let date =
+        |ms| onc_format::stamp::onc_date(chrono::DateTime::from_timestamp_millis(ms).unwrap());
     let empty = client
-        .request_product(&hsd("2019-06-01T00:00:00.000Z", "2019-06-01T00:10:00.000Z"))
+        .request_product(&hsd(&date(gap_from), &date(gap_to)))
         .await
         .unwrap();
     let (run_id, count, _) = run_to_completion(&client, empty.dp_request_id).await;

@@ -9,11 +9,16 @@
 //! is missing (an outage; runs of missing files make longer ones). Files lie entirely within
 //! [`ARCHIVE_START_MS`, `ARCHIVE_END_MS`]. Every file exists as both `.flac` and `.wav` (a
 //! simplification of ONC's FLAC-since-2021 / WAV-before-2020-08 history).
+//!
+//! The layout is a device's recording *if it were always deployed*; the server lists and serves
+//! only [`deployed_files`] — those lying wholly within one of the device's deployments in
+//! [`registry`] (the pure layout functions stay for tests that need no registry).
 
 use onc_format::grid::FILE_MS;
 use onc_format::stamp::{archive_name, parse_archive_name};
 
 use crate::oracle::{device_seed, hash3};
+use crate::registry::{self, Deployment};
 
 /// 2020-01-01T00:00:00Z: no archived file starts before this.
 pub const ARCHIVE_START_MS: i64 = 1_577_836_800_000;
@@ -203,6 +208,60 @@ pub fn file_by_name(profile: &DeviceProfile, filename: &str) -> Option<ArchiveFi
     (file.filename(name.extension) == filename).then_some(file)
 }
 
+/// The files of one deployment: those of its device overlapping `[from_ms, to_ms)` (or, with
+/// `starting`, starting in it, ONC's listing rule) that lie wholly within the deployment. A
+/// device records only while deployed, so the layout's files outside (or straddling an end of)
+/// a deployment do not exist.
+pub fn deployment_files(
+    deployment: &Deployment,
+    sample_rate: u32,
+    from_ms: i64,
+    to_ms: i64,
+    starting: bool,
+) -> Vec<ArchiveFile> {
+    let profile = DeviceProfile {
+        code: deployment.device.to_owned(),
+        sample_rate,
+    };
+    // Only the part of the window within the deployment can hold its files.
+    let lo = from_ms.max(deployment.begin_ms);
+    let hi = to_ms.min(deployment.end_or_max());
+    let files = if starting {
+        files_starting_in(&profile, lo, hi)
+    } else if lo < hi || (from_ms == to_ms && lo == hi) {
+        files_overlapping(&profile, lo, hi)
+    } else {
+        Vec::new()
+    };
+    files
+        .into_iter()
+        .filter(|f| deployment.begin_ms <= f.start_ms && f.end_ms() <= deployment.end_or_max())
+        .collect()
+}
+
+/// [`files_overlapping`] (or, with `starting`, [`files_starting_in`]) restricted to the files
+/// recorded while the device was deployed (see [`deployment_files`]), in start order.
+pub fn deployed_files(
+    profile: &DeviceProfile,
+    from_ms: i64,
+    to_ms: i64,
+    starting: bool,
+) -> Vec<ArchiveFile> {
+    let mut files: Vec<ArchiveFile> = registry::deployments_of_device(&profile.code)
+        .flat_map(|d| deployment_files(d, profile.sample_rate, from_ms, to_ms, starting))
+        .collect();
+    files.sort_by_key(|f| f.start_ms);
+    files
+}
+
+/// [`file_by_name`], for a file recorded while its device was deployed.
+pub fn deployed_file_by_name(profile: &DeviceProfile, filename: &str) -> Option<ArchiveFile> {
+    file_by_name(profile, filename).filter(|f| {
+        registry::deployments_of_device(&profile.code)
+            .any(|d| d.begin_ms <= f.start_ms && f.end_ms() <= d.end_or_max())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +444,55 @@ mod tests {
             ..f
         };
         assert_eq!(huge.end_ms(), i64::MAX);
+    }
+
+    #[test]
+    fn deployed_files_lie_wholly_within_a_deployment() {
+        let ms = |t: &str| onc_format::stamp::parse_onc_date(t).unwrap();
+        let profile = |code: &str| DeviceProfile {
+            code: code.into(),
+            sample_rate: 8000,
+        };
+        // Before ICLISTENHF6324's deployment (2021-03-01): nothing, by either rule.
+        let (from, to) = (ms("2020-06-01T00:00:00Z"), ms("2020-06-02T00:00:00Z"));
+        assert!(!files_overlapping(&profile("ICLISTENHF6324"), from, to).is_empty());
+        assert!(deployed_files(&profile("ICLISTENHF6324"), from, to, false).is_empty());
+        assert!(deployed_files(&profile("ICLISTENHF6324"), from, to, true).is_empty());
+        // Across the BACAX swap each device's files stop (start) at the swap.
+        let swap = ms("2023-06-15T18:00:00Z");
+        let (from, to) = (swap - 3_600_000, swap + 3_600_000);
+        let old = deployed_files(&profile("ICLISTENHF1251"), from, to, false);
+        let new = deployed_files(&profile("ICLISTENHF6406"), from, to, true);
+        assert!(
+            old.len() >= 10 && new.len() >= 10,
+            "{} {}",
+            old.len(),
+            new.len()
+        );
+        assert!(old.iter().all(|f| f.end_ms() <= swap));
+        assert!(new.iter().all(|f| f.start_ms >= swap));
+        // Every deployed file is a layout file, and the layout's others straddle or miss it.
+        let all = files_overlapping(&profile("ICLISTENHF1251"), from, to);
+        assert!(old.iter().all(|f| all.contains(f)));
+        assert!(
+            all.iter().any(|f| f.start_ms < swap && f.end_ms() > swap) || all.len() > old.len()
+        );
+        // FGPD's gap, and downloads by name follow the same rule.
+        let gap = files_starting_in(
+            &profile("ICLISTENHF1951"),
+            ms("2022-12-01T00:00:00Z"),
+            ms("2022-12-01T01:00:00Z"),
+        );
+        let name = gap.first().map(|f| f.filename("flac")).unwrap_or_default();
+        assert!(file_by_name(&profile("ICLISTENHF1951"), &name).is_some());
+        assert!(deployed_file_by_name(&profile("ICLISTENHF1951"), &name).is_none());
+        let name = new.first().map(|f| f.filename("wav")).unwrap_or_default();
+        assert_eq!(
+            deployed_file_by_name(&profile("ICLISTENHF6406"), &name).as_ref(),
+            new.first()
+        );
+        // An unknown device has no deployment, so no file.
+        assert!(deployed_files(&profile("ICLISTENHF9999"), from, to, false).is_empty());
     }
 
     /// Brute force: every existing file in slots around the window.

@@ -3,13 +3,15 @@
 //! holding the 1×1 structs `SpectData` and `Meta`, as ONC's HSD `mat` product does.
 //!
 //! The file is written by `onc-mat` (the product's MAT reader and writer): a 128-byte header,
-//! then one `miCOMPRESSED` (zlib) element per variable; doubles are `double` arrays, text 1×n
-//! `char` rows (0×0 when empty), and the structs 1×1. PSD values come from [`oracle::psd_db`]
+//! then one `miCOMPRESSED` (zlib) element per variable; `PSD` is a `single` array (ONC's files
+//! hold single or double; single makes a 5-minute plotRes file at 64 kHz 2.8 MB, nearer ONC's
+//! own estimate of about 4 MB than double's 6.3 MB), other numbers `double` arrays, text 1×n `char` rows (0×0 when
+//! empty), and the structs 1×1. PSD values come from [`oracle::psd_db_single`]
 //! at each column time and frequency, so they include the `-Inf` DC row and scattered NaNs,
 //! like real files.
 
 use onc_format::stamp::stamp_of_ms;
-use onc_mat::{MatFile, MatValue, write_mat};
+use onc_mat::{MatFile, MatValue, NumericArray, NumericData, write_mat};
 
 use crate::archive::ArchiveFile;
 use crate::oracle::{self, device_seed, hash3};
@@ -21,6 +23,16 @@ const HEADER_TEXT: &str =
 
 fn scalar(v: f64) -> MatValue {
     MatValue::double(1, 1, vec![v])
+}
+
+/// A real single matrix, `rows × cols`, column-major `data`.
+fn single(rows: usize, cols: usize, data: Vec<f32>) -> MatValue {
+    MatValue::Numeric(NumericArray {
+        dims: vec![rows, cols],
+        real: NumericData::F32(data),
+        imag: None,
+        logical: false,
+    })
 }
 
 /// A 1×1 struct with these fields in order.
@@ -139,7 +151,7 @@ pub fn hsd_mat_bytes(
     diversion: Option<&str>,
 ) -> Result<Vec<u8>, String> {
     let (resolution, window_sec) = match downsample {
-        0 => ("full resolution", 0.2),
+        0 => ("full resolution", 0.12),
         1 => ("one-minute averages", 60.0),
         2 => ("plot resolution", 0.6),
         other => return Err(format!("unknown spectral data downsample option {other}")),
@@ -152,7 +164,7 @@ pub fn hsd_mat_bytes(
         .map_err(|e| format!("PSD too large: {e}"))?;
     for &t in &layout.column_times_ms {
         for &f in &layout.frequencies_hz {
-            psd.push(oracle::psd_db(&file.device, t, f));
+            psd.push(oracle::psd_db_single(&file.device, t, f));
         }
     }
     let times: Vec<f64> = layout
@@ -166,7 +178,7 @@ pub fn hsd_mat_bytes(
         diversion.unwrap_or("OD")
     );
     let spect = fields(vec![
-        ("PSD", MatValue::double(nfreq, ncols, psd)),
+        ("PSD", single(nfreq, ncols, psd)),
         (
             "frequency",
             MatValue::double(nfreq, 1, layout.frequencies_hz.clone()),
@@ -198,10 +210,12 @@ mod tests {
     use super::*;
     use onc_mat::{NumericData, read_mat};
 
-    /// A variable as the simulator writes it: real double arrays, char arrays, 1×1 structs.
+    /// A variable as the simulator writes it: real double or single arrays, char arrays, 1×1
+    /// structs.
     #[derive(Debug)]
     enum Parsed {
         Double(Vec<u32>, Vec<f64>),
+        Single(Vec<u32>, Vec<f32>),
         Char(Vec<u32>, String),
         Struct(Vec<(String, Parsed)>),
     }
@@ -214,11 +228,12 @@ mod tests {
         match value {
             MatValue::Numeric(a) => {
                 assert!(a.imag.is_none() && !a.logical, "{a:?}");
-                let NumericData::F64(data) = &a.real else {
-                    panic!("class {}", value.class_name())
-                };
-                assert_eq!(data.len(), a.dims.iter().product::<usize>());
-                Parsed::Double(dims_u32(&a.dims), data.clone())
+                assert_eq!(a.real.len(), a.dims.iter().product::<usize>());
+                match &a.real {
+                    NumericData::F64(data) => Parsed::Double(dims_u32(&a.dims), data.clone()),
+                    NumericData::F32(data) => Parsed::Single(dims_u32(&a.dims), data.clone()),
+                    _ => panic!("class {}", value.class_name()),
+                }
             }
             MatValue::Char { dims, units } => {
                 assert_eq!(units.len(), dims.iter().product::<usize>());
@@ -307,8 +322,8 @@ mod tests {
         let layout = oracle::spectrogram_layout(&f, 2);
         let (nf, nc) = (layout.frequencies_hz.len(), layout.column_times_ms.len());
         assert_eq!((nf, nc), (107, 1001));
-        let Parsed::Double(dims, psd) = field(spect, "PSD") else {
-            panic!("PSD not double")
+        let Parsed::Single(dims, psd) = field(spect, "PSD") else {
+            panic!("PSD not single")
         };
         assert_eq!(dims, &vec![nf as u32, nc as u32]);
         // Every cell equals the oracle bit for bit (NaN compared by kind).
@@ -316,7 +331,7 @@ mod tests {
         for (j, &t) in layout.column_times_ms.iter().enumerate() {
             for (i, &fr) in layout.frequencies_hz.iter().enumerate() {
                 let got = psd[j * nf + i];
-                let want = oracle::psd_db(&f.device, t, fr);
+                let want = oracle::psd_db_single(&f.device, t, fr);
                 if want.is_nan() {
                     assert!(got.is_nan());
                     nans += 1;
@@ -324,7 +339,7 @@ mod tests {
                     assert_eq!(got, want, "cell ({i},{j})");
                 }
             }
-            assert_eq!(psd[j * nf], f64::NEG_INFINITY);
+            assert_eq!(psd[j * nf], f32::NEG_INFINITY);
         }
         assert!(nans > 0);
         let Parsed::Double(dims, freq) = field(spect, "frequency") else {
@@ -400,9 +415,9 @@ mod tests {
             samples: 65_400 * 8,
             ..file_8k()
         };
-        for (ds, nf, nc) in [(0u8, 214, 654), (1, 107, 1), (2, 107, 218)] {
+        for (ds, nf, nc) in [(0u8, 214, 1090), (1, 107, 1), (2, 107, 218)] {
             let vars = parse_file(&hsd_mat_bytes(&f, ds, Some("LPF")).unwrap());
-            let Parsed::Double(dims, _) = field(&vars[0].1, "PSD") else {
+            let Parsed::Single(dims, _) = field(&vars[0].1, "PSD") else {
                 panic!()
             };
             assert_eq!(dims, &vec![nf, nc]);
@@ -414,11 +429,30 @@ mod tests {
             ..f.clone()
         };
         let vars = parse_file(&hsd_mat_bytes(&empty, 2, None).unwrap());
-        assert!(matches!(field(&vars[0].1, "PSD"), Parsed::Double(d, _) if d == &vec![107, 0]));
+        assert!(matches!(field(&vars[0].1, "PSD"), Parsed::Single(d, _) if d == &vec![107, 0]));
         let zero_rate = ArchiveFile {
             sample_rate: 0,
             ..f
         };
         assert!(hsd_mat_bytes(&zero_rate, 2, None).is_ok());
+    }
+
+    /// ONC estimates 48 MB for 12 plotRes files at 64 kHz (the seed): about 4 MB each. A
+    /// fullRes file holds ten times the cells (twice the bins, a column every 60 ms, not 300).
+    #[test]
+    fn a_five_minute_64_khz_plotres_file_is_about_four_megabytes() {
+        let f = ArchiveFile {
+            device: "ICLISTENHF6324".into(),
+            start_ms: 1_711_929_667_123,
+            samples: 300 * 64_000,
+            sample_rate: 64_000,
+        };
+        let size = hsd_mat_bytes(&f, 2, None).unwrap().len();
+        // Measured: 2,837,558 bytes (double PSD: ~6.3 MB).
+        assert!((2_500_000..4_500_000).contains(&size), "{size} bytes");
+        if std::env::var_os("ONC_SIM_MEASURE_FULLRES").is_some() {
+            let full = hsd_mat_bytes(&f, 0, None).unwrap().len();
+            eprintln!("plotRes {size} bytes, fullRes {full} bytes");
+        }
     }
 }

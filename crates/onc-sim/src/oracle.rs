@@ -217,6 +217,13 @@ pub fn psd_db(device: &str, t_ms: i64, freq_hz: f64) -> f64 {
     db.clamp(40.0, 120.0)
 }
 
+/// [`psd_db`] as the simulator's MAT files store it: single precision (ONC's files may hold
+/// single or double; single makes a 5-minute plotRes file at 64 kHz about the size ONC
+/// estimates). Rounding to nearest keeps `-Inf` and NaN.
+pub fn psd_db_single(device: &str, t_ms: i64, freq_hz: f64) -> f32 {
+    psd_db(device, t_ms, freq_hz) as f32
+}
+
 /// Spectrogram layout of one source file for a downsample option.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpectrogramLayout {
@@ -230,7 +237,7 @@ const PLOT_BINS_64K: u64 = 854;
 /// cannot ask for gigabytes.
 const MIN_BINS: u64 = 16;
 const MAX_PLOT_BINS: u64 = 4096;
-/// Column count cap (fullRes of ~33 min): bounds memory for hand-made, very long `ArchiveFile`s.
+/// Column count cap (fullRes of 20 min): bounds memory for hand-made, very long `ArchiveFile`s.
 const MAX_COLUMNS: i64 = 20_000;
 
 /// Spectrogram layout of `file` for `downsample` (2 = plotRes, 0 = fullRes, 1 = one-minute
@@ -238,7 +245,8 @@ const MAX_COLUMNS: i64 = 20_000;
 ///
 /// * plotRes: a column every 300 ms from the file's start, bins = round(854 · rate / 64 kHz)
 ///   (8 kHz → 107), clamped to 16..=4096, frequencies evenly from 0 (the DC row) to rate/2.
-/// * fullRes: a column every 100 ms, twice the bins.
+/// * fullRes: a column every 60 ms, twice the bins: ten times plotRes's cells, as ONC's
+///   fullRes files are about ten times its plotRes files.
 /// * 1: a column per minute (file start + k·60 s), plotRes frequencies.
 ///
 /// Columns are the whole steps that fit in the file (300 s → 1000 plotRes columns; 294.5 s →
@@ -247,7 +255,7 @@ pub fn spectrogram_layout(file: &ArchiveFile, downsample: u8) -> SpectrogramLayo
     let plot_bins = ((PLOT_BINS_64K * u64::from(file.sample_rate) + 32_000) / 64_000)
         .clamp(MIN_BINS, MAX_PLOT_BINS);
     let (bins, step_ms) = match downsample {
-        0 => (plot_bins * 2, 100),
+        0 => (plot_bins * 2, 60),
         1 => (plot_bins, 60_000),
         _ => (plot_bins, 300),
     };
@@ -396,7 +404,7 @@ mod tests {
         let l = spectrogram_layout(&f, 0);
         assert_eq!(
             (l.frequencies_hz.len(), l.column_times_ms.len()),
-            (214, 3000)
+            (214, 5000)
         );
         let l = spectrogram_layout(&f, 1);
         assert_eq!(

@@ -7,13 +7,20 @@
 //!
 //! Protocol choices where ONC is silent (see `shared/onc-api.md`, "UNCONFIRMED"): a failed run
 //! answers `run` with HTTP 200 and status `error` and `download` with 202 `{"status":"error"}`;
-//! a valid token is any non-empty token not starting with `invalid`; archive listings page at
-//! `rowLimit` (default 500) files with `next.parameters` carrying `dateFrom` past the last file.
+//! a valid token is any non-empty token not starting with `invalid` (missing or empty: 401/128,
+//! rejected: 401/127); archive listings page at `rowLimit` (default 500) files with
+//! `next.parameters` carrying `dateFrom` past the last file; a product request whose window
+//! misses every deployment of its device or location is refused with 400/127 on
+//! `dateFrom,dateTo` (see `sources`), while one in an outage within a deployment runs with 0 files
+//! (download 204); files straddling a deployment's begin or end do not exist;
+//! `dataAvailability/dataproducts` covers the archived `AD` flac/wav files (see
+//! `routes::availability`).
 //!
 //! Files: `state` (the shared state: request accounting [`SimStats`], the requests held, the
 //! [`SimHandle`] and [`start`]), `router` (every request: accounting, fault injection,
 //! authentication, dispatch to a route), `protocol` (ONC's error envelope and the parameter
-//! readers routes share), `files` (the generated-file cache and file answers, faults included),
+//! readers routes share), `sources` (a request's device or location and the
+//! archived files its deployments hold in a window), `files` (the generated-file cache and file answers, faults included),
 //! and `routes/`, one file per ONC service family.
 //!
 //! [`SimConfig`]: crate::config::SimConfig
@@ -26,6 +33,7 @@ mod files;
 mod protocol;
 mod router;
 mod routes;
+mod sources;
 mod state;
 
 pub use state::{SimHandle, SimStats, start};

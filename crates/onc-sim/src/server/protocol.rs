@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::state::Shared;
 use crate::archive::DeviceProfile;
-use onc_format::device::looks_like_device_code;
+use crate::registry;
 
 /// The ONC error envelope.
 pub(crate) fn onc_error(status: StatusCode, code: u32, message: &str, parameter: &str) -> Response {
@@ -68,10 +68,40 @@ pub(crate) fn date_range(params: &BTreeMap<String, String>) -> Result<(i64, i64)
     Ok((from, to))
 }
 
+/// The configured sample rate of every simulated device.
+pub(crate) fn sample_rate(shared: &Shared) -> u32 {
+    shared
+        .lock()
+        .map(|inner| inner.config.sample_rate)
+        .unwrap_or(64_000)
+}
+
+/// The profile of a device the registry knows (one that has been deployed somewhere); `None`
+/// for any other code, however much it looks like one.
 pub(crate) fn device_profile(shared: &Shared, code: &str) -> Option<DeviceProfile> {
-    let sample_rate = shared.lock().map(|inner| inner.config.sample_rate).ok()?;
-    looks_like_device_code(code).then(|| DeviceProfile {
+    registry::is_known_device(code).then(|| DeviceProfile {
         code: code.to_owned(),
-        sample_rate,
+        sample_rate: sample_rate(shared),
     })
+}
+
+/// ONC's answer to a device or location code it does not know: 400, errorCode 127, naming the
+/// parameter (`deviceCode` or `locationCode`).
+pub(crate) fn unknown_code(parameter: &str, code: &str) -> Response {
+    onc_error(
+        StatusCode::BAD_REQUEST,
+        127,
+        &format!("Invalid {parameter}: {code}"),
+        parameter,
+    )
+}
+
+/// ONC's answer to a required parameter that is absent: 400, errorCode 128, naming it.
+pub(crate) fn missing(parameter: &str) -> Response {
+    onc_error(
+        StatusCode::BAD_REQUEST,
+        128,
+        &format!("Missing parameter: {parameter}"),
+        parameter,
+    )
 }

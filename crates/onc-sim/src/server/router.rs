@@ -2,8 +2,8 @@
 //!
 //! Input: the method, URI and query of a request. Output: the route's answer (its head alone for
 //! HEAD), after accounting the request and injecting the faults the configuration asks for.
-//! Errors: injected faults (5xx, 429), ONC's 401 for a bad token and its 404 envelope for an
-//! unknown service; each route answers its own bad requests.
+//! Errors: injected faults (5xx, 429), ONC's 401 for a missing (errorCode 128) or rejected (127)
+//! token and its 404 envelope for an unknown service; each route answers its own bad requests.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::protocol::onc_error;
 use super::routes::archive::{archive_download, archive_list};
+use super::routes::availability::data_availability;
 use super::routes::delivery::{
     product_cancel, product_download, product_request, product_restart, product_run, product_status,
 };
@@ -79,9 +80,21 @@ pub(crate) async fn handle(
         _ => {}
     }
     // Authentication, as ONC: the token is a query parameter on every call.
-    match params.get("token") {
-        Some(token) if !token.is_empty() && !token.starts_with("invalid") => {}
-        _ => return onc_error(StatusCode::UNAUTHORIZED, 127, "Invalid token", "token"),
+    // A missing or empty token is a missing parameter (128); one the simulator rejects (any
+    // starting with `invalid`) an invalid value (127); both 401.
+    match params.get("token").map(String::as_str) {
+        None | Some("") => {
+            return onc_error(
+                StatusCode::UNAUTHORIZED,
+                128,
+                "Missing parameter: token",
+                "token",
+            );
+        }
+        Some(token) if token.starts_with("invalid") => {
+            return onc_error(StatusCode::UNAUTHORIZED, 127, "Invalid token", "token");
+        }
+        Some(_) => {}
     }
     let head = method == Method::HEAD;
     let response = match endpoint.as_str() {
@@ -97,6 +110,7 @@ pub(crate) async fn handle(
         "locations" => locations(&params),
         "devices" => devices(&shared, &params),
         "dataProducts" => data_products(&params),
+        "dataAvailability/dataproducts" => data_availability(&shared, &params),
         _ => onc_error(
             StatusCode::NOT_FOUND,
             127,

@@ -3,7 +3,10 @@
 //! Input: `deviceCode` (or `locationCode` with `deviceCategoryCode`), `dateFrom`/`dateTo`,
 //! `rowLimit`, `fileExtension`, `returnOptions`; `filename` for a download. Output: pages of file
 //! names (or, with `returnOptions=all`, file records) with `next.parameters` for the next page;
-//! the FLAC or WAV file itself (archived spectrograms: see `spect_files`). Errors: ONC's envelopes (128 missing, 127 invalid, 96 file not
+//! the FLAC or WAV file itself (archived spectrograms: see `spect_files`). Only files recorded
+//! while their device was deployed exist; a location lists the files of whichever device was
+//! deployed there at each moment. Errors: ONC's envelopes (128 missing, 127 invalid or unknown
+//! device/location code, 127 for a location window outside every deployment, 96 file not
 //! found); 500 if a file cannot be generated.
 
 use std::collections::BTreeMap;
@@ -17,8 +20,11 @@ use crate::archive::{self, ArchiveFile};
 use crate::faults::Fault;
 use crate::flac;
 use crate::server::files::{file_response, generate};
-use crate::server::protocol::{date_range, device_profile, json_response, onc_error};
+use crate::server::protocol::{
+    date_range, device_profile, json_response, missing, onc_error, sample_rate,
+};
 use crate::server::routes::spect_files::{spect_download, spect_listed, spect_listing};
+use crate::server::sources::{Source, data_source, location_source, no_deployment};
 use crate::server::state::Shared;
 use onc_format::stamp::{onc_date, parse_archive_name};
 
@@ -27,53 +33,27 @@ pub(crate) fn archive_list(
     endpoint: &str,
     params: &BTreeMap<String, String>,
 ) -> Response {
-    let device = if endpoint == "archivefile/device" {
-        let Some(device) = params.get("deviceCode") else {
-            return onc_error(
-                StatusCode::BAD_REQUEST,
-                128,
-                "Missing parameter: deviceCode",
-                "deviceCode",
-            );
-        };
-        device.clone()
+    let source = if endpoint == "archivefile/device" {
+        data_source(params, false)
     } else {
-        let (Some(location), Some(category)) =
-            (params.get("locationCode"), params.get("deviceCategoryCode"))
-        else {
-            return onc_error(
-                StatusCode::BAD_REQUEST,
-                128,
-                "Missing parameter: locationCode and deviceCategoryCode",
-                "locationCode",
-            );
-        };
-        if category != "HYDROPHONE" {
-            return onc_error(
-                StatusCode::BAD_REQUEST,
-                127,
-                "No data found for the given location and device category",
-                "deviceCategoryCode",
-            );
+        match params.get("locationCode") {
+            Some(location) => location_source(params, location),
+            None => Err(missing("locationCode")),
         }
-        // Each simulated location holds one hydrophone named after it.
-        format!(
-            "ICLISTENHF{}",
-            location.bytes().map(u32::from).sum::<u32>() % 10_000
-        )
     };
-    let Some(profile) = device_profile(shared, &device) else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid deviceCode: {device}"),
-            "deviceCode",
-        );
+    let source = match source {
+        Ok(source) => source,
+        Err(response) => return response,
     };
     let (from, to) = match date_range(params) {
         Ok(range) => range,
         Err(response) => return response,
     };
+    // No data: an empty listing by device, ONC's 400/127 by location (shared/onc-api.md §3).
+    let by_location = matches!(source, Source::Location { .. });
+    if by_location && source.deployments(from, to).is_empty() {
+        return no_deployment(&source, from, to);
+    }
     let default_limit = shared
         .lock()
         .map(|inner| inner.config.row_limit)
@@ -90,7 +70,7 @@ pub(crate) fn archive_list(
     };
     // Pages hold whole source files (both extensions of a file stay together), `rowLimit`
     // entries at most, and at least one file so a listing always advances.
-    let mut sources = archive::files_starting_in(&profile, from, to);
+    let mut sources = source.files(sample_rate(shared), from, to, true);
     let files_per_page = (row_limit / extensions.len().max(1)).max(1);
     let next = if sources.len() > files_per_page {
         let next_from = sources.get(files_per_page).map_or(to, |file| file.start_ms);
@@ -129,10 +109,8 @@ pub(crate) fn archive_list(
                 let end = DateTime::from_timestamp_millis(file.end_ms()).unwrap_or_default();
                 let size = if let Some((_, size)) = spect {
                     size
-                } else if ext == "wav" {
-                    44 + file.samples * 3
                 } else {
-                    file.samples * 3 / 2
+                    listed_size(file, ext)
                 };
                 json!({
                     "filename": name,
@@ -152,6 +130,16 @@ pub(crate) fn archive_list(
         })
         .collect();
     json_response(StatusCode::OK, json!({ "files": rows, "next": next }))
+}
+
+/// The size a listing (and `dataAvailability`) gives for an archived file: a 24-bit WAV's
+/// exactly, a FLAC's as about half of it (the generated FLAC is not made to list it).
+pub(crate) fn listed_size(file: &ArchiveFile, extension: &str) -> u64 {
+    if extension == "wav" {
+        44 + file.samples * 3
+    } else {
+        file.samples * 3 / 2
+    }
 }
 
 pub(crate) async fn archive_download(
@@ -185,7 +173,7 @@ pub(crate) async fn archive_download(
     let Some(profile) = device_profile(shared, name.device) else {
         return unknown();
     };
-    let Some(file) = archive::file_by_name(&profile, filename) else {
+    let Some(file) = archive::deployed_file_by_name(&profile, filename) else {
         return unknown();
     };
     let bytes = generate(shared, filename, move || {

@@ -1,11 +1,14 @@
 //! Data product delivery (`dataProductDelivery`): request, run, status, cancel, restart and
 //! download.
 //!
-//! Input: the query parameters of each call (`deviceCode`, `dataProductCode`, `extension`,
+//! Input: the query parameters of each call (`deviceCode` or `locationCode` with
+//! `deviceCategoryCode`, `dataProductCode`, `extension`,
 //! `dateFrom`/`dateTo`, `dpo_*` options; then `dpRequestId`, `dpRunId`, `index`). Output: ONC's
 //! JSON answers (request id and estimates, run ids and states, progress messages) and the
 //! product files, generated on demand. Errors: ONC's envelopes for missing, invalid or unknown
-//! parameters; a cancelled run's bare 400, 410 past retention, 204 for a run with no files.
+//! parameters (unknown device or location codes: 127 naming the parameter); 400/127 at `request`
+//! for a window outside every deployment of the source; a cancelled run's bare 400, 410 past
+//! retention, 204 for a run with no files (a window within a deployment that falls in an outage).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,34 +17,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::archive;
 use crate::faults::Fault;
 use crate::runs::RunState;
 use crate::server::files::{file_response, generate};
-use crate::server::protocol::{date_range, device_profile, json_response, onc_error};
+use crate::server::protocol::{date_range, json_response, onc_error, sample_rate};
+use crate::server::sources::{data_source, no_deployment};
 use crate::server::state::{Inner, Output, RequestRecord, Shared};
-use crate::{flac, mat, picture};
+use crate::{flac, mat, oracle, picture};
 use onc_format::options::{self, OptionProblem};
 
 pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let Some(device) = params
-        .get("deviceCode")
-        .or_else(|| params.get("locationCode"))
-    else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            128,
-            "Missing parameter: deviceCode",
-            "deviceCode",
-        );
-    };
-    let Some(profile) = device_profile(shared, device) else {
-        return onc_error(
-            StatusCode::BAD_REQUEST,
-            127,
-            &format!("Invalid deviceCode: {device}"),
-            "deviceCode",
-        );
+    let source = match data_source(params, true) {
+        Ok(source) => source,
+        Err(response) => return response,
     };
     let Some(product) = params.get("dataProductCode") else {
         return onc_error(
@@ -114,7 +102,10 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
         .get("dpo_hydrophoneDataDiversionMode")
         .filter(|mode| *mode == "LPF" || *mode == "HPF")
         .cloned();
-    let files = archive::files_overlapping(&profile, from, to);
+    if source.deployments(from, to).is_empty() {
+        return no_deployment(&source, from, to);
+    }
+    let files = source.files(sample_rate(shared), from, to, false);
     let outputs: Vec<Output> = files
         .into_iter()
         .map(|file| match (product.as_str(), extension.as_str()) {
@@ -147,7 +138,10 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
     };
     let work_s = inner.config.run_overhead_s + per_file * outputs.len() as f64;
     let token = params.get("token").cloned().unwrap_or_default();
-    let identity = format!("{device}|{from}|{to}|{product}|{extension}|{dpo:?}");
+    let identity = format!(
+        "{}|{from}|{to}|{product}|{extension}|{dpo:?}",
+        source.label()
+    );
     let submission = inner.stats.submissions;
     let fails = inner.config.faults.run_fails(submission);
     inner.stats.submissions += 1;
@@ -172,13 +166,13 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
         },
     );
     // ONC states its estimate in whole units; scaled so clients poll at the simulated pace.
-    let estimate_s = (work_s * inner.config.time_scale).ceil().max(1.0) as u64;
+    let estimate_s = work_s * inner.config.time_scale;
     json_response(
         StatusCode::OK,
         json!({
             "dpRequestId": id,
             "estimatedFileSize": human_size(estimated_bytes),
-            "estimatedProcessingTime": format!("{estimate_s} s"),
+            "estimatedProcessingTime": human_duration(estimate_s),
             "messages": messages,
             "citations": [{
                 "citation": "Ocean Networks Canada Society. 2024. Hydrophone Data (simulated).",
@@ -193,19 +187,50 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
     )
 }
 
+/// The size of the file an output becomes, as the simulator writes it: a MAT file's single PSD
+/// cells compress to about 82 % of their 4 bytes (hashed noise in the low bits), plus its time
+/// and frequency vectors and a few kB of structure (measured: a 5-minute plotRes file at 64 kHz
+/// is 2.84 MB, estimated 2.82 MB); audio as the archive listing sizes it.
 fn estimated_size(output: &Output) -> u64 {
     match output {
-        Output::Mat { file, .. } => file.duration_ms() as u64 * 13,
+        Output::Mat {
+            file, downsample, ..
+        } => {
+            let layout = oracle::spectrogram_layout(file, *downsample);
+            let (nfreq, ncols) = (
+                layout.frequencies_hz.len() as u64,
+                layout.column_times_ms.len() as u64,
+            );
+            nfreq * ncols * 4 * 82 / 100 + (nfreq + ncols) * 8 + 2_000
+        }
         Output::Png { .. } => 20_000,
+        Output::Audio { file, extension } if extension == "wav" => 44 + file.samples * 3,
         Output::Audio { file, .. } => file.samples * 3 / 2,
     }
 }
 
+/// ONC's form of a size estimate: whole kB below 1 MB (at least 1), whole MB below 1 GB, else
+/// GB with one decimal (`151 kB`, `48 MB`, `1.2 GB`); decimal units, rounded to nearest.
 fn human_size(bytes: u64) -> String {
-    if bytes >= 1_000_000 {
-        format!("{} MB", bytes / 1_000_000)
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else if bytes >= 1_000_000 {
+        format!("{} MB", (bytes + 500_000) / 1_000_000)
     } else {
-        format!("{} kB", (bytes / 1_000).max(1))
+        format!("{} kB", ((bytes + 500) / 1_000).max(1))
+    }
+}
+
+/// ONC's form of a time estimate, `<int> s|min|hour`: seconds below two minutes, minutes below
+/// two hours, else hours, rounded up.
+fn human_duration(seconds: f64) -> String {
+    let s = seconds.ceil().max(1.0) as u64;
+    if s < 120 {
+        format!("{s} s")
+    } else if s < 7_200 {
+        format!("{} min", s.div_ceil(60))
+    } else {
+        format!("{} hour", s.div_ceil(3_600))
     }
 }
 
@@ -513,5 +538,49 @@ pub(crate) async fn product_download(
     {
         Ok(bytes) => file_response(shared, &name, bytes, fault),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_are_in_onc_forms() {
+        assert_eq!(human_size(151_000), "151 kB");
+        assert_eq!(human_size(12), "1 kB");
+        assert_eq!(human_size(47_600_000), "48 MB");
+        assert_eq!(human_size(1_234_000_000), "1.2 GB");
+        assert_eq!(human_duration(0.2), "1 s");
+        assert_eq!(human_duration(35.0), "35 s");
+        assert_eq!(human_duration(118.5), "119 s");
+        assert_eq!(human_duration(120.0), "2 min");
+        assert_eq!(human_duration(121.0), "3 min");
+        assert_eq!(human_duration(7_200.0), "2 hour");
+    }
+
+    /// The size estimate of a MAT output is within 2 % of the file the simulator writes.
+    #[test]
+    fn mat_size_estimates_match_the_files() {
+        let file = crate::archive::ArchiveFile {
+            device: "ICLISTENHF6324".into(),
+            start_ms: 1_711_929_667_123,
+            samples: 300 * 8_000,
+            sample_rate: 8_000,
+        };
+        for downsample in [0, 1, 2] {
+            let output = Output::Mat {
+                file: file.clone(),
+                downsample,
+                diversion: None,
+            };
+            let actual = mat::hsd_mat_bytes(&file, downsample, None).unwrap().len() as f64;
+            let estimate = estimated_size(&output) as f64;
+            assert!(
+                (estimate / actual - 1.0).abs() < 0.02
+                    || (downsample == 1 && (estimate - actual).abs() < 3_000.0),
+                "downsample {downsample}: estimated {estimate}, wrote {actual}"
+            );
+        }
     }
 }

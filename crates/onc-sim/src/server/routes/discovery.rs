@@ -1,8 +1,10 @@
 //! Discovery services: `deployments`, `locations`, `devices` and `dataProducts`.
 //!
-//! Input: `deviceCode`, or `dataProductCode` and `extension` filters. Output: ONC's JSON lists
-//! describing a simulated hydrophone, its deployment, and the products and options onc-pipe
-//! knows. Errors: ONC's 400 envelope for no deployments; 404 with `[]` for no device or product.
+//! Input: `deviceCode`, `locationCode`, `deviceCategoryCode`, `dateFrom`/`dateTo`, or
+//! `dataProductCode` and `extension` filters. Output: ONC's JSON lists describing the registry's
+//! hydrophones, their deployments and locations, and the products and options onc-pipe knows.
+//! Errors: ONC's 400/127 envelope naming `deviceCode` or `locationCode` for a code the registry
+//! does not know (or a date that does not parse); 404 with `[]` when valid filters match nothing.
 
 use std::collections::BTreeMap;
 
@@ -10,12 +12,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::server::protocol::{json_response, onc_error};
+use crate::oracle::device_seed;
+use crate::registry;
+use crate::server::protocol::{json_response, onc_error, sample_rate};
+use crate::server::sources::onc_date;
 use crate::server::state::Shared;
-use onc_format::device::looks_like_device_code;
 use onc_format::options;
 
-use crate::registry;
+/// ONC's numeric device id, as the MAT files' `Meta.deviceID` gives it.
+pub(crate) fn device_id(code: &str) -> u64 {
+    20_000 + device_seed(code) % 10_000
+}
 
 pub(crate) fn deployments(params: &BTreeMap<String, String>) -> Response {
     let matching = match matching_deployments(params) {
@@ -75,7 +82,7 @@ pub(crate) fn locations(params: &BTreeMap<String, String>) -> Response {
 /// `deviceCategoryCode`, and `dateFrom`/`dateTo` (each optional; a deployment matches when it
 /// overlaps the dates). An unknown device or location code, or a date that does not parse,
 /// is ONC's 400 with errorCode 127 naming the parameter.
-fn matching_deployments(
+pub(crate) fn matching_deployments(
     params: &BTreeMap<String, String>,
 ) -> Result<Vec<&'static registry::Deployment>, Response> {
     let device = params.get("deviceCode");
@@ -123,35 +130,52 @@ fn matching_deployments(
         .collect())
 }
 
-/// ONC's date form in JSON answers: `2024-04-01T00:00:00.000Z`.
-fn onc_date(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(onc_format::stamp::onc_date)
-        .unwrap_or_default()
-}
-
+/// `devices`: the registry's devices with a deployment matching the filters (`deviceCode`,
+/// `locationCode`, `deviceCategoryCode`, dates), each with its data rating: one sample per
+/// `1 / sample_rate` s since its first deployment.
 pub(crate) fn devices(shared: &Shared, params: &BTreeMap<String, String>) -> Response {
-    let Some(device) = params
-        .get("deviceCode")
-        .filter(|d| looks_like_device_code(d))
-    else {
-        return (StatusCode::NOT_FOUND, axum::Json(json!([]))).into_response();
+    let matching = match matching_deployments(params) {
+        Ok(found) => found,
+        Err(response) => return response,
     };
-    let rate = shared
-        .lock()
-        .map(|inner| inner.config.sample_rate)
-        .unwrap_or(64_000);
-    json_response(
-        StatusCode::OK,
-        json!([{
-            "deviceCode": device, "deviceId": 23_000 + device.len(), "deviceName": format!("Simulated icListen HF {device}"),
-            "deviceCategoryCode": "HYDROPHONE", "hasDeviceData": true,
-            "dataRating": [{"dateFrom": "2020-01-01T00:00:00.000Z", "dateTo": null, "samplePeriod": 1.0 / f64::from(rate), "sampleSize": 3}]
-        }]),
-    )
+    let rate = sample_rate(shared);
+    let mut seen: Vec<&str> = Vec::new();
+    let mut list = Vec::new();
+    for d in matching {
+        if seen.contains(&d.device) {
+            continue;
+        }
+        seen.push(d.device);
+        let first = registry::deployments_of_device(d.device)
+            .map(|d| d.begin_ms)
+            .min()
+            .unwrap_or(d.begin_ms);
+        list.push(json!({
+            "deviceCode": d.device,
+            "deviceId": device_id(d.device),
+            "deviceName": format!("Ocean Sonics icListen HF Hydrophone {} (simulated)", d.device),
+            "deviceLink": format!("https://data.oceannetworks.ca/DeviceListing?DeviceId={}", device_id(d.device)),
+            "deviceCategoryCode": d.category,
+            "hasDeviceData": true,
+            "cvTerm": {"device": []},
+            "dataRating": [{
+                "dateFrom": onc_date(first), "dateTo": null,
+                "samplePeriod": 1.0 / f64::from(rate.max(1)), "sampleSize": 3
+            }]
+        }));
+    }
+    if list.is_empty() {
+        return (StatusCode::NOT_FOUND, axum::Json(json!([]))).into_response();
+    }
+    json_response(StatusCode::OK, Value::Array(list))
 }
 
+/// `dataProducts`: the products onc-pipe knows, filtered by `dataProductCode` and `extension`;
+/// a `deviceCode` or `locationCode` filter must name a device or location the registry knows.
 pub(crate) fn data_products(params: &BTreeMap<String, String>) -> Response {
+    if let Err(response) = matching_deployments(params) {
+        return response;
+    }
     let mut products = Vec::new();
     for code in options::KNOWN_PRODUCTS {
         if params

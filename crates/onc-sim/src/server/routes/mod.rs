@@ -7,10 +7,12 @@
 //! Files: `delivery` (`dataProductDelivery`: request, run, status, cancel, restart, download),
 //! `archive` (`archivefile`: listings by device or location, and file download), `spect_files`
 //! (the archived `-spect.mat`/`-spect.png` files within those listings and downloads), `discovery`
-//! (`deployments`, `devices`, `dataProducts`), `sim` (the simulator's own `/_sim/` routes: stats
+//! (`deployments`, `locations`, `devices`, `dataProducts`), `availability`
+//! (`dataAvailability/dataproducts`), `sim` (the simulator's own `/_sim/` routes: stats
 //! and the content oracle).
 
 pub(crate) mod archive;
+pub(crate) mod availability;
 pub(crate) mod delivery;
 pub(crate) mod discovery;
 pub(crate) mod sim;
