@@ -11,7 +11,7 @@ use chrono::DateTime;
 use onc_pipe::clip::mat::{read_mat, spectrogram_from_mat};
 use onc_pipe::onc::{Backoff, ClientConfig, OncClient, Token};
 use onc_sim::archive::{DeviceProfile, files_starting_in};
-use onc_sim::oracle::psd_db_single;
+use onc_sim::oracle::psd_db_stored;
 use onc_sim::{SimConfig, SimHandle, start};
 
 use crate::support::Scratch;
@@ -115,7 +115,7 @@ fn check_spectrogram_clip(path: &Path, clip_start: &str, clip_end: &str) -> usiz
         let column = &clip.psd[j * clip.nfreq..(j + 1) * clip.nfreq];
         let t_ms = (t * 1000.0).round() as i64;
         for (i, &f) in clip.frequency_hz.iter().enumerate() {
-            let expected = f64::from(psd_db_single(DEVICE, t_ms, f));
+            let expected = psd_db_stored(DEVICE, t_ms, f);
             let same = (expected.is_nan() && column[i].is_nan()) || expected == column[i];
             assert!(same, "column {j}, bin {i}: {} vs {expected}", column[i]);
         }
@@ -339,7 +339,7 @@ async fn the_simulator_archives_spectrograms_beside_the_audio_except_on_one_devi
         let t_ms = (t * 1000.0).round() as i64;
         for (i, &f) in spectrogram.frequency_hz.iter().enumerate() {
             let value = spectrogram.psd[j * spectrogram.nfreq + i];
-            let expected = f64::from(psd_db_single(DEVICE, t_ms, f));
+            let expected = psd_db_stored(DEVICE, t_ms, f);
             assert!(
                 (value.is_nan() && expected.is_nan()) || value == expected,
                 "{j}, {i}"

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use onc_pipe::clip::mat::{read_mat, spectrogram_from_mat};
 use onc_sim::archive::{DeviceProfile, files_overlapping};
-use onc_sim::oracle::{audio_sample, psd_db_single};
+use onc_sim::oracle::{audio_sample, psd_db_stored};
 
 use crate::support::{Scratch, onc_pipe};
 
@@ -172,7 +172,7 @@ fn check_spectrogram(dir: &Path, name: &str, clip_start: &str, clip_end: &str) -
         let t_ms = (t * 1000.0).round() as i64;
         for (i, &f) in clip.frequency_hz.iter().enumerate() {
             // The simulator's MAT files hold PSD as single precision.
-            let expected = f64::from(psd_db_single(DEVICE, t_ms, f));
+            let expected = psd_db_stored(DEVICE, t_ms, f);
             let same = (expected.is_nan() && column[i].is_nan()) || expected == column[i];
             assert!(
                 same,

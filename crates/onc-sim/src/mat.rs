@@ -3,15 +3,14 @@
 //! holding the 1×1 structs `SpectData` and `Meta`, as ONC's HSD `mat` product does.
 //!
 //! The file is written by `onc-mat` (the product's MAT reader and writer): a 128-byte header,
-//! then one `miCOMPRESSED` (zlib) element per variable; `PSD` is a `single` array (ONC's files
-//! hold single or double; single makes a 5-minute plotRes file at 64 kHz 2.8 MB, nearer ONC's
-//! own estimate of about 4 MB than double's 6.3 MB), other numbers `double` arrays, text 1×n `char` rows (0×0 when
-//! empty), and the structs 1×1. PSD values come from [`oracle::psd_db_single`]
+//! then one `miCOMPRESSED` (zlib) element per variable; numbers are `double` arrays (`PSD`
+//! at 1e-5 dB, so a 5-minute plotRes file at 64 kHz is about the 4 MB ONC estimates), text 1×n
+//! `char` rows (0×0 when empty), and the structs 1×1. PSD values come from [`oracle::psd_db_stored`]
 //! at each column time and frequency, so they include the `-Inf` DC row and scattered NaNs,
 //! like real files.
 
 use onc_format::stamp::stamp_of_ms;
-use onc_mat::{MatFile, MatValue, NumericArray, NumericData, write_mat};
+use onc_mat::{MatFile, MatValue, write_mat};
 
 use crate::archive::ArchiveFile;
 use crate::oracle::{self, device_seed, hash3};
@@ -23,16 +22,6 @@ const HEADER_TEXT: &str =
 
 fn scalar(v: f64) -> MatValue {
     MatValue::double(1, 1, vec![v])
-}
-
-/// A real single matrix, `rows × cols`, column-major `data`.
-fn single(rows: usize, cols: usize, data: Vec<f32>) -> MatValue {
-    MatValue::Numeric(NumericArray {
-        dims: vec![rows, cols],
-        real: NumericData::F32(data),
-        imag: None,
-        logical: false,
-    })
 }
 
 /// A 1×1 struct with these fields in order.
@@ -164,7 +153,7 @@ pub fn hsd_mat_bytes(
         .map_err(|e| format!("PSD too large: {e}"))?;
     for &t in &layout.column_times_ms {
         for &f in &layout.frequencies_hz {
-            psd.push(oracle::psd_db_single(&file.device, t, f));
+            psd.push(oracle::psd_db_stored(&file.device, t, f));
         }
     }
     let times: Vec<f64> = layout
@@ -178,7 +167,7 @@ pub fn hsd_mat_bytes(
         diversion.unwrap_or("OD")
     );
     let spect = fields(vec![
-        ("PSD", single(nfreq, ncols, psd)),
+        ("PSD", MatValue::double(nfreq, ncols, psd)),
         (
             "frequency",
             MatValue::double(nfreq, 1, layout.frequencies_hz.clone()),
@@ -210,12 +199,11 @@ mod tests {
     use super::*;
     use onc_mat::{NumericData, read_mat};
 
-    /// A variable as the simulator writes it: real double or single arrays, char arrays, 1×1
+    /// A variable as the simulator writes it: real double arrays, char arrays, 1×1
     /// structs.
     #[derive(Debug)]
     enum Parsed {
         Double(Vec<u32>, Vec<f64>),
-        Single(Vec<u32>, Vec<f32>),
         Char(Vec<u32>, String),
         Struct(Vec<(String, Parsed)>),
     }
@@ -231,7 +219,6 @@ mod tests {
                 assert_eq!(a.real.len(), a.dims.iter().product::<usize>());
                 match &a.real {
                     NumericData::F64(data) => Parsed::Double(dims_u32(&a.dims), data.clone()),
-                    NumericData::F32(data) => Parsed::Single(dims_u32(&a.dims), data.clone()),
                     _ => panic!("class {}", value.class_name()),
                 }
             }
@@ -322,8 +309,8 @@ mod tests {
         let layout = oracle::spectrogram_layout(&f, 2);
         let (nf, nc) = (layout.frequencies_hz.len(), layout.column_times_ms.len());
         assert_eq!((nf, nc), (107, 1001));
-        let Parsed::Single(dims, psd) = field(spect, "PSD") else {
-            panic!("PSD not single")
+        let Parsed::Double(dims, psd) = field(spect, "PSD") else {
+            panic!("PSD not double")
         };
         assert_eq!(dims, &vec![nf as u32, nc as u32]);
         // Every cell equals the oracle bit for bit (NaN compared by kind).
@@ -331,7 +318,7 @@ mod tests {
         for (j, &t) in layout.column_times_ms.iter().enumerate() {
             for (i, &fr) in layout.frequencies_hz.iter().enumerate() {
                 let got = psd[j * nf + i];
-                let want = oracle::psd_db_single(&f.device, t, fr);
+                let want = oracle::psd_db_stored(&f.device, t, fr);
                 if want.is_nan() {
                     assert!(got.is_nan());
                     nans += 1;
@@ -339,7 +326,7 @@ mod tests {
                     assert_eq!(got, want, "cell ({i},{j})");
                 }
             }
-            assert_eq!(psd[j * nf], f32::NEG_INFINITY);
+            assert_eq!(psd[j * nf], f64::NEG_INFINITY);
         }
         assert!(nans > 0);
         let Parsed::Double(dims, freq) = field(spect, "frequency") else {
@@ -417,7 +404,7 @@ mod tests {
         };
         for (ds, nf, nc) in [(0u8, 214, 1090), (1, 107, 1), (2, 107, 218)] {
             let vars = parse_file(&hsd_mat_bytes(&f, ds, Some("LPF")).unwrap());
-            let Parsed::Single(dims, _) = field(&vars[0].1, "PSD") else {
+            let Parsed::Double(dims, _) = field(&vars[0].1, "PSD") else {
                 panic!()
             };
             assert_eq!(dims, &vec![nf, nc]);
@@ -429,7 +416,7 @@ mod tests {
             ..f.clone()
         };
         let vars = parse_file(&hsd_mat_bytes(&empty, 2, None).unwrap());
-        assert!(matches!(field(&vars[0].1, "PSD"), Parsed::Single(d, _) if d == &vec![107, 0]));
+        assert!(matches!(field(&vars[0].1, "PSD"), Parsed::Double(d, _) if d == &vec![107, 0]));
         let zero_rate = ArchiveFile {
             sample_rate: 0,
             ..f

@@ -217,11 +217,17 @@ pub fn psd_db(device: &str, t_ms: i64, freq_hz: f64) -> f64 {
     db.clamp(40.0, 120.0)
 }
 
-/// [`psd_db`] as the simulator's MAT files store it: single precision (ONC's files may hold
-/// single or double; single makes a 5-minute plotRes file at 64 kHz about the size ONC
-/// estimates). Rounding to nearest keeps `-Inf` and NaN.
-pub fn psd_db_single(device: &str, t_ms: i64, freq_hz: f64) -> f32 {
-    psd_db(device, t_ms, freq_hz) as f32
+/// [`psd_db`] as the simulator's MAT files store it: a double rounded to 1e-5 dB. ONC's PSD are
+/// computed values of limited precision; at this one, zlib packs a 5-minute plotRes file at
+/// 64 kHz to about the 4 MB ONC estimates (48 MB for 12 files in the seed), where full doubles
+/// take ~6.3 MB and singles ~2.8 MB. `-Inf` and NaN are kept.
+pub fn psd_db_stored(device: &str, t_ms: i64, freq_hz: f64) -> f64 {
+    let db = psd_db(device, t_ms, freq_hz);
+    if db.is_finite() {
+        (db * 1e5).round() / 1e5
+    } else {
+        db
+    }
 }
 
 /// Spectrogram layout of one source file for a downsample option.

@@ -349,9 +349,10 @@ async fn request_estimates_use_onc_forms_and_the_run_model() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    // 2.84 MB per file (the simulator's measured size); 5 s + 2.5 s per file.
+    // About 4 MB per file (the simulator's measured size, ONC's 48 MB for 12); 5 s + 2.5 s per
+    // file.
     let size = body["estimatedFileSize"].as_str().unwrap();
-    assert!(["31 MB", "34 MB"].contains(&size), "{body}");
+    assert!(["44 MB", "48 MB"].contains(&size), "{body}");
     let time = body["estimatedProcessingTime"].as_str().unwrap();
     assert!(["33 s", "35 s"].contains(&time), "{body}");
     sim.stop().await;

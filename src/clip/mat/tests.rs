@@ -76,20 +76,20 @@ fn reads_every_field_the_simulator_writes() {
     );
     let psd = numeric(spect.field("PSD").unwrap());
     assert_eq!(psd.dims, [nf, nc]);
-    // The simulator stores PSD as single, as ONC may.
-    let NumericData::F32(cells) = &psd.real else {
-        panic!("PSD not single")
+    // The simulator stores PSD as double (at 1e-5 dB).
+    let NumericData::F64(cells) = &psd.real else {
+        panic!("PSD not double")
     };
     // Every 7th column in full (DC row -Inf, NaNs by kind), so the sample covers every row.
     let mut nans = 0;
     for (j, &t) in layout.column_times_ms.iter().enumerate().step_by(7) {
         for (i, &f) in layout.frequencies_hz.iter().enumerate() {
-            let want = f64::from(oracle::psd_db_single(DEVICE, t, f));
-            let got = f64::from(cells[j * nf + i]);
+            let want = oracle::psd_db_stored(DEVICE, t, f);
+            let got = cells[j * nf + i];
             assert!(same_f64(got, want), "cell ({i},{j}): {got} vs {want}");
             nans += usize::from(want.is_nan());
         }
-        assert_eq!(cells[j * nf], f32::NEG_INFINITY);
+        assert_eq!(cells[j * nf], f64::NEG_INFINITY);
     }
     assert!(nans > 0, "the sample should include NaN cells");
 

@@ -187,10 +187,10 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
     )
 }
 
-/// The size of the file an output becomes, as the simulator writes it: a MAT file's single PSD
-/// cells compress to about 82 % of their 4 bytes (hashed noise in the low bits), plus its time
-/// and frequency vectors and a few kB of structure (measured: a 5-minute plotRes file at 64 kHz
-/// is 2.84 MB, estimated 2.82 MB); audio as the archive listing sizes it.
+/// The size of the file an output becomes, as the simulator writes it: a MAT file's PSD cells
+/// (doubles at 1e-5 dB) compress to about 4.7 bytes each, plus its time and frequency vectors
+/// and a few kB of structure (measured: a 5-minute plotRes file at 64 kHz is about 4.0 MB, as
+/// ONC estimates); audio as the archive listing sizes it.
 fn estimated_size(output: &Output) -> u64 {
     match output {
         Output::Mat {
@@ -201,7 +201,7 @@ fn estimated_size(output: &Output) -> u64 {
                 layout.frequencies_hz.len() as u64,
                 layout.column_times_ms.len() as u64,
             );
-            nfreq * ncols * 4 * 82 / 100 + (nfreq + ncols) * 8 + 2_000
+            nfreq * ncols * 47 / 10 + (nfreq + ncols) * 8 + 2_000
         }
         Output::Png { .. } => 20_000,
         Output::Audio { file, extension } if extension == "wav" => 44 + file.samples * 3,
@@ -568,13 +568,19 @@ mod tests {
             samples: 300 * 8_000,
             sample_rate: 8_000,
         };
-        for downsample in [0, 1, 2] {
+        for (downsample, rate) in [(0, 8_000), (1, 8_000), (2, 8_000), (0, 64_000), (2, 64_000)] {
+            let file = crate::archive::ArchiveFile {
+                samples: 300 * u64::from(rate),
+                sample_rate: rate,
+                ..file.clone()
+            };
             let output = Output::Mat {
                 file: file.clone(),
                 downsample,
                 diversion: None,
             };
             let actual = mat::hsd_mat_bytes(&file, downsample, None).unwrap().len() as f64;
+
             let estimate = estimated_size(&output) as f64;
             assert!(
                 (estimate / actual - 1.0).abs() < 0.02
