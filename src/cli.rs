@@ -183,13 +183,17 @@ fn report_error(error: &Error) -> i32 {
 }
 
 /// Compiles `file` with the command line's overrides, and shows its warnings.
-fn prepare(cli: &Cli, file: &std::path::Path) -> Result<Prepared, Error> {
+fn prepare(cli: &Cli, file: &std::path::Path, online: bool) -> Result<Prepared, Error> {
     let overrides = Overrides {
         base_url: cli.base_url.clone(),
         output_dir: cli.output_dir.clone(),
         cache_dir: cli.cache_dir.clone(),
     };
-    let prepared = crate::run::prepare(file, &overrides)?;
+    let prepared = if online {
+        crate::run::prepare_online(file, &overrides)?
+    } else {
+        crate::run::prepare(file, &overrides)?
+    };
     if !cli.quiet && !prepared.planned.warnings.is_empty() {
         eprint!(
             "{}",
@@ -206,7 +210,7 @@ fn run_manifest(
     no_progress: bool,
     force: bool,
 ) -> i32 {
-    let outcome = prepare(cli, file).and_then(|prepared| {
+    let outcome = prepare(cli, file, true).and_then(|prepared| {
         let options = RunOptions {
             bars: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             quiet: cli.quiet,
@@ -238,7 +242,7 @@ fn run_manifest(
 }
 
 fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
-    let prepared = match prepare(cli, file) {
+    let prepared = match prepare(cli, file, false) {
         Ok(prepared) => prepared,
         Err(error) => return report_error(&error),
     };
@@ -331,7 +335,7 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat, offline: bool) -> i32 {
-    let prepared = match prepare(cli, file) {
+    let prepared = match prepare(cli, file, !offline) {
         Ok(prepared) => prepared,
         Err(error) => return report_error(&error),
     };

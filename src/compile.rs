@@ -150,10 +150,19 @@ pub struct Planned {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Loads and plans one input file, offline.
+/// Loads and plans one input file, offline, against the built-in product table.
 pub fn plan_file(path: &Path) -> Result<Planned, Vec<Diagnostic>> {
+    plan_file_with(path, &plan::KnownProducts::built_in())
+}
+
+/// [`plan_file`], accepting the data product codes of `products` (the built-in table extended
+/// with ONC's `dataProducts` list).
+pub fn plan_file_with(
+    path: &Path,
+    products: &plan::KnownProducts,
+) -> Result<Planned, Vec<Diagnostic>> {
     let (loaded, mut diagnostics) = load(path)?;
-    let (plan, plan_diagnostics) = plan::plan_manifest(&loaded);
+    let (plan, plan_diagnostics) = plan::plan_manifest_with(&loaded, products);
     diagnostics.extend(plan_diagnostics);
     match plan {
         Some(plan) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Planned {

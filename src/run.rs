@@ -27,7 +27,7 @@ use crate::estimate::Estimate;
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::manifest::Diagnostic;
 use crate::onc::{ConnectError, ConnectOptions, OncClient, SIMULATOR, find_token};
-use crate::plan::Settings;
+use crate::plan::{KnownProducts, Settings};
 use crate::report;
 use crate::simulator::connect_or_simulate;
 
@@ -60,7 +60,113 @@ pub struct Prepared {
 /// folder; paths on the command line to the shell's. Against the in-process simulator, the
 /// client's pacing follows the simulator's clock. Errors: every problem found in the manifest.
 pub fn prepare(file: &Path, overrides: &Overrides) -> Result<Prepared, Error> {
-    let mut planned = compile::plan_file(file).map_err(Error::Invalid)?;
+    prepare_with(file, overrides, &KnownProducts::built_in())
+}
+
+/// [`prepare`] for commands that may ask ONC (`plan`, `run`): a product code the built-in table
+/// does not know is looked up in ONC's own `dataProducts` list (from the cache when it is less
+/// than a week old) before it is called an error. Only a manifest naming such a code costs a
+/// request. Errors: as [`prepare`]; ONC's list that cannot be had leaves the built-in table.
+pub fn prepare_online(file: &Path, overrides: &Overrides) -> Result<Prepared, Error> {
+    let built_in = KnownProducts::built_in();
+    let named_unknown = compile::load(file).ok().and_then(|(loaded, _)| {
+        let unknown = loaded
+            .manifest
+            .fetch
+            .values()
+            .filter_map(|stage| stage.product.as_deref())
+            .any(|code| !built_in.contains(code));
+        unknown.then_some(loaded)
+    });
+    let Some(loaded) = named_unknown else {
+        return prepare(file, overrides);
+    };
+    let mut products = built_in;
+    if let Some(codes) = products_listed_by_onc(&loaded, overrides) {
+        products.extend(codes);
+    }
+    prepare_with(file, overrides, &products)
+}
+
+/// The product codes in ONC's `dataProducts` list, cached with the deployments; `None` when
+/// there is no token or ONC cannot be reached (the built-in table then decides).
+fn products_listed_by_onc(
+    loaded: &crate::manifest::Loaded,
+    overrides: &Overrides,
+) -> Option<Vec<String>> {
+    let base_url = overrides
+        .base_url
+        .clone()
+        .or_else(|| loaded.manifest.onc.base_url.clone())
+        .unwrap_or_else(|| crate::plan::DEFAULT_BASE_URL.to_owned());
+    let cache_dir = overrides.cache_dir.clone().unwrap_or_else(|| {
+        let folder = loaded.path.parent().map(PathBuf::from).unwrap_or_default();
+        folder.join(
+            loaded
+                .manifest
+                .output
+                .cache
+                .as_deref()
+                .unwrap_or(".onc-pipe"),
+        )
+    });
+    let cache = Cache::open(&cache_dir).ok();
+    let query = crate::onc::client::endpoint::DATA_PRODUCTS;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let codes_of = |answer: &serde_json::Value| -> Vec<String> {
+        answer
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|p| p.get("dataProductCode").and_then(|c| c.as_str()))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let fresh = cache
+        .as_ref()
+        .and_then(|c| c.read_discovery(&base_url, query))
+        .filter(|r| now_ms.saturating_sub(r.fetched_at_ms) < crate::discover::MAX_AGE_MS);
+    if let Some(record) = fresh {
+        return Some(codes_of(&record.answer));
+    }
+    let options = ConnectOptions {
+        base_url: base_url.clone(),
+        timeout: std::time::Duration::from_secs(60),
+        max_attempts: 3,
+    };
+    let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env")).ok()?;
+    let runtime = tokio::runtime::Runtime::new().ok()?;
+    let answer = runtime.block_on(async {
+        let simulator_config = onc_sim::SimConfig::default();
+        let (client, simulator) = connect_or_simulate(&options, token, &simulator_config)
+            .await
+            .ok()?;
+        let answer = client.data_products(&Default::default()).await.ok();
+        if let Some(simulator) = simulator {
+            simulator.stop().await;
+        }
+        answer
+    })?;
+    if let Some(cache) = &cache {
+        let _ = cache.write_discovery(&crate::cache::DiscoveryRecord {
+            server: base_url,
+            query: query.to_owned(),
+            fetched_at_ms: now_ms,
+            answer: answer.clone(),
+        });
+    }
+    Some(codes_of(&answer))
+}
+
+/// [`prepare`] against a given product table.
+fn prepare_with(
+    file: &Path,
+    overrides: &Overrides,
+    products: &KnownProducts,
+) -> Result<Prepared, Error> {
+    let mut planned = compile::plan_file_with(file, products).map_err(Error::Invalid)?;
     if let Some(base_url) = &overrides.base_url {
         planned.plan.settings.base_url = base_url.clone();
     }

@@ -266,3 +266,51 @@ windows = [{ start = 2023-06-15T17:30:00Z, end = 2023-06-15T18:30:00Z, label = "
     );
     sim.stop().await;
 }
+
+/// A product onc-pipe has no table for is an error offline (`validate`, `plan --offline`), and
+/// accepted when ONC's own `dataProducts` list has it; the list is then cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_onc_lists_is_accepted_online_and_refused_offline() {
+    let sim = simulator().await;
+    let scratch = Scratch::new();
+    let text = manifest(&sim.base_url, BEFORE_DEPLOYMENT)
+        .replace(
+            "  { start = 2020-11-02T10:00:00Z, duration = \"30s\", label = \"too early\" },\n",
+            "",
+        )
+        .replace("product = \"HSD\"", "product = \"TSSD\"")
+        .replace("extension = \"mat\"\noptions = { dpo_spectralDataDownsample = 2, dpo_hydrophoneDataDiversionMode = \"OD\", dpo_spectrogramConcatenation = \"None\" }", "extension = \"csv\"")
+        .replace("fetch = [\"plotres\", \"audio\"]", "fetch = \"audio\"");
+    scratch.write("m.toml", &text);
+    let dir = scratch.path().to_path_buf();
+    let (validate, offline, online, again) = tokio::task::spawn_blocking(move || {
+        (
+            onc_pipe(&dir, &["validate", "m.toml"]),
+            onc_pipe(&dir, &["plan", "m.toml", "--offline"]),
+            onc_pipe(&dir, &["plan", "m.toml"]),
+            onc_pipe(&dir, &["plan", "m.toml"]),
+        )
+    })
+    .await
+    .unwrap();
+    for ran in [&validate, &offline] {
+        assert_eq!(ran.code, 2, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("unknown data product `TSSD`"),
+            "{}",
+            ran.stderr
+        );
+    }
+    for ran in [&online, &again] {
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        assert!(ran.stdout.contains("product TSSD.csv"), "{}", ran.stdout);
+    }
+    let stats = sim.stats();
+    assert_eq!(
+        stats.requests_by_endpoint.get("dataProducts"),
+        Some(&1),
+        "asked once, then cached: {stats:?}"
+    );
+    assert_eq!(stats.submissions, 0);
+    sim.stop().await;
+}

@@ -204,8 +204,29 @@ pub(crate) fn data_products(params: &BTreeMap<String, String>) -> Response {
             }));
         }
     }
+    // ONC lists many more products than onc-pipe has option tables for; one stands for them,
+    // so a client can learn codes it does not know (listed, not produced: requests for it are
+    // refused as for any product the simulator does not make).
+    for (code, name, extension) in OTHER_PRODUCTS {
+        let wanted = params.get("dataProductCode").is_none_or(|w| w == code)
+            && params.get("extension").is_none_or(|w| w == extension);
+        if wanted {
+            products.push(json!({
+                "dataProductCode": code,
+                "dataProductName": name,
+                "extension": extension,
+                "dataProductOptions": [],
+            }));
+        }
+    }
     if products.is_empty() {
         return (StatusCode::NOT_FOUND, axum::Json(json!([]))).into_response();
     }
     json_response(StatusCode::OK, Value::Array(products))
 }
+
+/// Products ONC lists that onc-pipe has no option table for: (code, name, extension).
+const OTHER_PRODUCTS: [(&str, &str, &str); 2] = [
+    ("TSSD", "Time Series Scalar Data", "csv"),
+    ("TSSD", "Time Series Scalar Data", "mat"),
+];
