@@ -50,11 +50,8 @@ pub async fn discover(
     for who in needed {
         let filter = filter_of(who);
         let text = query_text(&filter);
-        let stored = cache.and_then(|c| c.read_discovery(server, &text));
-        let fresh = stored
-            .as_ref()
-            .filter(|r| client.is_none() || now_ms.saturating_sub(r.fetched_at_ms) < MAX_AGE_MS);
-        if let Some(answer) = fresh.and_then(|record| read_answer(&record.answer)) {
+        let fresh = cached_answer(cache, server, &text, now_ms, client.is_none());
+        if let Some(answer) = fresh.as_ref().and_then(read_answer) {
             found.known.answers.insert(who.clone(), answer);
             found.cached += 1;
             continue;
@@ -80,18 +77,44 @@ pub async fn discover(
             }
         };
         found.asked += 1;
-        if let Some(cache) = cache {
-            // A cache that cannot be written costs a request next time, nothing more.
-            let _ = cache.write_discovery(&DiscoveryRecord {
-                server: server.to_owned(),
-                query: text,
-                fetched_at_ms: now_ms,
-                answer: raw,
-            });
-        }
+        keep_answer(cache, server, text, now_ms, raw);
         found.known.answers.insert(who.clone(), answer);
     }
     Ok(found)
+}
+
+/// ONC's stored answer to `query` on `server`: one younger than [`MAX_AGE_MS`], or of any age
+/// when `any_age` (offline).
+pub fn cached_answer(
+    cache: Option<&Cache>,
+    server: &str,
+    query: &str,
+    now_ms: i64,
+    any_age: bool,
+) -> Option<serde_json::Value> {
+    cache?
+        .read_discovery(server, query)
+        .filter(|r| any_age || now_ms.saturating_sub(r.fetched_at_ms) < MAX_AGE_MS)
+        .map(|record| record.answer)
+}
+
+/// Keeps ONC's answer to `query` in the cache. A cache that cannot be written costs a request
+/// next time, nothing more.
+pub fn keep_answer(
+    cache: Option<&Cache>,
+    server: &str,
+    query: String,
+    now_ms: i64,
+    answer: serde_json::Value,
+) {
+    if let Some(cache) = cache {
+        let _ = cache.write_discovery(&DiscoveryRecord {
+            server: server.to_owned(),
+            query,
+            fetched_at_ms: now_ms,
+            answer,
+        });
+    }
 }
 
 fn filter_of(who: &Deployed) -> DeploymentFilter {

@@ -107,7 +107,7 @@ fn products_listed_by_onc(
                 .output
                 .cache
                 .as_deref()
-                .unwrap_or(".onc-pipe"),
+                .unwrap_or(crate::plan::DEFAULT_CACHE_DIR),
         )
     });
     let cache = Cache::open(&cache_dir).ok();
@@ -124,12 +124,10 @@ fn products_listed_by_onc(
             })
             .unwrap_or_default()
     };
-    let fresh = cache
-        .as_ref()
-        .and_then(|c| c.read_discovery(&base_url, query))
-        .filter(|r| now_ms.saturating_sub(r.fetched_at_ms) < crate::discover::MAX_AGE_MS);
-    if let Some(record) = fresh {
-        return Some(codes_of(&record.answer));
+    if let Some(answer) =
+        crate::discover::cached_answer(cache.as_ref(), &base_url, query, now_ms, false)
+    {
+        return Some(codes_of(&answer));
     }
     let options = ConnectOptions {
         base_url: base_url.clone(),
@@ -149,15 +147,9 @@ fn products_listed_by_onc(
         }
         answer
     })?;
-    if let Some(cache) = &cache {
-        let _ = cache.write_discovery(&crate::cache::DiscoveryRecord {
-            server: base_url,
-            query: query.to_owned(),
-            fetched_at_ms: now_ms,
-            answer: answer.clone(),
-        });
-    }
-    Some(codes_of(&answer))
+    let codes = codes_of(&answer);
+    crate::discover::keep_answer(cache.as_ref(), &base_url, query.to_owned(), now_ms, answer);
+    Some(codes)
 }
 
 /// [`prepare`] against a given product table.

@@ -36,6 +36,7 @@ use settings::resolve_settings;
 pub use plan_stage::DEFAULT_DEVICE_CATEGORY;
 pub use plan_stage::{MAX_SAMPLE_COUNT, MAX_WINDOW_DAYS};
 pub use products::KnownProducts;
+pub use settings::DEFAULT_CACHE_DIR;
 pub use types::{
     Clip, ClipFormat, DEFAULT_BASE_URL, Fetch, GapPolicy, Media, Plan, RowSettings, Settings,
     SiteWindow, Window, WindowOrigin,

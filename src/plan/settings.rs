@@ -11,6 +11,9 @@ use std::path::PathBuf;
 use super::check::{Checker, p};
 use super::types::{DEFAULT_BASE_URL, Settings};
 
+/// The cache folder when `output.cache` is not given, relative to the manifest's folder.
+pub const DEFAULT_CACHE_DIR: &str = ".onc-pipe";
+
 pub(super) fn resolve_settings(check: &mut Checker<'_>) -> Settings {
     let onc = &check.loaded.manifest.onc;
     let output = &check.loaded.manifest.output;
@@ -44,7 +47,12 @@ pub(super) fn resolve_settings(check: &mut Checker<'_>) -> Settings {
         max_attempts: check.positive(&p(&["onc", "max_attempts"]), attempts, 6),
         timeout_ms: check.duration(&p(&["onc", "timeout"]), timeout.as_ref(), 60_000),
         output_dir: PathBuf::from(output.dir.clone().unwrap_or_else(|| "data".into())),
-        cache_dir: PathBuf::from(output.cache.clone().unwrap_or_else(|| ".onc-pipe".into())),
+        cache_dir: PathBuf::from(
+            output
+                .cache
+                .clone()
+                .unwrap_or_else(|| DEFAULT_CACHE_DIR.into()),
+        ),
         simulator: onc_sim::SimConfig::default(),
     };
     let mut settings = settings;

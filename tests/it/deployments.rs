@@ -5,33 +5,15 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 
 use onc_sim::{SimConfig, SimHandle, start};
 
-use crate::support::Scratch;
+use crate::support::{Output, Scratch, onc_pipe_with_token};
 
 const TOKEN: &str = "5eed0000-deployments-test";
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn onc_pipe(dir: &Path, args: &[&str]) -> Ran {
-    let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
-        .args(args)
-        .current_dir(dir)
-        .env("ONC_TOKEN", TOKEN)
-        .env_remove("ONC_BASE_URL")
-        .output()
-        .unwrap();
-    Ran {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn onc_pipe(dir: &Path, args: &[&str]) -> Output {
+    onc_pipe_with_token(dir, args, TOKEN)
 }
 
 async fn simulator() -> SimHandle {

@@ -70,12 +70,24 @@ pub struct Output {
 
 /// Runs `onc-pipe` with arguments in a working folder.
 pub fn onc_pipe(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+    run_binary(dir, args, None)
+}
+
+/// Runs `onc-pipe` with arguments in a working folder, with `ONC_TOKEN` set to `token`.
+pub fn onc_pipe_with_token(dir: &Path, args: &[&str], token: &str) -> Output {
+    run_binary(dir, args, Some(token))
+}
+
+fn run_binary(dir: &Path, args: &[&str], token: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onc-pipe"));
+    command
         .args(args)
         .current_dir(dir)
-        .env_remove("ONC_BASE_URL")
-        .output()
-        .unwrap();
+        .env_remove("ONC_BASE_URL");
+    if let Some(token) = token {
+        command.env("ONC_TOKEN", token);
+    }
+    let output = command.output().unwrap();
     Output {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -27,15 +27,21 @@ impl Deployment {
 
     /// The part of `[from_ms, to_ms)` within this deployment, if any.
     pub fn overlap(&self, from_ms: i64, to_ms: i64) -> Option<(i64, i64)> {
-        let lo = from_ms.max(self.begin_ms);
-        let hi = to_ms.min(self.end_or_max());
-        (lo < hi).then_some((lo, hi))
+        overlap((self.begin_ms, self.end_ms), (from_ms, to_ms))
     }
 
     /// Whether the device was deployed at instant `t_ms`.
     pub fn contains(&self, t_ms: i64) -> bool {
         self.begin_ms <= t_ms && t_ms < self.end_or_max()
     }
+}
+
+/// The part of the span `(from_ms, to_ms)` within a deployment `(begin_ms, end_ms)` (`None`:
+/// still deployed), if any; both half open.
+pub fn overlap(deployed: (i64, Option<i64>), (from_ms, to_ms): (i64, i64)) -> Option<(i64, i64)> {
+    let lo = from_ms.max(deployed.0);
+    let hi = to_ms.min(deployed.1.unwrap_or(i64::MAX));
+    (lo < hi).then_some((lo, hi))
 }
 
 /// The parts of `[from_ms, to_ms)` that no deployment in `deployments` covers, in time order.

@@ -53,9 +53,7 @@ impl Deployment {
 
     /// The part of `[from_ms, to_ms)` within this deployment, if any.
     pub fn overlap(&self, from_ms: i64, to_ms: i64) -> Option<(i64, i64)> {
-        let lo = from_ms.max(self.begin_ms);
-        let hi = to_ms.min(self.end_or_max());
-        (lo < hi).then_some((lo, hi))
+        onc_format::deployment::overlap((self.begin_ms, self.end_ms), (from_ms, to_ms))
     }
 }
 
