@@ -25,6 +25,14 @@ pub struct JournalEntry {
     pub submitted_at: String,
     /// The ONC base URL it was submitted to: a run cannot be polled on another server.
     pub base_url: String,
+    /// How many times its run has been restarted after failing (ONC's `restart`), over every
+    /// `run`; written before each restart call, so a kill mid-restart resumes the count.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// Every journal entry, and why any were skipped.

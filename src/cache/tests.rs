@@ -72,6 +72,7 @@ fn journal_entry() -> JournalEntry {
         dp_run_id: Some(456),
         submitted_at: "2026-01-01T00:00:00Z".to_string(),
         base_url: "https://data.oceannetworks.ca".to_string(),
+        restarts: 0,
     }
 }
 

@@ -21,6 +21,7 @@ use crate::cache::{Cache, CoverageEntry};
 use crate::onc::error::TokenRejected;
 use crate::onc::{OncClient, OncError};
 
+use super::admission::Admission;
 use super::claims::FileClaims;
 use super::job::JobError;
 use super::limits::Limits;
@@ -30,6 +31,8 @@ pub(super) struct Context {
     pub(super) client: OncClient,
     pub(super) cache: Cache,
     pub(super) limits: Limits,
+    /// How many runs may be at ONC at once, found from its answers.
+    pub(super) admission: Admission,
     pub(super) output_dir: PathBuf,
     pub(super) events: mpsc::UnboundedSender<Update>,
     /// True once the run stops scheduling: Ctrl-C (forwarded by the scheduler) or a refused token.

@@ -55,8 +55,11 @@ pub(super) fn fill_file_ends(files: &mut [StoredFile]) {
     }
 }
 
-/// Downloads files 1..=count of a run, concurrently within the download limit; stores each.
-/// A file already stored (ONC names it in its headers) is not transferred again.
+/// Downloads files 1..=count of a run; stores each. File 1 goes first and alone: ONC may still
+/// be moving the run's files to its FTP area ("waiting on the file system to synchronize",
+/// 202), and one file waits for that, not every file of the run. The others then go
+/// concurrently within the download limit. A file already stored (ONC names it in its headers)
+/// is not transferred again.
 pub(super) async fn download_run(
     context: &Context,
     job: &Job,
@@ -64,15 +67,34 @@ pub(super) async fn download_run(
     run_id: u64,
     count: u32,
 ) -> Result<Vec<StoredFile>, DownloadError> {
-    let downloads = (1..=count).map(|index| download_one(context, job, source, run_id, index));
-    let results = futures_util::future::join_all(downloads).await;
     let mut files = Vec::new();
-    for result in results {
+    if count == 0 {
+        return Ok(files);
+    }
+    if let Some(file) = download_one(context, job, source, run_id, 1).await? {
+        files.push(file);
+    }
+    let rest = (2..=count).map(|index| download_one(context, job, source, run_id, index));
+    for result in futures_util::future::join_all(rest).await {
         if let Some(file) = result? {
             files.push(file);
         }
     }
     Ok(files)
+}
+
+/// The wait before asking again for a file ONC is still moving to its FTP area: from a second
+/// (on the server's clock), doubling up to the poll interval.
+fn sync_wait(context: &Context, waits_so_far: u32) -> Duration {
+    let interval = context
+        .limits
+        .poll_interval
+        .mul_f64(context.client.time_scale());
+    context
+        .client
+        .scaled(Duration::from_secs(1))
+        .saturating_mul(2u32.saturating_pow(waits_so_far.min(16)))
+        .min(interval)
 }
 
 /// What the `wanted` check of one download decided, for after the answer.
@@ -90,6 +112,7 @@ pub(super) async fn download_one(
     index: u32,
 ) -> Result<Option<StoredFile>, DownloadError> {
     let started = Instant::now();
+    let mut sync_waits = 0;
     loop {
         if context.cancelled() {
             return Err(DownloadError::Job(JobError::Interrupted));
@@ -183,10 +206,9 @@ pub(super) async fn download_one(
                         ExecError::NeverReady { index, run_id }.into(),
                     ));
                 }
-                if !context
-                    .sleep(Duration::from_millis(500).min(context.limits.poll_interval))
-                    .await
-                {
+                let wait = sync_wait(context, sync_waits);
+                sync_waits += 1;
+                if !context.sleep(wait).await {
                     return Err(DownloadError::Job(JobError::Interrupted));
                 }
             }

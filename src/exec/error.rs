@@ -26,6 +26,17 @@ pub enum ExecError {
     #[error("ONC's run {run_id} failed: {message}")]
     RunFailed { run_id: u64, message: String },
     #[error(
+        "ONC's run {run_id} failed again after {restarts} restart(s) (dpRequestId {request_id}): {message}; {next}"
+    )]
+    RunFailedAfterRestarts {
+        run_id: u64,
+        request_id: u64,
+        restarts: u32,
+        message: String,
+        /// What the next `run` does about it.
+        next: &'static str,
+    },
+    #[error(
         "ONC's run {run_id} was cancelled (dpRequestId {request_id}); restart it or delete the journal entry"
     )]
     RunCancelled { run_id: u64, request_id: u64 },

@@ -1,8 +1,8 @@
 //! Politeness limits (SPEC §7): the resource each protects holds its semaphore, and every job
 //! takes its turn through them.
 //!
-//! Input: the plan's settings. Output: [`Limits`] — the submission stagger, run and download
-//! slots, the poll interval and max wait, one clip cutter per CPU, and the [`FirstAnswer`] gate
+//! Input: the plan's settings. Output: [`Limits`] — the submission stagger, download slots, the
+//! poll interval and max wait (how many runs are at ONC at once is `admission`'s), one clip cutter per CPU, and the [`FirstAnswer`] gate
 //! (the run's first ONC call goes alone). No errors.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +16,6 @@ use tokio::sync::{Mutex, Semaphore};
 pub struct Limits {
     pub(super) stagger: Duration,
     pub(super) last_submit: Mutex<Option<Instant>>,
-    pub(super) runs: Semaphore,
     pub(super) downloads: Semaphore,
     pub(super) poll_interval: Duration,
     pub(super) max_wait: Duration,
@@ -54,7 +53,6 @@ impl Limits {
         Self {
             stagger: ms(settings.stagger_ms),
             last_submit: Mutex::new(None),
-            runs: Semaphore::new(usize::try_from(settings.max_runs.max(1)).unwrap_or(1)),
             downloads: Semaphore::new(
                 usize::try_from(settings.download_workers.max(1)).unwrap_or(1),
             ),
@@ -67,11 +65,12 @@ impl Limits {
         }
     }
 
-    /// Waits until `stagger` has passed since the previous submission, then claims the moment.
-    pub(super) async fn submit_turn(&self) {
+    /// Waits until `stagger` (on the server's clock: times `scale`) has passed since the
+    /// previous submission, then claims the moment.
+    pub(super) async fn submit_turn(&self, scale: f64) {
         let mut last = self.last_submit.lock().await;
         if let Some(previous) = *last {
-            let ready = previous + self.stagger;
+            let ready = previous + self.stagger.mul_f64(scale);
             let now = Instant::now();
             if ready > now {
                 tokio::time::sleep(ready - now).await;
@@ -103,7 +102,7 @@ mod tests {
             .map(|_| {
                 let limits = std::sync::Arc::clone(&limits);
                 tokio::spawn(async move {
-                    limits.submit_turn().await;
+                    limits.submit_turn(1.0).await;
                     (Instant::now() - start).as_millis()
                 })
             })

@@ -10,9 +10,12 @@
 //! run's first ONC call goes alone, and a 401 stops scheduling as Ctrl-C does, so a bad token
 //! costs one request and is reported once ([`RunSummary::token_rejected`]).
 //!
-//! Limits (SPEC §7) live in [`Limits`]: submissions spaced by `stagger`, at most `max_runs` ONC
-//! runs in flight (a slot is held from submission until the run completes, so downloads of early
-//! runs overlap the processing of later ones), at most `download_workers` downloads at once.
+//! Limits (SPEC §7) live in [`Limits`]: submissions spaced by `stagger`, at most
+//! `download_workers` downloads at once; how many ONC runs are in flight is found from ONC's
+//! answers, up to `max_runs` (`admission`: a run is submitted while ONC starts ours at once,
+//! held while one is queued, fewer after a 429/503; a run holds its place from submission until
+//! it completes, so downloads of early runs overlap the processing of later ones). Against the
+//! simulator every timer is multiplied by its time scale ([`crate::onc::OncClient::time_scale`]).
 //!
 //! Durability: a dpRequestId is journaled before `run` is called, and the dpRunId as soon as it
 //! is known; a coverage entry (what the query covered and which files it returned) is written
@@ -23,6 +26,7 @@
 //! `archive` (listings), `download` (files of a run, claims), `clips` (clip jobs), [`events`],
 //! [`states`] (node states for `plan` and `status`).
 
+mod admission;
 mod archive;
 mod claims;
 mod clips;

@@ -25,6 +25,7 @@ use crate::onc::OncClient;
 use crate::plan::Plan;
 use onc_format::stamp::onc_date;
 
+use super::admission::Admission;
 use super::claims::FileClaims;
 use super::context::Context;
 use super::job::{Job, JobEnd, jobs, run_job};
@@ -81,6 +82,7 @@ pub async fn execute(
         client,
         cache,
         limits: Limits::new(&work.plan.settings),
+        admission: Admission::new(usize::try_from(work.plan.settings.max_runs).unwrap_or(1)),
         output_dir: output_dir.to_path_buf(),
         events,
         cancel: stopped,

@@ -45,6 +45,31 @@ impl ProductRequest {
 /// (longer spellings and plurals such as `sec`, `seconds`, `minutes`, `hours`, `h` accepted; the
 /// space is optional; decimals allowed). `None` for anything else, negative or absurdly large.
 pub fn parse_processing_time(text: &str) -> Option<Duration> {
+    parse_processing_estimate(text).map(|estimate| estimate.expected)
+}
+
+/// ONC's processing-time estimate, with how finely it is stated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessingEstimate {
+    /// The figure ONC gave.
+    pub expected: Duration,
+    /// One unit of its last digit: `35 s` → 1 s, `6 min` → 60 s, `1.5 hour` → 6 min. ONC rounds
+    /// its figure to this, so the run may end up to one resolution earlier.
+    pub resolution: Duration,
+}
+
+impl ProcessingEstimate {
+    /// The earliest the run plausibly ends: one resolution before the figure (at least half
+    /// of it).
+    pub fn earliest(&self) -> Duration {
+        self.expected
+            .saturating_sub(self.resolution)
+            .max(self.expected / 2)
+    }
+}
+
+/// Parses `estimatedProcessingTime` with its resolution (see [`parse_processing_time`]).
+pub fn parse_processing_estimate(text: &str) -> Option<ProcessingEstimate> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -58,7 +83,14 @@ pub fn parse_processing_time(text: &str) -> Option<Duration> {
         "day" | "days" | "d" => 86_400.0,
         _ => return None,
     };
-    Duration::try_from_secs_f64(value * seconds_per_unit).ok()
+    let decimals = number
+        .split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len());
+    let step = 10f64.powi(-i32::try_from(decimals.min(9)).unwrap_or(9));
+    Some(ProcessingEstimate {
+        expected: Duration::try_from_secs_f64(value * seconds_per_unit).ok()?,
+        resolution: Duration::try_from_secs_f64(step * seconds_per_unit).ok()?,
+    })
 }
 
 /// One run of a data-product request, from `run`, `cancel` or `restart`.
@@ -298,6 +330,34 @@ mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    /// The resolution is one unit of the figure's last digit; the earliest end is one
+    /// resolution early, never below half the figure.
+    #[test]
+    fn estimates_carry_their_resolution() {
+        let cases = [
+            ("35 s", 35_000, 1_000, 34_000),
+            ("6 min", 360_000, 60_000, 300_000),
+            ("1.5 hour", 5_400_000, 360_000, 5_040_000),
+            ("2 s", 2_000, 1_000, 1_000),
+            ("1 s", 1_000, 1_000, 500),
+        ];
+        for (text, expected, resolution, earliest) in cases {
+            let estimate = parse_processing_estimate(text).unwrap();
+            assert_eq!(estimate.expected, Duration::from_millis(expected), "{text}");
+            assert_eq!(
+                estimate.resolution,
+                Duration::from_millis(resolution),
+                "{text}"
+            );
+            assert_eq!(
+                estimate.earliest(),
+                Duration::from_millis(earliest),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_processing_estimate("soon"), None);
     }
 
     #[test]

@@ -100,6 +100,15 @@ struct Inner {
     timeout: Duration,
     backoff: Backoff,
     requests_sent: AtomicU64,
+    /// The base URL is on this machine (the simulator): its time-scale header is honoured.
+    loopback: bool,
+    /// Real seconds per simulated second, as the simulator last said (`f64` bits); 1.0 for ONC.
+    time_scale_bits: AtomicU64,
+    /// 429 and 503 answers received: ONC (or a proxy in front of it) asking for less load.
+    throttled: AtomicU64,
+    /// The latest `Retry-After` of a 429 or 503, in milliseconds (0: none pending): the next
+    /// retry waits at least this long.
+    retry_after_ms: AtomicU64,
     /// Per-client jitter seed base, plus a counter so that each delay draws fresh jitter.
     jitter_base: u64,
     jitter_counter: AtomicU64,
@@ -143,12 +152,14 @@ impl OncClient {
             .connect_timeout(config.timeout)
             .read_timeout(config.timeout);
         if is_loopback(&base_url) {
+            // (Also why the simulator's time-scale header is believed: see `note_answer`.)
             // The simulator: a proxy from the environment must not intercept loopback traffic.
             builder = builder.no_proxy();
         }
         let http = builder.build().map_err(|e| OncError::Client {
             detail: redact_text(&e.without_url().to_string(), &config.token),
         })?;
+        let loopback = is_loopback(&base_url);
         let jitter_base = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -162,6 +173,10 @@ impl OncClient {
                 timeout: config.timeout,
                 backoff: config.backoff,
                 requests_sent: AtomicU64::new(0),
+                loopback,
+                time_scale_bits: AtomicU64::new(1.0_f64.to_bits()),
+                throttled: AtomicU64::new(0),
+                retry_after_ms: AtomicU64::new(0),
                 jitter_base,
                 jitter_counter: AtomicU64::new(0),
             }),
@@ -171,6 +186,25 @@ impl OncClient {
     /// The normalised base URL (ends with `/`).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// Real seconds per simulated second: 1.0 against ONC; against the simulator on this
+    /// machine, what its answers say (from the first answer on). Every timer of the client and
+    /// the executor (stagger, polls, backoff) is multiplied by it, so that a run against a
+    /// simulator running 20× fast paces itself as it would against ONC.
+    pub fn time_scale(&self) -> f64 {
+        f64::from_bits(self.inner.time_scale_bits.load(Ordering::Relaxed))
+    }
+
+    /// `duration` on the server's clock (see [`OncClient::time_scale`]).
+    pub fn scaled(&self, duration: Duration) -> Duration {
+        duration.mul_f64(self.time_scale())
+    }
+
+    /// How many 429 and 503 answers this client has received: the executor admits fewer runs
+    /// when it grows.
+    pub fn throttled(&self) -> u64 {
+        self.inner.throttled.load(Ordering::Relaxed)
     }
 
     /// Number of HTTP requests this client (and its clones) has sent, every attempt counted.
@@ -394,7 +428,11 @@ impl OncClient {
                 Err(err) if err.is_transient() && made < max_attempts => {
                     let seed = self.inner.jitter_base
                         ^ self.inner.jitter_counter.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff.delay(made, seed)).await;
+                    // The server's Retry-After (already on its clock) is a floor.
+                    let asked =
+                        Duration::from_millis(self.inner.retry_after_ms.swap(0, Ordering::Relaxed));
+                    let delay = self.scaled(backoff.delay(made, seed)).max(asked);
+                    tokio::time::sleep(delay).await;
                     made += 1;
                 }
                 Err(OncError::Transport {
@@ -425,13 +463,47 @@ impl OncClient {
             .collect();
         pairs.push((query::TOKEN, self.inner.token.expose()));
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-        self.inner
+        let response = self
+            .inner
             .http
             .get(url)
             .query(&pairs)
             .send()
             .await
-            .map_err(|e| reqwest_error(e, endpoint, &self.inner.token))
+            .map_err(|e| reqwest_error(e, endpoint, &self.inner.token))?;
+        self.note_answer(&response);
+        Ok(response)
+    }
+
+    /// Learns from an answer's head: the simulator's time scale (believed only from loopback,
+    /// bounded to [1e-4, 1] so no answer can make the client faster than it would be against
+    /// ONC), and a 429/503 with its `Retry-After` (seconds, at most 10 minutes).
+    fn note_answer(&self, response: &reqwest::Response) {
+        let headers = response.headers();
+        if self.inner.loopback
+            && let Some(scale) = headers
+                .get(query::SIM_TIME_SCALE_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|text| text.trim().parse::<f64>().ok())
+                .filter(|scale| scale.is_finite() && *scale > 0.0)
+        {
+            self.inner
+                .time_scale_bits
+                .store(scale.clamp(1e-4, 1.0).to_bits(), Ordering::Relaxed);
+        }
+        let status = response.status().as_u16();
+        if status == 429 || status == 503 {
+            self.inner.throttled.fetch_add(1, Ordering::Relaxed);
+            let seconds = headers
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+                .min(600);
+            self.inner
+                .retry_after_ms
+                .store(seconds * 1_000, Ordering::Relaxed);
+        }
     }
 
     /// GET with retries; any 2xx body parsed as JSON (an empty body is `null`).

@@ -23,7 +23,10 @@ pub mod redact;
 pub mod retry;
 
 pub use answers::{DownloadOutcome, Downloaded, FileIndex, RunPoll};
-pub use api::{ArchiveEntry, OncErrorDetail, ProductRequest, RunInfo, parse_processing_time};
+pub use api::{
+    ArchiveEntry, OncErrorDetail, ProcessingEstimate, ProductRequest, RunInfo,
+    parse_processing_estimate, parse_processing_time,
+};
 pub use client::{ClientConfig, DEFAULT_BASE_URL, OncClient};
 pub use connect::{ConnectError, ConnectOptions, SIMULATOR, connect, find_token};
 pub use discovery::DeploymentFilter;

@@ -42,7 +42,7 @@ pub(super) fn resolve_settings(check: &mut Checker<'_>) -> Settings {
         stagger_ms: check.duration(&p(&["onc", "stagger"]), stagger.as_ref(), 3_000),
         poll_interval_ms: check.duration(&p(&["onc", "poll_interval"]), poll.as_ref(), 30_000),
         max_wait_ms: check.duration(&p(&["onc", "max_wait"]), max_wait.as_ref(), 45 * 60_000),
-        max_runs: check.positive(&p(&["onc", "max_runs"]), max_runs, 8),
+        max_runs: check.positive(&p(&["onc", "max_runs"]), max_runs, 16),
         download_workers: check.positive(&p(&["onc", "download_workers"]), workers, 4),
         max_attempts: check.positive(&p(&["onc", "max_attempts"]), attempts, 6),
         timeout_ms: check.duration(&p(&["onc", "timeout"]), timeout.as_ref(), 60_000),

@@ -361,24 +361,27 @@ async fn killed_runs_resume_without_resubmitting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flaky_server_is_survived_and_a_failed_run_reported() {
-    // A seed under which exactly one of the three submissions fails, and its resubmission (the
-    // fourth) does not.
-    let seed = (0..10_000)
+async fn a_flaky_server_is_survived_and_failed_runs_are_restarted() {
+    // A seed under which one of the three submissions fails on its first run and on its three
+    // restarts, and succeeds on the fourth restart; the other two never fail.
+    let seed = (0..100_000)
         .find(|&seed| {
             let faults = FaultConfig {
-                failed_run_rate: 0.3,
+                failed_run_rate: 0.5,
                 seed,
                 ..FaultConfig::default()
             };
-            (0..3).filter(|&n| faults.run_fails(n)).count() == 1 && !faults.run_fails(3)
+            !faults.run_fails(0)
+                && !faults.run_fails(1)
+                && (0..4).all(|attempt| faults.attempt_fails(2, attempt))
+                && !faults.attempt_fails(2, 4)
         })
         .unwrap();
     let faults = FaultConfig {
         server_error_rate: 0.1,
         reset_rate: 0.1,
         truncate_rate: 0.1,
-        failed_run_rate: 0.3,
+        failed_run_rate: 0.5,
         seed,
         ..FaultConfig::default()
     };
@@ -401,23 +404,37 @@ async fn a_flaky_server_is_survived_and_a_failed_run_reported() {
     assert_eq!(summary["runs_downloaded"], 2, "{summary}");
     let failures = summary["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 1);
+    let reason = failures[0]["reason"].as_str().unwrap();
     assert!(
-        failures[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("simulated failure"),
-        "{summary}"
+        reason.contains("failed again after 3 restart(s)")
+            && reason.contains("simulated failure")
+            && reason.contains("the next `run` restarts it again"),
+        "{reason}"
     );
-    assert!(sim.stats().faults_injected > 0);
-    // The failed run is not re-attached: the next run submits it again and completes.
+    // Restarted with ONC's `restart`, three times, never submitted again.
+    let stats = sim.stats();
+    assert_eq!(stats.restarts, 3, "{stats:?}");
+    assert_eq!(stats.submissions, 3, "{stats:?}");
+    assert!(stats.faults_injected > 0);
+    // The journal keeps the failed request, with its restarts counted.
+    let journal = journal_entries(scratch.path());
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    assert_eq!(journal[0]["restarts"], 3, "{journal:?}");
+    // The next run re-attaches to the same dpRequestId and restarts it before it considers a
+    // new submission; the fourth restart succeeds.
     let dir = scratch.path().to_path_buf();
     let again = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "m.toml", "--json"]))
         .await
         .unwrap();
     assert_eq!(again.code, 0, "{}", again.stderr);
     let again = record(&again);
-    assert_eq!(again["requests_submitted"], 1, "{again}");
-    assert_eq!(again["runs_reattached"], 0, "{again}");
+    assert_eq!(again["requests_submitted"], 0, "{again}");
+    assert_eq!(again["runs_reattached"], 1, "{again}");
+    let stats = sim.stats();
+    assert_eq!(stats.restarts, 4, "{stats:?}");
+    assert_eq!(stats.submissions, 3, "{stats:?}");
+    assert_eq!(stats.duplicate_submissions, 0, "{stats:?}");
+    assert!(journal_entries(scratch.path()).is_empty());
     sim.stop().await;
 }
 
