@@ -18,5 +18,6 @@ mod keys;
 mod robustness;
 mod run;
 mod scenarios;
+mod signals;
 mod sim;
 mod support;
