@@ -252,3 +252,47 @@ async fn a_second_signal_exits_at_once() {
     );
     sim.stop().await;
 }
+
+/// Regression: an archived file in flight was downloaded to its end after the first signal
+/// (only product downloads were abandoned), so a 25 MB FLAC on a slow link outlived a Slurm
+/// time limit's grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_file_in_flight_is_abandoned_at_the_first_signal() {
+    // One archive stage; its ~4.7 MB file trickles at 300 kB/s (about 15 s).
+    let faults = FaultConfig {
+        throttle_bytes_per_s: 300_000,
+        ..FaultConfig::default()
+    };
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.05,
+        faults,
+        ..SimConfig::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let text = manifest(&sim.base_url, "");
+    let archive_only = text[..text.find("[fetch.plotres]").unwrap()].to_owned()
+        + &text[text.find("[fetch.audio]").unwrap()..];
+    scratch.write("m.toml", &archive_only);
+    let dir = scratch.path().to_path_buf();
+    let (exit, stderr, stopped_in) = tokio::task::spawn_blocking(move || {
+        let (mut child, lines) = spawn_run(&dir);
+        let started = Instant::now();
+        while !has_partial_download(&dir) {
+            assert!(started.elapsed() < Duration::from_secs(60), "no download");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let signalled = Instant::now();
+        send(&child, "TERM");
+        let exit = wait_for_exit(&mut child, Duration::from_secs(60));
+        (exit, drain(&lines), signalled.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(exit, Some(143), "{stderr}");
+    assert!(!stderr.contains("downloaded ICLISTENHF"), "{stderr}");
+    assert!(stopped_in < Duration::from_secs(5), "took {stopped_in:?}");
+    assert_eq!(temp_names(scratch.path()), Vec::<String>::new());
+    sim.stop().await;
+}
