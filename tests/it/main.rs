@@ -15,6 +15,7 @@ mod examples;
 mod failfast;
 mod golden;
 mod keys;
+mod kill_suite;
 mod robustness;
 mod run;
 mod scenarios;
