@@ -410,3 +410,30 @@ async fn kill_suite() {
     );
     assert_eq!(partial, 0, "partial or temporary files were left");
 }
+
+/// Regression (found by the suite, trial 23 of seed 7): a SIGKILL between linking a clip under
+/// its temp name and the rename left `.instant.flac.<unique>.onc-pipe-tmp` in the output tree,
+/// and no later run removed it. New outputs are now linked straight into place, and a run
+/// sweeps such leftovers (and the writability probe's) from the folders it writes to.
+#[test]
+fn the_temp_names_a_killed_run_left_are_swept_by_the_next() {
+    let scratch = Scratch::new();
+    let in_process = "\n[onc.simulator]\nsample_rate = 8000\ntime_scale = 0.002\n";
+    scratch.write("m.toml", &(manifest("simulator") + in_process));
+    let first = crate::run::onc_pipe(scratch.path(), &["run", "m.toml", "--quiet"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let data = scratch.path().join("data");
+    let clean = tree(&data);
+    let planted = [
+        "ICLISTENHF6324/events/clips/audio/.instant.flac.5412-70-908660776.onc-pipe-tmp",
+        "ICLISTENHF6324/survey/mat/.x-spect_plotRes.mat.5412-3-1.onc-pipe-tmp",
+        ".onc-pipe-write-probe5412-0-000000001.tmp",
+    ];
+    for name in planted {
+        std::fs::write(data.join(name), b"left by a killed run").unwrap();
+    }
+    let again = crate::run::onc_pipe(scratch.path(), &["run", "m.toml", "--quiet"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(tree(&data), clean);
+    assert_eq!(leftovers(scratch.path()), Vec::<String>::new());
+}
