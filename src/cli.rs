@@ -1,7 +1,7 @@
 //! Command-line interface: clap types → calls into the library → what it renders, and an exit
 //! code. The work is the library's ([`crate::run`], [`crate::exec`], [`crate::report`]); the
 //! codes are [`crate::error`]'s (SPEC §2): 0 success; 1 some nodes failed; 2 invalid input
-//! (manifest, request file, arguments); 3 could not start; 130 interrupted.
+//! (manifest, request file, arguments); 3 could not start; 130, 143, 129 interrupted by SIGINT (Ctrl-C), SIGTERM, SIGHUP.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -223,11 +223,17 @@ fn run_manifest(
         Err(error) => return report_error(&error),
     };
     let summary = &outcome.summary;
-    if !cli.quiet || !summary.failures.is_empty() {
+    // An interrupted run always says how to resume, even with --quiet: a batch job's log is
+    // where its user looks after a time limit.
+    if !cli.quiet || !summary.failures.is_empty() || summary.interrupted {
         eprint!(
             "{}",
             report::summary_text(summary, outcome.record.as_deref())
         );
+        if summary.interrupted {
+            let args: Vec<String> = std::env::args().collect();
+            eprintln!("{}", report::resume_line(&args));
+        }
         eprint!(
             "{}",
             report::estimate::comparison_line(&outcome.estimate, summary)

@@ -24,6 +24,10 @@ pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_CANNOT_START: i32 = 3;
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention).
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit code of a run stopped by SIGTERM (a Slurm time limit, `timeout`): 128 + 15.
+pub const EXIT_TERMINATED: i32 = 143;
+/// Exit code of a run stopped by SIGHUP (its terminal closed): 128 + 1.
+pub const EXIT_HANGUP: i32 = 129;
 
 /// Why a command could not do its work.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,10 @@ pub enum Error {
     Connect(#[from] ConnectError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The handlers of SIGINT, SIGTERM and SIGHUP could not be installed: without them a
+    /// signal would kill the run without cleaning up or writing its record.
+    #[error("cannot start: failed to listen for interrupting signals: {0}")]
+    Signals(std::io::Error),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: std::net::SocketAddr,
@@ -135,6 +143,7 @@ impl Error {
             | Error::CacheBusy(_)
             | Error::Connect(_)
             | Error::Runtime(_)
+            | Error::Signals(_)
             | Error::Listen { .. }
             | Error::Output(_)
             | Error::Discovery(_)

@@ -14,6 +14,7 @@
 //! estimate    plan + DAG + node states + sample rates + free space ──► bytes, ONC time, wall time
 //! report/     plans, states, events and summaries ──► text and JSON; nothing else formats
 //! discover    ONC's deployments of a plan's devices and sites, cached with an expiry
+//! interrupt   SIGINT, SIGTERM, SIGHUP ──► which one stopped a run, and its exit code
 //! preflight   writable folders and free space, checked before anything is ordered
 //! run         `onc-pipe run` as one call: cache lock, token, connection, reporter, record
 //! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
@@ -34,6 +35,7 @@ pub mod discover;
 pub mod error;
 pub mod estimate;
 pub mod exec;
+pub mod interrupt;
 pub mod manifest;
 pub mod onc;
 pub mod plan;

@@ -34,7 +34,7 @@ pub fn check_writable(folder: &Path) -> Result<u64, LocalProblem> {
         path: folder.to_path_buf(),
         source,
     })?;
-    let probe = folder.join(crate::temp::unique_name(".onc-pipe-write-probe", ".tmp"));
+    let probe = folder.join(crate::temp::unique_name(crate::temp::PROBE_PREFIX, ".tmp"));
     std::fs::write(&probe, b"probe").map_err(|source| LocalProblem::Write {
         path: folder.to_path_buf(),
         source,

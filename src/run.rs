@@ -14,8 +14,9 @@
 //! refuse downloads that cannot fit the cache's file system (`estimates`), find the token, start
 //! the runtime, connect (or start the in-process simulator), check every window against ONC's
 //! deployments (`discover`), show events as they come (bars or plain lines), stop scheduling on
-//! the first Ctrl-C (a second one exits at once), execute, write the run record last (with the
-//! estimate beside what was done).
+//! the first SIGINT, SIGTERM or SIGHUP (a second one exits at once; [`crate::interrupt`]),
+//! execute, write the run record last (with the estimate beside what was done and the signal
+//! that stopped it).
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,7 @@ use crate::discover::{Discovered, discover};
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Error, Folder};
 use crate::estimate::Estimate;
 use crate::exec::{RunStats, RunSummary, Work};
+use crate::interrupt::{Interrupt, Signals};
 use crate::manifest::Diagnostic;
 use crate::onc::{ConnectError, ConnectOptions, OncClient, SIMULATOR, find_token};
 use crate::plan::{KnownProducts, Settings};
@@ -361,10 +363,13 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// 130 when interrupted, 1 when some node failed, else 0.
+    /// When interrupted, 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for
+    /// SIGHUP); 1 when some node failed; else 0.
     pub fn exit_code(&self) -> i32 {
         if self.summary.interrupted {
-            EXIT_INTERRUPTED
+            self.summary
+                .interrupted_by
+                .map_or(EXIT_INTERRUPTED, Interrupt::exit_code)
         } else if self.summary.failures.is_empty() {
             EXIT_OK
         } else {
@@ -404,6 +409,28 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let mut reporter =
         report::progress::Reporter::new(options.bars, options.quiet, RunStats::default());
     let (summary, estimate) = runtime.block_on(async {
+        // Signals first, before anything is sent: from here on SIGINT, SIGTERM and SIGHUP stop
+        // the run cleanly instead of killing it mid-write (one heard during the deployment
+        // check lets that finish, then nothing is scheduled).
+        let mut signals = Signals::listen().map_err(Error::Signals)?;
+        let (stop, cancel) = tokio::sync::watch::channel(false);
+        let heard = std::sync::Arc::new(std::sync::OnceLock::new());
+        let interrupts = tokio::spawn({
+            let heard = heard.clone();
+            async move {
+                if let Some(first) = signals.next().await {
+                    let _ = heard.set(first);
+                    report::stopping_notice(first);
+                    let _ = stop.send(true);
+                    if let Some(second) = signals.next().await {
+                        // The second signal: the user (or the scheduler) wants out now. The
+                        // journal is durable, so the next run resumes whatever was in flight;
+                        // partial downloads in the cache's tmp/ are swept by that run.
+                        std::process::exit(second.exit_code());
+                    }
+                }
+            }
+        });
         let (client, simulator) = connect_or_simulate(&connect, token, &settings.simulator).await?;
         // Know before ordering: every window against ONC's deployments. A window outside them
         // stops the run here, before anything is submitted.
@@ -440,24 +467,12 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
             }
             reporter.finish();
         });
-        let (stop, cancel) = tokio::sync::watch::channel(false);
-        let interrupts = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                report::stopping_notice();
-                let _ = stop.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    // The second Ctrl-C: the user wants out now. The journal is durable, so
-                    // the next run resumes whatever was in flight.
-                    std::process::exit(EXIT_INTERRUPTED);
-                }
-            }
-        });
         let work = Work {
             plan: &compiled.plan,
             dag: &compiled.dag,
             manifest: &compiled.loaded.file,
         };
-        let summary = crate::exec::execute(
+        let mut summary = crate::exec::execute(
             work,
             client,
             cache.clone(),
@@ -468,6 +483,9 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         )
         .await;
         interrupts.abort();
+        if summary.interrupted {
+            summary.interrupted_by = heard.get().copied();
+        }
         let _ = reporter.await;
         if let Some(simulator) = simulator {
             simulator.stop().await;

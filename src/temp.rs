@@ -3,7 +3,8 @@
 //!
 //! Input: a folder and a prefix or suffix. Output: unique names, and a [`TempGuard`] that deletes
 //! its file when dropped unless it was disarmed (renamed into place) or kept. No errors: deleting
-//! is best effort (the cache sweeps its `tmp/` at the start of every run).
+//! is best effort (the cache sweeps its `tmp/` at the start of every run, and the run sweeps the
+//! output folders it writes to of the names below, [`sweep_leftovers`]: a SIGKILL runs no drop).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,38 @@ pub fn unique_name(prefix: &str, suffix: &str) -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("{prefix}{}-{n}-{nanos:09}{suffix}", std::process::id())
+}
+
+/// The ending of the hidden name an output is linked or copied under beside its destination,
+/// before it is renamed over it (`.NAME.<unique>.onc-pipe-tmp`).
+pub const OUTPUT_TEMP_SUFFIX: &str = ".onc-pipe-tmp";
+
+/// The start of the file that proves a folder writable before a run (`.onc-pipe-write-probe<unique>.tmp`).
+pub const PROBE_PREFIX: &str = ".onc-pipe-write-probe";
+
+/// Whether `name` is one of the temporary names onc-pipe makes in the output tree.
+pub fn is_output_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && (name.ends_with(OUTPUT_TEMP_SUFFIX)
+            || (name.starts_with(PROBE_PREFIX) && name.ends_with(".tmp")))
+}
+
+/// Removes from `folder` (not its subfolders) the temporary names of [`is_output_temp_name`] a
+/// killed run left there; returns how many. A missing or unreadable folder has none.
+///
+/// Called by a run, under the cache lock, before it places any output: no run is writing there
+/// then, so such a name can only be a leftover. (Two runs with different caches writing one
+/// output tree at the same moment are not supported: they race on the outputs' names anyway.)
+pub fn sweep_leftovers(folder: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|entry| is_output_temp_name(&entry.file_name().to_string_lossy()))
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
 }
 
 /// Deletes a temporary file when dropped, unless disarmed or kept.
@@ -83,5 +116,35 @@ mod tests {
         assert!(kept.exists());
         // A guard of a file never created drops quietly.
         drop(TempGuard::new(dir.path().join("never")));
+    }
+
+    #[test]
+    fn a_sweep_removes_only_leftover_temp_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let leftovers = [
+            ".clip.flac.123-4-5.onc-pipe-tmp",
+            ".onc-pipe-write-probe123-0-000000001.tmp",
+        ];
+        let kept = [
+            "clip.flac",
+            ".hidden-by-the-user",
+            "clip.flac.onc-pipe-tmp",
+            ".onc-pipe-write-probe-notes.txt",
+        ];
+        for name in leftovers.iter().chain(&kept) {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join(".sub.onc-pipe-tmp")).unwrap();
+        assert_eq!(sweep_leftovers(dir.path()), 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected: Vec<&str> = kept.to_vec();
+        expected.push(".sub.onc-pipe-tmp");
+        expected.sort();
+        assert_eq!(left, expected);
+        assert_eq!(sweep_leftovers(&dir.path().join("missing")), 0);
     }
 }

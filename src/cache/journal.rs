@@ -47,16 +47,27 @@ pub struct JournalScan {
 impl Cache {
     /// Writes (or replaces) the journal entry of `node_key`, durably. Any query parameter named
     /// `token` (in any case) is dropped first: the token never reaches the disk.
+    ///
+    /// A new entry is renamed into place before its fsync ([`Cache::write_new_visible_first`]):
+    /// it holds the dpRequestId of a submission ONC has just accepted, and until it is visible a
+    /// kill means a second submission. A replaced entry (the dpRunId added) keeps the
+    /// fsync-then-rename order, so a power cut cannot lose the id it already holds.
     pub fn journal_write(&self, node_key: &str, entry: &JournalEntry) -> Result<(), CacheError> {
         let dir = self.root.join(JOURNAL_DIR);
         check_key("node key", node_key, &dir)?;
         let path = dir.join(format!("{node_key}.json"));
-        if entry.query.keys().any(|k| k.eq_ignore_ascii_case("token")) {
-            let mut clean = entry.clone();
-            clean.query.retain(|k, _| !k.eq_ignore_ascii_case("token"));
+        let mut clean = entry.clone();
+        clean.query.retain(|k, _| !k.eq_ignore_ascii_case("token"));
+        if path.exists() {
             return self.write_json_atomic(&path, &clean);
         }
-        self.write_json_atomic(&path, entry)
+        let mut bytes =
+            serde_json::to_vec_pretty(&clean).map_err(|source| CacheError::Serialize {
+                path: path.clone(),
+                source,
+            })?;
+        bytes.push(b'\n');
+        self.write_new_visible_first(&path, &bytes)
     }
 
     /// The journal entry of `node_key`; `None` when there is none or it is damaged.

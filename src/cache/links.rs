@@ -11,16 +11,18 @@ use std::path::{Component, Path, PathBuf};
 
 use super::CacheError;
 use super::store::copy_synced;
-use crate::temp::unique_name;
+use crate::temp::{OUTPUT_TEMP_SUFFIX, unique_name};
 
 /// Puts `object` at `dest` as a hard link, or a copy where linking fails (another filesystem,
 /// a filesystem without hard links, too many links). Returns `true` if `dest` is a link.
 ///
 /// Parent folders are created. An existing `dest` that already is this object (same inode) is
 /// left alone; an existing copy with identical content is left alone too (and reported as a
-/// copy). Anything else is replaced atomically: the link or copy is made under a hidden temp
-/// name in the same folder, then renamed over `dest`, so readers never see a missing or partial
-/// file. A folder at `dest` is never replaced.
+/// copy). A missing `dest` is linked straight into place (atomic). Anything else (a copy, a
+/// replacement) is made under a hidden temp name in the same folder, then renamed over `dest`,
+/// so readers never see a missing or partial file; a kill between the two leaves the temp name,
+/// which the next run sweeps ([`crate::temp::sweep_leftovers`]). A folder at `dest` is never
+/// replaced.
 pub fn link_output(object: &Path, dest: &Path) -> Result<bool, CacheError> {
     place_output(object, dest, true)
 }
@@ -46,13 +48,14 @@ pub(crate) fn place_output(
     };
     fs::create_dir_all(&parent).map_err(|e| CacheError::io("create directory", &parent, e))?;
 
-    if let Ok(existing) = fs::symlink_metadata(dest) {
+    let existing = fs::symlink_metadata(dest).ok();
+    if let Some(existing) = &existing {
         if existing.is_dir() {
             return Err(CacheError::DestinationIsDirectory {
                 path: dest.to_path_buf(),
             });
         }
-        if same_inode(&object_meta, &existing) {
+        if same_inode(&object_meta, existing) {
             return Ok(true);
         }
         if existing.is_file()
@@ -63,10 +66,16 @@ pub(crate) fn place_output(
         }
     }
 
+    // A new name is linked straight into place: link(2) is atomic (the name appears complete),
+    // and no temp name exists for a kill to leave behind. If the name appeared meanwhile (two
+    // tasks placing one output), the rename below replaces it as for any existing file.
+    if existing.is_none() && allow_link && fs::hard_link(object, dest).is_ok() {
+        return Ok(true);
+    }
     let temp = parent.join(format!(
         ".{}.{}",
         file_name.to_string_lossy(),
-        unique_name("", ".onc-pipe-tmp")
+        unique_name("", OUTPUT_TEMP_SUFFIX)
     ));
     let linked = allow_link && fs::hard_link(object, &temp).is_ok();
     if !linked {

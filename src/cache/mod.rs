@@ -292,6 +292,44 @@ impl Cache {
         Ok(())
     }
 
+    /// Writes a *new* file `dest` so that it is visible as soon as possible and durable before
+    /// this returns: temp file in `tmp/`, rename, then fsync of the file and its folder.
+    ///
+    /// For the journal's first entry of a submission: between ONC's answer and the entry being
+    /// visible, a SIGKILL loses the dpRequestId (ONC has no idempotency key to find it again)
+    /// and the next run submits again. A process's death keeps the page cache, so the renamed
+    /// file survives it; [`Cache::write_atomic`]'s fsync before the rename (milliseconds) would
+    /// widen that window for nothing. A power cut before the fsync may leave the file empty or
+    /// partial: it then reads as damaged, that is absent, as if the write had not happened —
+    /// and the id is not used before the fsync. Not for replacing a file: the old content could
+    /// be lost to a power cut.
+    pub(crate) fn write_new_visible_first(
+        &self,
+        dest: &Path,
+        bytes: &[u8],
+    ) -> Result<(), CacheError> {
+        let temp = TempGuard::new(self.new_temp_path("tmp"));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp.path())
+            .map_err(|e| CacheError::io("create", temp.path(), e))?;
+        file.write_all(bytes)
+            .map_err(|e| CacheError::io("write", temp.path(), e))?;
+        if let Some(parent) = dest.parent() {
+            ensure_dir(parent)?;
+        }
+        fs::rename(temp.path(), dest).map_err(|e| CacheError::io("rename into", dest, e))?;
+        temp.disarm();
+        // The open handle still names the same inode, now at `dest`.
+        file.sync_all()
+            .map_err(|e| CacheError::io("sync", dest, e))?;
+        if let Some(parent) = dest.parent() {
+            sync_dir(parent)?;
+        }
+        Ok(())
+    }
+
     /// Serialises `value` as pretty JSON (people read these files) and writes it atomically.
     pub(crate) fn write_json_atomic<T: serde::Serialize>(
         &self,

@@ -573,6 +573,23 @@ fn corrupt_journal_entries_read_as_missing_with_a_reason() {
     assert_eq!(cache.journal_all().unwrap().len(), 1);
 }
 
+/// A new entry is renamed into place before its fsync (the SIGKILL window after ONC's answer is
+/// then microseconds, not an fsync). A power cut before that fsync can leave it empty: it must
+/// read as absent (the node is submitted again), never as an entry. Nothing stays in tmp/.
+#[test]
+fn a_new_journal_entry_left_empty_by_a_power_cut_reads_as_missing() {
+    let (_dir, cache) = open_temp();
+    cache.journal_write(KEY_A, &journal_entry()).unwrap();
+    assert_eq!(fs::read_dir(cache.tmp_dir()).unwrap().count(), 0);
+    let path = cache.root().join(JOURNAL_DIR).join(format!("{KEY_A}.json"));
+    fs::write(&path, b"").unwrap();
+    assert_eq!(cache.journal_read(KEY_A).unwrap(), None);
+    assert!(matches!(
+        cache.journal_lookup(KEY_A).unwrap(),
+        Lookup::Corrupt(_)
+    ));
+}
+
 // ---------------------------------------------------------------------------------------------
 // node and run records
 

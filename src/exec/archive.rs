@@ -97,13 +97,15 @@ pub(super) async fn archive_job(
                     },
                 };
                 let _permit = context.permit(&context.limits.downloads).await?;
-                let file = context
-                    .onc(
-                        context
-                            .client
-                            .download_archive(name, &context.cache.tmp_dir()),
-                    )
-                    .await?;
+                let tmp = context.cache.tmp_dir();
+                let mut cancel = context.cancel.clone();
+                // A signal abandons the file mid-transfer, as for products: a 64 kHz FLAC is
+                // ~25 MB, and a batch scheduler's SIGKILL follows its SIGTERM within seconds.
+                let file = tokio::select! {
+                    file = context.onc(context.client.download_archive(name, &tmp)) => file?,
+                    // Dropping the download removes its partial file.
+                    _ = cancel.wait_for(|stop| *stop) => return Err(JobError::Interrupted),
+                };
                 let stored = store(context, job, &file.temp_path, name, &file.blake3, file.size)
                     .await
                     .map_err(|error| match error {

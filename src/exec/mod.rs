@@ -66,8 +66,10 @@ pub struct RunSummary {
     /// Every HTTP request sent, polls and retries included.
     pub http_requests: u64,
     pub wall_seconds: f64,
-    /// Stopped before the end: Ctrl-C, or ONC refused the token.
+    /// Stopped before the end: a signal (Ctrl-C, SIGTERM, SIGHUP), or ONC refused the token.
     pub interrupted: bool,
+    /// The signal that stopped the run, when one did (set by the caller, which hears them).
+    pub interrupted_by: Option<crate::interrupt::Interrupt>,
     pub failures: Vec<Failure>,
     /// ONC refused the token (401): the run stopped at that answer; nothing after it was sent.
     pub token_rejected: Option<crate::onc::error::TokenRejected>,
@@ -102,6 +104,9 @@ struct RunRecord<'a> {
     http_requests: u64,
     wall_seconds: f64,
     interrupted: bool,
+    /// The signal that stopped the run (`SIGINT`, `SIGTERM`, `SIGHUP`), when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted_by: Option<&'static str>,
     failures: &'a [Failure],
     /// ONC's refusal of the token, when it stopped the run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,6 +134,7 @@ impl Serialize for RunSummary {
             http_requests: self.http_requests,
             wall_seconds: self.wall_seconds,
             interrupted: self.interrupted,
+            interrupted_by: self.interrupted_by.map(crate::interrupt::Interrupt::name),
             failures: &self.failures,
             token_rejected: self.token_rejected.as_ref().map(ToString::to_string),
         }

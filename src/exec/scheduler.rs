@@ -58,6 +58,7 @@ pub async fn execute(
     let started_at = onc_date(Utc::now());
     let all_jobs = jobs(work.plan, work.dag, output_dir);
     let clip_jobs = clip_jobs(work.dag);
+    sweep_output_folders(output_dir, &all_jobs, &clip_jobs).await;
     let runs_total = all_jobs
         .iter()
         .filter(|j| j.kind == NodeKind::ProductRequest)
@@ -257,6 +258,25 @@ pub(super) enum Task {
 /// nodes) and one of their queries (they share a source identity), in the order they are cut:
 /// by device, media and time, whatever the order of the events in the request file, so clips
 /// that share source files run one after the other and the decoded-file cache keeps them.
+/// Removes the temporary names a killed run left in the folders this run places outputs in
+/// (and the probe in the output root), before anything is placed: a SIGKILL between a temp link
+/// and its rename, or during the writability probe, would otherwise leave them in the user's
+/// tree for good. One listing per folder.
+async fn sweep_output_folders(output_dir: &Path, jobs: &[Job], clips: &[super::clips::ClipJob]) {
+    let mut folders: std::collections::BTreeSet<std::path::PathBuf> = jobs
+        .iter()
+        .flat_map(|job| job.destinations.iter().cloned())
+        .collect();
+    folders.extend(clips.iter().map(|clip| output_dir.join(&clip.folder)));
+    folders.insert(output_dir.to_path_buf());
+    let _ = tokio::task::spawn_blocking(move || {
+        for folder in &folders {
+            crate::temp::sweep_leftovers(folder);
+        }
+    })
+    .await;
+}
+
 pub(super) fn clip_jobs(dag: &Dag) -> Vec<super::clips::ClipJob> {
     let mut jobs: Vec<super::clips::ClipJob> = dag
         .nodes()

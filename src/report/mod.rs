@@ -308,11 +308,35 @@ pub fn not_consulted_text(who: &crate::plan::deployed::Deployed) -> String {
     )
 }
 
-/// Tells the user the first Ctrl-C was heard, and what the second does.
-pub fn stopping_notice() {
-    eprintln!(
-        "onc-pipe: stopping: no new work; partial downloads are removed, the journal is kept (Ctrl-C again to quit now)"
-    );
+/// Tells the user the first interrupting signal was heard, and what a second one does.
+pub fn stopping_notice(heard: crate::interrupt::Interrupt) {
+    eprintln!("{}", stopping_text(heard));
+}
+
+fn stopping_text(heard: crate::interrupt::Interrupt) -> String {
+    format!(
+        "onc-pipe: {}: stopping: no new work; partial downloads are removed, the journal is kept ({} to quit now)",
+        heard.name(),
+        heard.again()
+    )
+}
+
+/// The command that resumes an interrupted run: the same command line, quoted for a POSIX
+/// shell where a word needs it.
+pub fn resume_line(args: &[String]) -> String {
+    let words: Vec<String> = args.iter().map(|arg| shell_word(arg)).collect();
+    format!("to resume: {}", words.join(" "))
+}
+
+/// `word` as a shell reads it back: as is when it holds only safe characters, else in single
+/// quotes (a quote inside written as `'\''`).
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// One plain line for an executor event (when not on a terminal, or with `--no-progress`).
@@ -429,7 +453,14 @@ pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path
         );
     }
     if summary.interrupted {
-        let _ = writeln!(out, "interrupted: run the same command again to resume");
+        let by = summary
+            .interrupted_by
+            .map(|signal| format!(" by {}", signal.name()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "interrupted{by}: run the same command again to resume (in-flight ONC runs are picked up from the journal, not submitted again)"
+        );
     }
     if let Some(path) = record {
         let _ = writeln!(out, "run record: {}", path.display());
@@ -440,6 +471,31 @@ pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resume_line_quotes_only_what_a_shell_would_split() {
+        let args = [
+            "onc-pipe",
+            "run",
+            "my survey.toml",
+            "--cache-dir",
+            "/scratch/it's",
+            "-q",
+        ];
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        assert_eq!(
+            resume_line(&args),
+            "to resume: onc-pipe run 'my survey.toml' --cache-dir '/scratch/it'\\''s' -q"
+        );
+    }
+
+    #[test]
+    fn the_stopping_notice_names_the_signal_and_how_to_quit() {
+        use crate::interrupt::Interrupt;
+        assert!(stopping_text(Interrupt::Int).contains("SIGINT: stopping"));
+        assert!(stopping_text(Interrupt::Int).contains("(Ctrl-C again to quit now)"));
+        assert!(stopping_text(Interrupt::Term).contains("(send it again, or Ctrl-C, to quit now)"));
+    }
 
     /// Every state and reason in the words `plan` and `status` print (their goldens show them in
     /// context; this pins the ones a test run does not reach, such as damaged caches).

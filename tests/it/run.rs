@@ -12,11 +12,11 @@ use onc_sim::{SimConfig, SimHandle, start};
 
 use crate::support::Scratch;
 
-const TOKEN: &str = "c0ffee00-secret-token-4242";
+pub(crate) const TOKEN: &str = "c0ffee00-secret-token-4242";
 
 /// A manifest fetching 25 minutes of plotRes spectrograms (two requests) and the audio of one
 /// event, from `base_url`.
-fn manifest(base_url: &str, extra_onc: &str) -> String {
+pub(crate) fn manifest(base_url: &str, extra_onc: &str) -> String {
     format!(
         r#"#:schema ../schemas/manifest.schema.json
 version = 1
@@ -57,13 +57,13 @@ archive = "flac"
 
 const IN_PROCESS: &str = "[onc.simulator]\nsample_rate = 8000\ntime_scale = 0.002";
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn onc_pipe(dir: &Path, args: &[&str]) -> Ran {
+pub(crate) fn onc_pipe(dir: &Path, args: &[&str]) -> Ran {
     let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
         .args(args)
         .current_dir(dir)
@@ -78,13 +78,13 @@ fn onc_pipe(dir: &Path, args: &[&str]) -> Ran {
     }
 }
 
-fn record(ran: &Ran) -> serde_json::Value {
+pub(crate) fn record(ran: &Ran) -> serde_json::Value {
     serde_json::from_str(&ran.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr))
 }
 
 /// Every file under `root` with its blake3, relative paths sorted.
-fn tree(root: &Path) -> Vec<(String, String)> {
+pub(crate) fn tree(root: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -107,7 +107,7 @@ fn tree(root: &Path) -> Vec<(String, String)> {
     out
 }
 
-async fn simulator(config: SimConfig) -> SimHandle {
+pub(crate) async fn simulator(config: SimConfig) -> SimHandle {
     start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap()
@@ -273,7 +273,7 @@ fn kill_then_resume(dir: &Path, ready: impl Fn(&Path) -> bool) {
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
 }
 
-fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_dir(dir.join("cache/journal-v1"))
         .into_iter()
         .flatten()
@@ -283,7 +283,7 @@ fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn has_partial_download(dir: &Path) -> bool {
+pub(crate) fn has_partial_download(dir: &Path) -> bool {
     std::fs::read_dir(dir.join("cache/tmp"))
         .into_iter()
         .flatten()
