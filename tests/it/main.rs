@@ -13,6 +13,7 @@ mod deployments;
 mod estimates;
 mod examples;
 mod failfast;
+mod faults;
 mod golden;
 mod keys;
 mod kill_suite;
