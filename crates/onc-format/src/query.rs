@@ -14,6 +14,9 @@ use crate::stamp::{onc_date, parse_onc_date};
 
 /// The API token (never logged: see the product's `onc::redact`).
 pub const TOKEN: &str = "token";
+/// The response header onc-pipe's simulator adds to every answer: real seconds per simulated
+/// second. ONC never sends it; a client talking to loopback scales its own timers by it.
+pub const SIM_TIME_SCALE_HEADER: &str = "x-onc-sim-time-scale";
 /// `method=request|run|download|status|cancel|restart` on `dataProductDelivery`.
 pub const METHOD: &str = "method";
 /// A device by its code (`ICLISTENHF6324`).

@@ -23,6 +23,10 @@ pub struct SimConfig {
     pub archived_file_s: f64,
     /// How long results stay downloadable before 410, seconds (before `time_scale`).
     pub retention_s: f64,
+    /// Seconds after a run completes during which its downloads still answer 202 "waiting on
+    /// the file system to synchronize" (ONC's sequence shows such answers; how long they last
+    /// is not documented, so 0 unless a test asks).
+    pub sync_s: f64,
     /// Archive listing page size when the request gives no `rowLimit`.
     pub row_limit: usize,
     pub faults: FaultConfig,
@@ -39,6 +43,7 @@ impl Default for SimConfig {
             on_demand_file_s: 2.5,
             archived_file_s: 0.2,
             retention_s: 7.0 * 86_400.0,
+            sync_s: 0.0,
             row_limit: 500,
             faults: FaultConfig::default(),
         }

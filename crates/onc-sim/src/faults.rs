@@ -15,8 +15,11 @@ pub struct FaultConfig {
     pub reset_rate: f64,
     /// File downloads cut short (the body ends before Content-Length).
     pub truncate_rate: f64,
-    /// Data product runs that end in failure.
+    /// Data product runs that end in failure (each attempt drawn afresh: a restart may succeed).
     pub failed_run_rate: f64,
+    /// Completed runs whose files ONC has already removed (410 Gone), drawn once per run at its
+    /// first file download.
+    pub expiry_rate: f64,
     /// Extra latency added to every answer, in milliseconds.
     pub slow_ms: u64,
     /// File bodies are sent at most this many bytes per second (0: unthrottled), so a test can
@@ -28,7 +31,7 @@ pub struct FaultConfig {
 
 impl FaultConfig {
     /// Parses `--faults` text: comma-separated `name=value` pairs, names `5xx`, `429`, `reset`,
-    /// `truncate`, `failed-run`, `slow-ms`, `throttle` (bytes per second), `seed`; e.g.
+    /// `truncate`, `failed-run`, `expire`, `slow-ms`, `throttle` (bytes per second), `seed`; e.g.
     /// `5xx=0.1,reset=0.05,seed=7`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut config = FaultConfig::default();
@@ -58,12 +61,13 @@ impl FaultConfig {
                 "reset" => config.reset_rate = rate()?,
                 "truncate" => config.truncate_rate = rate()?,
                 "failed-run" => config.failed_run_rate = rate()?,
+                "expire" => config.expiry_rate = rate()?,
                 "slow-ms" => config.slow_ms = whole()?,
                 "throttle" => config.throttle_bytes_per_s = whole()?,
                 "seed" => config.seed = whole()?,
                 other => {
                     return Err(format!(
-                        "unknown fault `{other}`: use 5xx, 429, reset, truncate, failed-run, slow-ms, throttle or seed"
+                        "unknown fault `{other}`: use 5xx, 429, reset, truncate, failed-run, expire, slow-ms, throttle or seed"
                     ));
                 }
             }
@@ -118,7 +122,20 @@ impl FaultConfig {
 
     /// Whether submission number `counter` makes a run that fails.
     pub fn run_fails(&self, counter: u64) -> bool {
-        unit(self.seed, counter, 6) < self.failed_run_rate
+        self.attempt_fails(counter, 0)
+    }
+
+    /// Whether attempt `attempt` (0: the first run, then each restart) of submission number
+    /// `counter` fails: drawn afresh per attempt, so a restarted run may succeed.
+    pub fn attempt_fails(&self, counter: u64, attempt: u64) -> bool {
+        let draw = counter.wrapping_add(attempt.wrapping_mul(0x1_0000_0000));
+        unit(self.seed, draw, 6) < self.failed_run_rate
+    }
+
+    /// Whether a completed run's files are reported expired (410) before their retention ends:
+    /// drawn per download answer.
+    pub fn expires(&self, counter: u64) -> bool {
+        unit(self.seed, counter, 7) < self.expiry_rate
     }
 }
 
@@ -129,7 +146,7 @@ mod tests {
     #[test]
     fn parse_reads_every_fault() {
         let config = FaultConfig::parse(
-            "5xx=0.1, 429=0.2,reset=0.3,truncate=0.4,failed-run=0.5,slow-ms=20,throttle=4096,seed=7",
+            "5xx=0.1, 429=0.2,reset=0.3,truncate=0.4,failed-run=0.5,expire=0.6,slow-ms=20,throttle=4096,seed=7",
         )
         .unwrap();
         assert_eq!(
@@ -140,6 +157,7 @@ mod tests {
                 reset_rate: 0.3,
                 truncate_rate: 0.4,
                 failed_run_rate: 0.5,
+                expiry_rate: 0.6,
                 slow_ms: 20,
                 throttle_bytes_per_s: 4096,
                 seed: 7

@@ -133,12 +133,15 @@ impl RunModel {
         true
     }
 
-    /// Restarts a cancelled run: it queues again from `now` with the same work.
-    pub fn restart(&mut self, index: usize, now: f64) -> bool {
+    /// Restarts a cancelled or failed run: it queues again from `now` with the same work;
+    /// `fails` says whether this attempt fails too. A run queued, running or complete is left
+    /// alone (`false`).
+    pub fn restart(&mut self, index: usize, now: f64, fails: bool) -> bool {
         let Some(run) = self.runs.get(index) else {
             return false;
         };
-        if run.cancelled_at.is_none() {
+        let failed = run.fails && run.cancelled_at.is_none() && now >= run.finish;
+        if run.cancelled_at.is_none() && !failed {
             return false;
         }
         let (token, work) = (run.token.clone(), run.finish - run.start);
@@ -148,6 +151,7 @@ impl RunModel {
             run.start = start;
             run.finish = start + work;
             run.cancelled_at = None;
+            run.fails = fails;
         }
         true
     }
@@ -203,7 +207,7 @@ mod tests {
             model.state(b, 4.5),
             Some(RunState::Running { .. })
         ));
-        assert!(model.restart(a, 6.0));
+        assert!(model.restart(a, 6.0, false));
         assert_eq!(model.state(a, 16.0), Some(RunState::Complete));
         assert!(matches!(
             model.state(a, 6.5),
@@ -220,5 +224,13 @@ mod tests {
             Some(RunState::Running { .. })
         ));
         assert!(matches!(model.state(a, 2.0), Some(RunState::Failed { .. })));
+        // A failed run restarts with the same work; a running or complete one does not.
+        let b = model.submit("t", 2.0, 2.0, false);
+        assert!(!model.restart(b, 3.0, false));
+        assert!(model.restart(a, 3.0, false));
+        // b holds the one slot until 4 s: a queues behind it.
+        assert_eq!(model.state(a, 3.5), Some(RunState::Queued));
+        assert_eq!(model.state(a, 6.0), Some(RunState::Complete));
+        assert!(!model.restart(a, 7.0, false));
     }
 }

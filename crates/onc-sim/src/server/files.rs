@@ -59,6 +59,9 @@ pub(crate) fn file_response(
     if let Ok(mut inner) = shared.lock() {
         inner.stats.files_served += 1;
         inner.stats.bytes_served += length as u64;
+        if fault == Fault::None && !inner.served_names.insert(name.to_owned()) {
+            inner.stats.files_served_again += 1;
+        }
         throttle = inner.config.faults.throttle_bytes_per_s;
     }
     let mut headers = HeaderMap::new();

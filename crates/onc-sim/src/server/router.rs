@@ -24,9 +24,30 @@ use super::routes::sim::{oracle_audio, stats};
 use super::state::Shared;
 use crate::faults::Fault;
 
-/// Every request comes here: account, inject faults, route.
+/// Every request comes here: account, inject faults, route; every answer says the time scale.
 pub(crate) async fn handle(
     State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    query: Query<Vec<(String, String)>>,
+) -> Response {
+    let time_scale = shared
+        .lock()
+        .map(|inner| inner.config.time_scale)
+        .unwrap_or(1.0);
+    let mut response = route(shared, method, uri, query).await;
+    if let Ok(value) = header::HeaderValue::from_str(&time_scale.to_string()) {
+        // Real seconds per simulated second: a client on loopback may scale its own timers
+        // (stagger, polls, backoff) by it, so that it paces itself as it would against ONC.
+        response
+            .headers_mut()
+            .insert(onc_format::query::SIM_TIME_SCALE_HEADER, value);
+    }
+    response
+}
+
+async fn route(
+    shared: Shared,
     method: Method,
     uri: Uri,
     Query(pairs): Query<Vec<(String, String)>>,

@@ -38,6 +38,16 @@ pub struct SimStats {
     pub files_served: u64,
     pub bytes_served: u64,
     pub faults_injected: u64,
+    /// Whole files (no fault injected) served again under a name already served whole: a
+    /// client transferring a file twice.
+    pub files_served_again: u64,
+    /// The most runs of one token queued or running at ONC at once.
+    pub max_runs_in_flight: u64,
+    /// The shortest time between two submissions (`request` calls) of one token, in simulated
+    /// seconds; `None` before the second.
+    pub min_submission_gap_s: Option<f64>,
+    /// `restart` calls that restarted a run.
+    pub restarts: u64,
 }
 
 /// One file a run delivers.
@@ -91,6 +101,12 @@ pub(crate) struct RequestRecord {
     pub(crate) run_index: Option<usize>,
     pub(crate) fails: bool,
     pub(crate) work_s: f64,
+    /// Submission number, for the fault draws of later attempts (restarts).
+    pub(crate) submission: u64,
+    /// Restarts so far.
+    pub(crate) restarts: u64,
+    /// ONC removed this run's files early (the `expire` fault): downloads answer 410.
+    pub(crate) expired_early: bool,
 }
 
 pub(crate) struct Inner {
@@ -101,6 +117,10 @@ pub(crate) struct Inner {
     pub(crate) requests: HashMap<u64, RequestRecord>,
     pub(crate) run_to_request: HashMap<u64, u64>,
     pub(crate) seen_submissions: HashMap<String, u64>,
+    /// Names of files served whole, for `files_served_again`.
+    pub(crate) served_names: std::collections::HashSet<String>,
+    /// Per token: when it last submitted, in simulated seconds.
+    pub(crate) last_submission: HashMap<String, f64>,
     pub(crate) model: RunModel,
     pub(crate) stats: SimStats,
     pub(crate) counter: u64,
@@ -110,6 +130,12 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Notes the runs `token` has at ONC now, for the high-water mark.
+    pub(crate) fn note_runs_in_flight(&mut self, token: &str, now: f64) {
+        let in_flight = self.model.in_flight(token, now) as u64;
+        self.stats.max_runs_in_flight = self.stats.max_runs_in_flight.max(in_flight);
+    }
+
     /// Simulated seconds since start.
     pub(crate) fn now(&self) -> f64 {
         self.started.elapsed().as_secs_f64() / self.config.time_scale.max(1e-9)
@@ -174,6 +200,8 @@ pub async fn start(config: SimConfig, address: SocketAddr) -> std::io::Result<Si
         requests: HashMap::new(),
         run_to_request: HashMap::new(),
         seen_submissions: HashMap::new(),
+        served_names: std::collections::HashSet::new(),
+        last_submission: HashMap::new(),
         stats: SimStats::default(),
         counter: 0,
         cache: VecDeque::new(),

@@ -144,7 +144,18 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
     );
     let submission = inner.stats.submissions;
     let fails = inner.config.faults.run_fails(submission);
+    let expired_early = inner.config.faults.expires(submission);
     inner.stats.submissions += 1;
+    let now = inner.now();
+    if let Some(previous) = inner.last_submission.insert(token.clone(), now) {
+        let gap = now - previous;
+        inner.stats.min_submission_gap_s = Some(
+            inner
+                .stats
+                .min_submission_gap_s
+                .map_or(gap, |least| least.min(gap)),
+        );
+    }
     *inner.seen_submissions.entry(identity).or_default() += 1;
     inner.stats.duplicate_submissions = inner
         .seen_submissions
@@ -163,6 +174,9 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
             run_index: None,
             fails,
             work_s,
+            submission,
+            restarts: 0,
+            expired_early,
         },
     );
     // ONC states its estimate in whole units; scaled so clients poll at the simulated pace.
@@ -304,6 +318,7 @@ pub(crate) fn product_run(shared: &Shared, params: &BTreeMap<String, String>) ->
                 stored.run_id = Some(run_id);
                 stored.run_index = Some(index);
             }
+            inner.note_runs_in_flight(&record.token, now);
             (run_id, index)
         }
     };
@@ -376,7 +391,20 @@ pub(crate) fn product_restart(shared: &Shared, params: &BTreeMap<String, String>
             "dpRequestId",
         );
     };
-    inner.model.restart(index, now);
+    // Each attempt draws its own failure: a restarted run may succeed, or fail again.
+    let attempt = record.restarts + 1;
+    let fails = inner
+        .config
+        .faults
+        .attempt_fails(record.submission, attempt);
+    if inner.model.restart(index, now, fails) {
+        inner.stats.restarts += 1;
+        if let Some(stored) = inner.requests.get_mut(&id) {
+            stored.restarts = attempt;
+            stored.fails = fails;
+        }
+        inner.note_runs_in_flight(&record.token, now);
+    }
     let state = inner.model.state(index, now).unwrap_or(RunState::Queued);
     json_response(
         StatusCode::OK,
@@ -437,7 +465,7 @@ pub(crate) async fn product_download(
         );
     };
     let index_text = params.get("index").cloned().unwrap_or_else(|| "1".into());
-    let (record, state, expired) = {
+    let (record, state, expired, syncing) = {
         let Ok(inner) = shared.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
@@ -457,11 +485,10 @@ pub(crate) async fn product_download(
         let now = inner.now();
         let index = record.run_index.unwrap_or(usize::MAX);
         let state = inner.model.state(index, now).unwrap_or(RunState::Queued);
-        let expired = inner
-            .model
-            .finish_time(index)
-            .is_some_and(|finish| now - finish > inner.config.retention_s);
-        (record, state, expired)
+        let since_finish = inner.model.finish_time(index).map(|finish| now - finish);
+        let expired = since_finish.is_some_and(|since| since > inner.config.retention_s);
+        let syncing = since_finish.is_some_and(|since| since < inner.config.sync_s);
+        (record, state, expired, syncing)
     };
     match &state {
         RunState::Cancelled => {
@@ -469,6 +496,17 @@ pub(crate) async fn product_download(
             return json_response(
                 StatusCode::BAD_REQUEST,
                 json!({"message": "The data product request was cancelled"}),
+            );
+        }
+        RunState::Complete if syncing => {
+            let first = record
+                .outputs
+                .first()
+                .map(Output::filename)
+                .unwrap_or_default();
+            return json_response(
+                StatusCode::ACCEPTED,
+                json!({"status": "running", "message": format!("Search complete, waiting on the file system to synchronize ({first})")}),
             );
         }
         RunState::Complete => {}
@@ -480,7 +518,7 @@ pub(crate) async fn product_download(
             );
         }
     }
-    if expired {
+    if expired || record.expired_early {
         return (StatusCode::GONE, "").into_response();
     }
     if record.outputs.is_empty() {
