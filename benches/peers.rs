@@ -19,7 +19,8 @@
 //!   speed (for requests per file as against ONC), e.g.
 //!   `PEERS_TIME_SCALE=1 PEERS_MODELS=3 PEERS_TOOLS=onc-pipe cargo bench --bench peers`.
 //! * `PEERS_MODELS` — which server models, default `1,2,3`.
-//! * `PEERS_TOOLS` — which clients, default `onc-pipe,onc-pipe-tuned,python-tool,onc-client`.
+//! * `PEERS_TOOLS` — which clients, default
+//!   `onc-pipe,onc-pipe-tuned,python-tool,python-tool-no-validation,onc-client`.
 //!
 //! Fairness: the simulator runs ONC's model `time_scale` times faster. onc-pipe's stagger, poll
 //! interval and max_wait are its defaults × time scale, written into its manifest ("scaled by
@@ -39,6 +40,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark aborts on a broken setup
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -75,6 +77,13 @@ struct Model {
     capacity: usize,
     /// `--per-file-seconds`; `None` keeps the simulator's default.
     per_file_s: Option<f64>,
+    /// Whether the simulator generates every file before the client runs (see `warm_up`).
+    /// Where all 14 runs fit the capacity they complete within a few real seconds of each other
+    /// and the simulator's MAT generation (~4 s of CPU for 167 files at 8 kHz on this machine,
+    /// 80 simulated seconds at 0.05) would be timed instead of ONC's model; with 4 slots the runs
+    /// finish in waves ~15 real seconds apart and each wave's files are generated while the next
+    /// wave processes.
+    warm_up: bool,
 }
 
 impl Model {
@@ -89,61 +98,70 @@ const MODELS: [Model; 3] = [
         name: "4 runs at once, 25 s per file",
         capacity: 4,
         per_file_s: Some(25.0),
+        warm_up: false,
     },
     Model {
         number: 2,
         name: "16 runs at once, 25 s per file",
         capacity: 16,
         per_file_s: Some(25.0),
+        warm_up: true,
     },
     Model {
         number: 3,
         name: "16 runs at once, 5 s + 2.5 s per file (~35 s per 12-file request)",
         capacity: 16,
         per_file_s: None,
+        warm_up: true,
     },
 ];
 
 #[derive(Clone, Copy, PartialEq)]
-enum Tool {
+enum Peer {
     OncPipe,
     OncPipeTuned,
     PythonTool,
+    PythonToolNoValidation,
     OncClient,
 }
 
-impl Tool {
-    const ALL: [Tool; 4] = [
-        Tool::OncPipe,
-        Tool::OncPipeTuned,
-        Tool::PythonTool,
-        Tool::OncClient,
+impl Peer {
+    const ALL: [Peer; 5] = [
+        Peer::OncPipe,
+        Peer::OncPipeTuned,
+        Peer::PythonTool,
+        Peer::PythonToolNoValidation,
+        Peer::OncClient,
     ];
 
     fn key(self) -> &'static str {
         match self {
-            Tool::OncPipe => "onc-pipe",
-            Tool::OncPipeTuned => "onc-pipe-tuned",
-            Tool::PythonTool => "python-tool",
-            Tool::OncClient => "onc-client",
+            Peer::OncPipe => "onc-pipe",
+            Peer::OncPipeTuned => "onc-pipe-tuned",
+            Peer::PythonTool => "python-tool",
+            Peer::PythonToolNoValidation => "python-tool-no-validation",
+            Peer::OncClient => "onc-client",
         }
     }
 
     fn label(self) -> &'static str {
         match self {
-            Tool::OncPipe => "onc-pipe defaults (scaled by manifest)",
-            Tool::OncPipeTuned => "onc-pipe, stagger 0.2 s + max_runs 16 (scaled by manifest)",
-            Tool::PythonTool => "the Python tool (onc-hydrophone-data)",
-            Tool::OncClient => "ONC's client (onc 2.6.0), one window after another",
+            Peer::OncPipe => "onc-pipe defaults (scaled by manifest)",
+            Peer::OncPipeTuned => "onc-pipe, stagger 0.2 s + max_runs 16 (scaled by manifest)",
+            Peer::PythonTool => "the Python tool (onc-hydrophone-data)",
+            Peer::PythonToolNoValidation => {
+                "the Python tool, its CPU work excluded (MAT re-validation off, startup not timed)"
+            }
+            Peer::OncClient => "ONC's client (onc 2.6.0), one window after another",
         }
     }
 
     /// Simulated seconds between two submissions, for the stagger-bound minimum.
     fn stagger_s(self) -> f64 {
         match self {
-            Tool::OncPipe | Tool::PythonTool => DEFAULT_STAGGER_S,
-            Tool::OncPipeTuned => TUNED_STAGGER_S,
-            Tool::OncClient => 0.0,
+            Peer::OncPipe | Peer::PythonTool | Peer::PythonToolNoValidation => DEFAULT_STAGGER_S,
+            Peer::OncPipeTuned => TUNED_STAGGER_S,
+            Peer::OncClient => 0.0,
         }
     }
 }
@@ -151,7 +169,7 @@ impl Tool {
 struct Setup {
     time_scale: f64,
     models: Vec<u8>,
-    tools: Vec<Tool>,
+    tools: Vec<Peer>,
     binary: PathBuf,
     /// Where runs leave their files and logs, kept for inspection: `target/peers-work`.
     work: PathBuf,
@@ -166,10 +184,27 @@ struct Row {
     label: String,
     wall_s: Option<f64>,
     minimum_s: f64,
-    stats: Option<Value>,
+    stats: Option<Stats>,
     /// Distinct MAT files the client wrote.
     files: u64,
     notes: Vec<String>,
+}
+
+/// The simulator's accounting of one client (the warm-up's share taken out).
+struct Stats {
+    requests: Option<u64>,
+    endpoints: Vec<(String, u64)>,
+    submissions: Option<u64>,
+    runs: Option<u64>,
+    files_served: Option<u64>,
+    bytes_served: Option<u64>,
+    duplicate_submissions: Option<u64>,
+    /// The simulator counts a name served whole a second time; the warm-up's fetches are
+    /// subtracted (the client's first fetch of a file the warm-up fetched is not a repeat).
+    files_served_again: Option<u64>,
+    /// A high-water mark over all tokens: when the warm-up reached the same figure, the
+    /// client's is only known to be at most that ("≤ N").
+    max_runs_in_flight: Option<String>,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -190,9 +225,9 @@ fn setup() -> Setup {
         .collect();
     let wanted = env_or(
         "PEERS_TOOLS",
-        "onc-pipe,onc-pipe-tuned,python-tool,onc-client",
+        "onc-pipe,onc-pipe-tuned,python-tool,python-tool-no-validation,onc-client",
     );
-    let tools: Vec<Tool> = Tool::ALL
+    let tools: Vec<Peer> = Peer::ALL
         .into_iter()
         .filter(|tool| wanted.split(',').any(|w| w.trim() == tool.key()))
         .collect();
@@ -214,7 +249,7 @@ fn setup() -> Setup {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers");
     let needs_python = tools
         .iter()
-        .any(|t| matches!(t, Tool::PythonTool | Tool::OncClient));
+        .any(|t| !matches!(t, Peer::OncPipe | Peer::OncPipeTuned));
     let python = if needs_python {
         python_venv(&target.join("peers-venv"))
     } else {
@@ -413,6 +448,8 @@ options = {{ dpo_spectralDataDownsample = 2, dpo_hydrophoneDataDiversionMode = "
 struct Simulator {
     child: Child,
     base_url: String,
+    /// `127.0.0.1:PORT`.
+    authority: String,
 }
 
 impl Simulator {
@@ -437,40 +474,53 @@ impl Simulator {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .expect("simulator prints its URL");
+        let base_url = line.trim().to_owned();
+        let authority = base_url
+            .strip_prefix("http://")
+            .expect("http:// URL")
+            .trim_end_matches('/')
+            .to_owned();
         Simulator {
             child,
-            base_url: line.trim().to_owned(),
+            base_url,
+            authority,
         }
     }
 
-    /// `GET /_sim/stats` over a plain socket (the simulator is local HTTP/1.1).
-    fn stats(&self) -> Option<Value> {
-        let authority = self
-            .base_url
-            .strip_prefix("http://")?
-            .trim_end_matches('/')
-            .to_owned();
-        let mut stream = TcpStream::connect(&authority).ok()?;
+    /// One GET over a plain socket (the simulator is local HTTP/1.1): status, headers, body.
+    fn get(&self, path_and_query: &str) -> Option<(u16, String, Vec<u8>)> {
+        let mut stream = TcpStream::connect(&self.authority).ok()?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(60)))
             .ok()?;
         write!(
             stream,
-            "GET /_sim/stats HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+            "GET {path_and_query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.authority
         )
         .ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let (head, body) = response.split_once("\r\n\r\n")?;
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).ok()?;
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+        let status = head.split(' ').nth(1)?.parse().ok()?;
+        let body = response[split + 4..].to_vec();
+        let body = if head.contains("transfer-encoding: chunked") {
+            dechunk(&body)
         } else {
-            body.to_owned()
+            body
         };
-        serde_json::from_str(&body).ok()
+        Some((status, head, body))
+    }
+
+    fn json(&self, path_and_query: &str) -> Option<(u16, Value)> {
+        let (status, _, body) = self.get(path_and_query)?;
+        Some((status, serde_json::from_slice(&body).ok()?))
+    }
+
+    /// `GET /_sim/stats`.
+    fn stats(&self) -> Option<Value> {
+        self.json("/_sim/stats").map(|(_, stats)| stats)
     }
 }
 
@@ -481,17 +531,100 @@ impl Drop for Simulator {
     }
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .unwrap_or(0);
+        let rest = &body[end + 2..];
         if size == 0 || rest.len() < size {
             break;
         }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..size]);
+        body = rest[size..].strip_prefix(b"\r\n").unwrap_or(&rest[size..]);
     }
     out
+}
+
+/// What the warm-up left in the simulator: the file names it fetched and its runs in flight.
+#[derive(Default)]
+struct WarmUp {
+    names: BTreeSet<String>,
+    runs_in_flight: u64,
+}
+
+/// Makes the simulator generate (and cache) every file of `windows` before the client runs, so
+/// the client is not timed against the simulator's own MAT generation (CPU on this machine, not
+/// ONC's work). Its own token (separate run slots), each window shrunk by 1 ms at both ends
+/// (the same files, but submissions that do not count as duplicates of the client's), all
+/// submitted at once, then downloaded by 4 threads.
+fn warm_up(sim: &Simulator, windows: &[(String, String)]) -> WarmUp {
+    const WARM_TOKEN: &str = "0d9a7c1e-warm-4b2f-8e3d-5a6c7b8d9e0f";
+    let ms = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+    let mut runs = Vec::new();
+    for (from, to) in windows {
+        let from = onc_date(ms(from) + TimeDelta::milliseconds(1));
+        let to = onc_date(ms(to) - TimeDelta::milliseconds(1));
+        let (_, request) = sim
+            .json(&format!(
+                "/api/dataProductDelivery/request?token={WARM_TOKEN}&deviceCode={DEVICE}&dataProductCode=HSD&extension=mat&dateFrom={from}&dateTo={to}&dpo_spectralDataDownsample=2&dpo_hydrophoneDataDiversionMode=OD&dpo_spectrogramConcatenation=None"
+            ))
+            .expect("warm-up request");
+        let id = request["dpRequestId"].as_u64().expect("dpRequestId");
+        let (_, run) = sim
+            .json(&format!(
+                "/api/dataProductDelivery/run?token={WARM_TOKEN}&dpRequestId={id}"
+            ))
+            .expect("warm-up run");
+        runs.push((id, run[0]["dpRunId"].as_u64().expect("dpRunId")));
+    }
+    let in_flight = stat(sim.stats().as_ref(), "max_runs_in_flight").unwrap_or(0);
+    let mut files = Vec::new();
+    for (id, run_id) in runs {
+        let count = loop {
+            let (status, run) = sim
+                .json(&format!(
+                    "/api/dataProductDelivery/run?token={WARM_TOKEN}&dpRequestId={id}"
+                ))
+                .expect("warm-up poll");
+            if status == 200 {
+                break run[0]["fileCount"].as_u64().unwrap_or(0);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        files.extend((1..=count).map(|index| (run_id, index)));
+    }
+    let next = std::sync::Mutex::new(files.into_iter());
+    let names = std::sync::Mutex::new(BTreeSet::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                loop {
+                    let Some((run_id, index)) = next.lock().unwrap().next() else {
+                        break;
+                    };
+                    let (_, head, _) = sim
+                        .get(&format!(
+                            "/api/dataProductDelivery/download?token={WARM_TOKEN}&dpRunId={run_id}&index={index}"
+                        ))
+                        .expect("warm-up download");
+                    if let Some(name) = head
+                        .lines()
+                        .find_map(|line| line.split_once("filename="))
+                        .map(|(_, name)| name.trim().trim_matches('"').to_owned())
+                    {
+                        names.lock().unwrap().insert(name);
+                    }
+                }
+            });
+        }
+    });
+    WarmUp {
+        names: names.into_inner().unwrap(),
+        runs_in_flight: in_flight,
+    }
 }
 
 /// Runs `command` to completion or `timeout`, returning the wall time and whether it succeeded.
@@ -521,12 +654,14 @@ fn timed(mut command: Command, log: &Path, timeout: Duration) -> (Duration, Resu
                 Err(format!("killed after {} s", timeout.as_secs())),
             );
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-fn count_mat(dir: &Path) -> u64 {
-    let mut names = std::collections::BTreeSet::new();
+/// Names of the MAT files under `dir` (the client's output), lower-cased as HTTP headers are
+/// read here.
+fn mat_names(dir: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(folder) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else {
@@ -537,26 +672,73 @@ fn count_mat(dir: &Path) -> u64 {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "mat") {
-                names.insert(entry.file_name());
+                names.insert(entry.file_name().to_string_lossy().to_ascii_lowercase());
             }
         }
     }
-    names.len() as u64
+    names
 }
 
 fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// Runs one client against a fresh simulator; one row, two for the Python tool (with and
-/// without its CPU work).
+fn stat(stats: Option<&Value>, key: &str) -> Option<u64> {
+    stats.and_then(|s| s.get(key)).and_then(Value::as_u64)
+}
+
+/// The client's share of the simulator's accounting: after minus before (the warm-up), with
+/// the two figures the warm-up would otherwise blur put right (see `Row`).
+fn client_stats(before: &Value, after: &Value, warm: &WarmUp, written: &BTreeSet<String>) -> Stats {
+    let delta = |key: &str| {
+        stat(Some(after), key).map(|a| a.saturating_sub(stat(Some(before), key).unwrap_or(0)))
+    };
+    let endpoints = after
+        .get("requests_by_endpoint")
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .filter_map(|(name, count)| {
+                    let was = before["requests_by_endpoint"][name].as_u64().unwrap_or(0);
+                    let now = count.as_u64()?.saturating_sub(was);
+                    (now > 0).then(|| (name.clone(), now))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // A file the warm-up fetched counts as "served again" the first time the client fetches
+    // it; those are not the client's repeats.
+    let fetched_after_warm_up = written.intersection(&warm.names).count() as u64;
+    let max_in_flight = stat(Some(after), "max_runs_in_flight");
+    Stats {
+        requests: delta("requests_total"),
+        endpoints,
+        submissions: delta("submissions"),
+        runs: delta("runs"),
+        files_served: delta("files_served"),
+        bytes_served: delta("bytes_served"),
+        duplicate_submissions: delta("duplicate_submissions"),
+        files_served_again: delta("files_served_again")
+            .map(|again| again.saturating_sub(fetched_after_warm_up)),
+        // A high-water mark over tokens: the warm-up's own runs are in it.
+        max_runs_in_flight: max_in_flight.map(|m| {
+            if m > warm.runs_in_flight || warm.names.is_empty() {
+                m.to_string()
+            } else {
+                format!("≤ {m}")
+            }
+        }),
+    }
+}
+
+/// Runs one client against a fresh simulator, warmed up first when the model needs it.
 fn measure(
     setup: &Setup,
     model: &Model,
-    tool: Tool,
+    tool: Peer,
     windows: &[(String, String)],
     minimum_s: f64,
-) -> Vec<Row> {
+) -> Row {
     let dir = setup
         .work
         .join(format!("model{}-{}", model.number, tool.key()));
@@ -572,14 +754,20 @@ fn measure(
         notes: Vec::new(),
     };
     let python = match (tool, &setup.python) {
-        (Tool::OncPipe | Tool::OncPipeTuned, _) => None,
+        (Peer::OncPipe | Peer::OncPipeTuned, _) => None,
         (_, Ok(python)) => Some(python.clone()),
         (_, Err(why)) => {
             row.notes.push(format!("not run: {why}"));
-            return vec![row];
+            return row;
         }
     };
     let sim = Simulator::start(setup, model);
+    let warm = if model.warm_up {
+        warm_up(&sim, windows)
+    } else {
+        WarmUp::default()
+    };
+    let before = sim.stats().expect("simulator stats");
     // Generous: twice one-at-a-time ordering of 14 runs of 13 files, plus startup.
     let timeout = Duration::from_secs_f64(
         2.0 * 14.0 * (OVERHEAD_S + 13.0 * model.per_file()) * setup.time_scale + 180.0,
@@ -587,9 +775,21 @@ fn measure(
     let scale = setup.time_scale.to_string();
     let data = dir.join("data");
     let result = dir.join("result.json");
+    let python_command = |script: &str| {
+        let mut command = Command::new(python.clone().unwrap());
+        command
+            .current_dir(&dir)
+            .arg(setup.scripts.join(script))
+            .args([&sim.base_url, &scale])
+            .arg(&data)
+            .arg(TOKEN)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("MPLBACKEND", "Agg");
+        command
+    };
     let (wall, outcome) = match tool {
-        Tool::OncPipe | Tool::OncPipeTuned => {
-            let max_runs = (tool == Tool::OncPipeTuned).then_some(TUNED_MAX_RUNS);
+        Peer::OncPipe | Peer::OncPipeTuned => {
+            let max_runs = (tool == Peer::OncPipeTuned).then_some(TUNED_MAX_RUNS);
             let text = manifest(
                 &sim.base_url,
                 Some((tool.stagger_s(), max_runs, setup.time_scale)),
@@ -602,40 +802,30 @@ fn measure(
                 .env("ONC_TOKEN", TOKEN);
             timed(command, &dir.join("run.log"), timeout)
         }
-        Tool::PythonTool => {
-            let mut command = Command::new(python.unwrap());
-            command
-                .current_dir(&dir)
-                .arg(setup.scripts.join("python_tool.py"))
-                .args([&sim.base_url, &scale])
-                .arg(&data)
-                .arg(TOKEN)
-                .arg(&result)
-                .env("PYTHONUNBUFFERED", "1")
-                .env("MPLBACKEND", "Agg");
+        Peer::PythonTool | Peer::PythonToolNoValidation => {
+            let mut command = python_command("python_tool.py");
+            command.arg(&result);
+            if tool == Peer::PythonToolNoValidation {
+                command.arg("no-validation");
+            }
             timed(command, &dir.join("run.log"), timeout)
         }
-        Tool::OncClient => {
+        Peer::OncClient => {
             let windows: Vec<[&String; 2]> = windows.iter().map(|(from, to)| [from, to]).collect();
             let windows_path = dir.join("windows.json");
             std::fs::write(&windows_path, serde_json::to_string(&windows).unwrap()).unwrap();
-            let mut command = Command::new(python.unwrap());
-            command
-                .current_dir(&dir)
-                .arg(setup.scripts.join("onc_client.py"))
-                .args([&sim.base_url, &scale])
-                .arg(&data)
-                .arg(TOKEN)
-                .arg(&windows_path)
-                .arg(&result)
-                .env("PYTHONUNBUFFERED", "1");
+            let mut command = python_command("onc_client.py");
+            command.arg(&windows_path).arg(&result);
             timed(command, &dir.join("run.log"), timeout)
         }
     };
     row.wall_s = Some(wall.as_secs_f64());
-    row.stats = sim.stats();
+    let written = mat_names(&data);
+    row.files = written.len() as u64;
+    row.stats = sim
+        .stats()
+        .map(|after| client_stats(&before, &after, &warm, &written));
     drop(sim);
-    row.files = count_mat(&data);
     if let Err(why) = outcome {
         row.notes
             .push(format!("{why} (log: {})", dir.join("run.log").display()));
@@ -648,13 +838,13 @@ fn measure(
     {
         row.notes.push(format!("client error: {error}"));
     }
-    let mut rows = Vec::new();
-    if let (Tool::PythonTool, Some(details)) = (tool, details) {
+    if let (Peer::PythonTool | Peer::PythonToolNoValidation, Some(details)) = (tool, details) {
         let f = |key: &str| details[key].as_f64().unwrap_or(0.0);
         let (startup, work, validate, cpu) =
             (f("startup_s"), f("work_s"), f("validate_s"), f("cpu_s"));
         row.notes.push(format!(
-            "startup (imports, constructor) {startup:.1} s real; the download call {work:.1} s, of which re-validating MAT files {validate:.1} s ({} calls); process CPU during the call {cpu:.1} s",
+            "startup (imports, constructor) {startup:.1} s real; the download call {work:.1} s ({:.0} s simulated), of which re-validating MAT files {validate:.1} s ({} calls); process CPU during the call {cpu:.1} s",
+            work / setup.time_scale,
             details["validate_calls"]
         ));
         if let Some(summary) = details.get("summary").filter(|s| !s.is_null()) {
@@ -663,47 +853,30 @@ fn measure(
                 summary["runs_total"], summary["runs_downloaded"], summary["runs_errors"]
             ));
         }
-        let excluded = Row {
-            model: row.model,
-            label: "the Python tool, its CPU work excluded (same run)".into(),
-            wall_s: Some((work - validate).max(0.0)),
-            minimum_s,
-            stats: row.stats.clone(),
-            files: row.files,
-            notes: vec![
-                "wall of the download call minus its MAT re-validation; startup excluded".into(),
-            ],
-        };
-        rows.push(row);
-        rows.push(excluded);
-    } else {
-        rows.push(row);
+        if tool == Peer::PythonToolNoValidation {
+            // The row's wall is the download call alone: startup (imports) is CPU work too.
+            row.wall_s = Some(work);
+        }
     }
-    rows
-}
-
-fn stat(stats: Option<&Value>, key: &str) -> Option<u64> {
-    stats.and_then(|s| s.get(key)).and_then(Value::as_u64)
+    if model.warm_up {
+        row.notes.push(format!(
+            "simulator warmed up first ({} files; its requests are not counted here)",
+            warm.names.len()
+        ));
+    }
+    row
 }
 
 fn print_table(setup: &Setup, rows: &[Row]) {
     println!();
     println!(
-        "| model | client | wall (real) | simulated | × minimum | minimum (stagger-bound) | HTTP requests / file | files | duplicate submissions | files served again | max runs in flight |"
+        "| model | client | wall (real) | simulated | × minimum | minimum (stagger-bound) | HTTP requests / file | files | duplicate submissions | files served again | most runs in flight |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let na = || "n/a".to_owned();
     for row in rows {
         let stats = row.stats.as_ref();
-        let requests = stat(stats, "requests_total");
-        let served = stat(stats, "files_served");
-        let again = match stat(stats, "files_served_again") {
-            Some(again) => again.to_string(),
-            None => match served {
-                Some(served) => format!("{} (derived)", served.saturating_sub(row.files)),
-                None => "n/a".into(),
-            },
-        };
-        let cell = |value: Option<u64>| value.map_or("n/a".into(), |v| v.to_string());
+        let cell = |value: Option<u64>| value.map_or_else(na, |v| v.to_string());
         let (wall, simulated, times) = match row.wall_s {
             Some(wall) => (
                 format!("{wall:.1} s"),
@@ -713,60 +886,55 @@ fn print_table(setup: &Setup, rows: &[Row]) {
             None => ("—".into(), "—".into(), "—".into()),
         };
         println!(
-            "| {} | {} | {wall} | {simulated} | {times} | {:.0} s | {} | {} | {} | {again} | {} |",
+            "| {} | {} | {wall} | {simulated} | {times} | {:.0} s | {} | {} | {} | {} | {} |",
             row.model,
             row.label,
             row.minimum_s,
-            match requests {
+            match stats.and_then(|s| s.requests) {
                 Some(r) if row.files > 0 => format!("{:.2}", r as f64 / row.files as f64),
-                _ => "n/a".into(),
+                _ => na(),
             },
             row.files,
-            cell(stat(stats, "duplicate_submissions")),
-            cell(stat(stats, "max_runs_in_flight")),
+            cell(stats.and_then(|s| s.duplicate_submissions)),
+            cell(stats.and_then(|s| s.files_served_again)),
+            stats
+                .and_then(|s| s.max_runs_in_flight.clone())
+                .unwrap_or_else(na),
         );
     }
     println!();
     for row in rows {
-        let endpoints = row
-            .stats
-            .as_ref()
-            .and_then(|s| s.get("requests_by_endpoint"))
-            .and_then(Value::as_object)
-            .map(|map| {
-                map.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        if row.label.contains("excluded") {
+        let Some(stats) = &row.stats else {
+            println!(
+                "model {} · {}: {}",
+                row.model,
+                row.label,
+                row.notes.join("; ")
+            );
             continue;
-        }
+        };
+        let endpoints = stats
+            .endpoints
+            .iter()
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cell = |value: Option<u64>| value.map_or_else(na, |v| v.to_string());
         println!(
-            "model {} · {}: {} requests, {} submissions, {} runs, {} files served ({} bytes){}{}",
+            "model {} · {}: {} requests ({endpoints}); {} submissions, {} runs, {} files served ({} bytes){}",
             row.model,
             row.label,
-            cell_of(&row.stats, "requests_total"),
-            cell_of(&row.stats, "submissions"),
-            cell_of(&row.stats, "runs"),
-            cell_of(&row.stats, "files_served"),
-            cell_of(&row.stats, "bytes_served"),
-            if endpoints.is_empty() {
-                String::new()
-            } else {
-                format!("; by endpoint: {endpoints}")
-            },
+            cell(stats.requests),
+            cell(stats.submissions),
+            cell(stats.runs),
+            cell(stats.files_served),
+            cell(stats.bytes_served),
             row.notes
                 .iter()
                 .map(|n| format!("\n    {n}"))
                 .collect::<String>()
         );
     }
-}
-
-fn cell_of(stats: &Option<Value>, key: &str) -> String {
-    stat(stats.as_ref(), key).map_or("n/a".into(), |v| v.to_string())
 }
 
 fn main() {
@@ -783,42 +951,45 @@ fn main() {
         let ours = durations(&onc_pipe_windows, model);
         let theirs = durations(&python_windows, model);
         let bound = |d: &[f64], stagger| fifo_makespan(d, model.capacity, stagger);
+        let files = |d: &[f64]| {
+            d.iter()
+                .map(|d| ((d - OVERHEAD_S) / model.per_file()).round())
+                .sum::<f64>()
+        };
         println!(
-            "model {}: {}. onc-pipe's {} requests ({} files): minimum {:.0} s with a 3 s stagger, {:.0} s with 0.2 s, {:.0} s with none; one at a time {:.0} s. The Python tool's windows ({} files): {:.0} s with a 3 s stagger",
+            "model {}: {}. onc-pipe's {} requests ({} files): minimum {:.0} s with a 3 s stagger, {:.0} s with 0.2 s, {:.0} s with none; one at a time {:.0} s. The Python tool's windows ({} files{}): {:.0} s with a 3 s stagger",
             model.number,
             model.name,
             ours.len(),
-            ours.iter()
-                .map(|d| ((d - OVERHEAD_S) / model.per_file()).round())
-                .sum::<f64>(),
+            files(&ours),
             bound(&ours, DEFAULT_STAGGER_S),
             bound(&ours, TUNED_STAGGER_S),
             bound(&ours, 0.0),
             ours.iter().sum::<f64>(),
-            theirs
-                .iter()
-                .map(|d| ((d - OVERHEAD_S) / model.per_file()).round())
-                .sum::<f64>(),
+            files(&theirs),
+            if python_windows == onc_pipe_windows {
+                ", the same windows"
+            } else {
+                ", other windows"
+            },
             bound(&theirs, DEFAULT_STAGGER_S),
         );
         for &tool in &setup.tools {
-            let (windows, durations) = if tool == Tool::PythonTool {
-                (&python_windows, &theirs)
-            } else {
-                (&onc_pipe_windows, &ours)
-            };
+            let (windows, durations) =
+                if matches!(tool, Peer::PythonTool | Peer::PythonToolNoValidation) {
+                    (&python_windows, &theirs)
+                } else {
+                    (&onc_pipe_windows, &ours)
+                };
             let minimum = bound(durations, tool.stagger_s());
-            let measured = measure(&setup, model, tool, windows, minimum);
-            if let Some(first) = measured.first() {
-                println!(
-                    "  {:<60} {}",
-                    first.label,
-                    first
-                        .wall_s
-                        .map_or("not run".into(), |w| format!("{w:.1} s real")),
-                );
-            }
-            rows.extend(measured);
+            let row = measure(&setup, model, tool, windows, minimum);
+            println!(
+                "  {:<72} {}",
+                row.label,
+                row.wall_s
+                    .map_or("not run".into(), |w| format!("{w:.1} s real")),
+            );
+            rows.push(row);
         }
     }
     print_table(&setup, &rows);
