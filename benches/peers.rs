@@ -22,9 +22,9 @@
 //! * `PEERS_TOOLS` — which clients, default
 //!   `onc-pipe,onc-pipe-tuned,python-tool,python-tool-no-validation,onc-client`.
 //!
-//! Fairness: the simulator runs ONC's model `time_scale` times faster. onc-pipe's stagger, poll
-//! interval and max_wait are its defaults × time scale, written into its manifest ("scaled by
-//! manifest"). The Python peers run under `benches/peers/sim_time.py`, which makes every
+//! Fairness: the simulator runs ONC's model `time_scale` times faster. onc-pipe reads the
+//! simulator's time scale from its answers and scales its own timers (stagger, polls, backoff;
+//! its manifest gives its defaults, or the tuned row's settings, in ONC's time). The Python peers run under `benches/peers/sim_time.py`, which makes every
 //! `time.sleep` sleep `seconds × time_scale` and hands onc 2.6.0 ONC's estimate in simulated
 //! seconds (the simulator states it in real seconds), so their poll periods, staggers and
 //! retries are their real-time values in simulated time. CPU work is not scaled: the Python
@@ -64,9 +64,6 @@ const OVERHEAD_S: f64 = 5.0;
 const DEFAULT_PER_FILE_S: f64 = 2.5;
 /// onc-pipe's and the Python tool's default stagger between submissions, simulated seconds.
 const DEFAULT_STAGGER_S: f64 = 3.0;
-/// onc-pipe's defaults (SPEC), simulated seconds.
-const DEFAULT_POLL_S: f64 = 30.0;
-const DEFAULT_MAX_WAIT_S: f64 = 45.0 * 60.0;
 /// The tuned row: the executor benchmark's settings.
 const TUNED_STAGGER_S: f64 = 0.2;
 const TUNED_MAX_RUNS: u32 = 16;
@@ -146,8 +143,8 @@ impl Peer {
 
     fn label(self) -> &'static str {
         match self {
-            Peer::OncPipe => "onc-pipe defaults (scaled by manifest)",
-            Peer::OncPipeTuned => "onc-pipe, stagger 0.2 s + max_runs 16 (scaled by manifest)",
+            Peer::OncPipe => "onc-pipe, its defaults",
+            Peer::OncPipeTuned => "onc-pipe, stagger 0.2 s + max_runs 16",
             Peer::PythonTool => "the Python tool (onc-hydrophone-data)",
             Peer::PythonToolNoValidation => {
                 "the Python tool, its CPU work excluded (MAT re-validation off, startup not timed)"
@@ -400,26 +397,16 @@ fn fifo_makespan(durations: &[f64], capacity: usize, stagger_s: f64) -> f64 {
     end
 }
 
-/// The scenario-2 manifest against `base_url`. With `client` = (stagger, max_runs), onc-pipe's
-/// timers are written scaled; `None` writes no `[onc]` settings but the URL.
-fn manifest(base_url: &str, client: Option<(f64, Option<u32>, f64)>) -> String {
+/// The scenario-2 manifest against `base_url`. onc-pipe scales its own timers by the
+/// simulator's advertised time scale, so settings are written in simulated (ONC) time:
+/// `tuned` = (stagger, max_runs); `None` writes no `[onc]` settings but the URL (its defaults).
+fn manifest(base_url: &str, tuned: Option<(f64, u32)>) -> String {
     let mut onc = format!("base_url = \"{base_url}\"\n");
-    if let Some((stagger_s, max_runs, time_scale)) = client {
-        let ms = |s: f64| {
-            format!(
-                "\"{}ms\"",
-                (s * 1000.0 * time_scale).round().max(1.0) as u64
-            )
-        };
+    if let Some((stagger_s, max_runs)) = tuned {
         onc.push_str(&format!(
-            "stagger = {}\npoll_interval = {}\nmax_wait = {}\n",
-            ms(stagger_s),
-            ms(DEFAULT_POLL_S),
-            ms(DEFAULT_MAX_WAIT_S)
+            "stagger = \"{}ms\"\nmax_runs = {max_runs}\n",
+            (stagger_s * 1000.0).round() as u64
         ));
-        if let Some(max_runs) = max_runs {
-            onc.push_str(&format!("max_runs = {max_runs}\n"));
-        }
     }
     format!(
         r#"version = 1
@@ -789,11 +776,8 @@ fn measure(
     };
     let (wall, outcome) = match tool {
         Peer::OncPipe | Peer::OncPipeTuned => {
-            let max_runs = (tool == Peer::OncPipeTuned).then_some(TUNED_MAX_RUNS);
-            let text = manifest(
-                &sim.base_url,
-                Some((tool.stagger_s(), max_runs, setup.time_scale)),
-            );
+            let tuned = (tool == Peer::OncPipeTuned).then_some((tool.stagger_s(), TUNED_MAX_RUNS));
+            let text = manifest(&sim.base_url, tuned);
             std::fs::write(dir.join("m.toml"), text).unwrap();
             let mut command = Command::new(&setup.binary);
             command
