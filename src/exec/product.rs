@@ -198,7 +198,7 @@ pub(super) struct Run {
 
 /// When to poll a running run again: at the earliest ONC's estimate allows (one unit of its
 /// last digit early: `6 min` may be 5 min 1 s), then, once the run is late, after a twentieth of
-/// the estimate, doubling up to `interval`. Before the estimate, at most ten intervals apart, so
+/// the estimate (at least a third of that unit), doubling up to `interval`. Before the estimate, at most ten intervals apart, so
 /// an estimate far too long costs a few polls, not hours.
 #[derive(Debug, Clone)]
 pub(super) struct PollSchedule {
@@ -216,14 +216,18 @@ impl PollSchedule {
         estimate: Option<ProcessingEstimate>,
         interval: Duration,
     ) -> Self {
-        let (earliest, expected) = estimate.map_or(
-            (Duration::from_secs(1), Duration::from_secs(1)),
-            |estimate| (estimate.earliest(), estimate.expected),
+        let (earliest, expected, resolution) = estimate.map_or(
+            (Duration::ZERO, Duration::from_secs(1), Duration::ZERO),
+            |estimate| (estimate.earliest(), estimate.expected, estimate.resolution),
         );
         PollSchedule {
-            due: now + earliest,
+            due: now + earliest.max(Duration::from_secs(1).min(expected)),
             interval,
-            first_late_wait: (expected / 20).max(Duration::from_millis(20)),
+            // A twentieth of the estimate; but the run ends somewhere in the last unit of a
+            // rounded figure (`2 s`: between 1 s and 2 s), so at least a third of that unit.
+            first_late_wait: (expected / 20)
+                .max(resolution / 3)
+                .max(Duration::from_millis(20)),
             late_wait: Duration::ZERO,
         }
     }
@@ -513,6 +517,12 @@ mod tests {
         }
         // At once, at 19 s, then 1 s, 2 s, 4 s later.
         assert_eq!(polls, [0, 19_000, 20_000, 22_000, 26_000]);
+        // `2 s` is rounded up to whole seconds: the run ends between 1 s and 2 s, looked at in
+        // thirds of that second, not in twentieths of the figure.
+        let mut coarse = PollSchedule::new(start, estimate("2 s"), Duration::from_secs(30));
+        assert_eq!(coarse.next_wait(start), Duration::from_secs(1));
+        let one = start + Duration::from_secs(1);
+        assert_eq!(coarse.next_wait(one).as_millis(), 333);
         // Without an estimate ONC's run is expected within a second.
         let mut unknown = PollSchedule::new(start, None, Duration::from_secs(30));
         assert_eq!(unknown.next_wait(start), Duration::from_secs(1));
