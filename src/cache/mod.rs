@@ -264,6 +264,18 @@ impl Cache {
 
     /// `bytes` in a new, fsync'd file under `tmp/`, deleted unless the caller disarms the guard.
     pub(crate) fn write_temp(&self, suffix: &str, bytes: &[u8]) -> Result<TempGuard, CacheError> {
+        let (temp, file) = self.write_temp_unsynced(suffix, bytes)?;
+        file.sync_all()
+            .map_err(|e| CacheError::io("sync", temp.path(), e))?;
+        Ok(temp)
+    }
+
+    /// `bytes` in a new file under `tmp/`, not yet fsync'd; its open handle for the caller to.
+    fn write_temp_unsynced(
+        &self,
+        suffix: &str,
+        bytes: &[u8],
+    ) -> Result<(TempGuard, fs::File), CacheError> {
         let temp = TempGuard::new(self.new_temp_path(suffix));
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -272,9 +284,7 @@ impl Cache {
             .map_err(|e| CacheError::io("create", temp.path(), e))?;
         file.write_all(bytes)
             .map_err(|e| CacheError::io("write", temp.path(), e))?;
-        file.sync_all()
-            .map_err(|e| CacheError::io("sync", temp.path(), e))?;
-        Ok(temp)
+        Ok((temp, file))
     }
 
     /// Writes `bytes` to `dest` atomically: temp file in `tmp/`, fsync, rename, fsync the folder.
@@ -308,14 +318,7 @@ impl Cache {
         dest: &Path,
         bytes: &[u8],
     ) -> Result<(), CacheError> {
-        let temp = TempGuard::new(self.new_temp_path("tmp"));
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(temp.path())
-            .map_err(|e| CacheError::io("create", temp.path(), e))?;
-        file.write_all(bytes)
-            .map_err(|e| CacheError::io("write", temp.path(), e))?;
+        let (temp, file) = self.write_temp_unsynced("tmp", bytes)?;
         if let Some(parent) = dest.parent() {
             ensure_dir(parent)?;
         }
