@@ -550,3 +550,42 @@ async fn failed_runs_and_slow_answers_are_injected() {
     }
     sim.stop().await;
 }
+
+/// The simulator says its time scale on every answer; a client on loopback believes it, so its
+/// timers run at the simulator's pace. 429s are counted (the executor's admission backs off on
+/// them) and their Retry-After is a floor under the retry delay.
+#[tokio::test]
+async fn the_client_learns_the_simulators_time_scale_and_counts_throttling() {
+    let sim = simulator(SimConfig {
+        time_scale: 0.05,
+        faults: FaultConfig {
+            rate_limit_rate: 1.0,
+            ..FaultConfig::default()
+        },
+        ..fast_config()
+    })
+    .await;
+    let mut config = ClientConfig::new(sim.base_url.clone(), Token::new(TOKEN.to_owned()));
+    config.backoff = Backoff::new(Duration::from_millis(5), Duration::from_millis(5), 2);
+    let client = OncClient::new(config).unwrap();
+    assert_eq!(client.time_scale(), 1.0, "nothing heard yet: ONC's pace");
+    // Every answer is a 429 (Retry-After: 1 s): two attempts, both counted.
+    let started = std::time::Instant::now();
+    assert!(
+        client
+            .request_product(&hsd("2024-04-01T00:00:00.000Z", "2024-04-01T00:05:00.000Z"))
+            .await
+            .is_err()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After is a floor"
+    );
+    assert_eq!(client.throttled(), 2);
+    assert_eq!(client.time_scale(), 0.05);
+    assert_eq!(
+        client.scaled(Duration::from_secs(3)),
+        Duration::from_millis(150)
+    );
+    sim.stop().await;
+}
