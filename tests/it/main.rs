@@ -14,6 +14,7 @@ mod estimates;
 mod examples;
 mod failfast;
 mod golden;
+mod hostile;
 mod keys;
 mod robustness;
 mod run;
