@@ -525,7 +525,8 @@ fn mat_claiming_huge_dimensions_child() {
 }
 
 /// Bound: what the file really inflates to (here a few bytes; at most
-/// `onc_mat::MAX_DECOMPRESSED_BYTES` for any file), never the 10¹⁸ claimed values: under 64 MiB.
+/// `onc_mat::MAX_DECOMPRESSED_BYTES` for any file), never the 10¹⁸ claimed values: under 64 MiB. (For any file, what all its compressed
+/// variables inflate to together is capped at `MAX_DECOMPRESSED_BYTES`.)
 #[test]
 fn mat_claiming_huge_dimensions_is_bounded() {
     let peak = child_peak_kib("hostile::mat_claiming_huge_dimensions_child");
