@@ -524,9 +524,9 @@ fn mat_claiming_huge_dimensions_child() {
     println!("VmHWM_KIB={}", own_peak_kib().unwrap_or(0));
 }
 
-/// Bound: what the file really inflates to (here a few bytes; at most
-/// `onc_mat::MAX_DECOMPRESSED_BYTES` for any file), never the 10¹⁸ claimed values: under 64 MiB. (For any file, what all its compressed
-/// variables inflate to together is capped at `MAX_DECOMPRESSED_BYTES`.)
+/// Bound: what the file really inflates to (here a few bytes; for any file at most
+/// `onc_mat::MAX_DECOMPRESSED_BYTES`, all its compressed variables together), never the 10¹⁸
+/// claimed values: under 64 MiB.
 #[test]
 fn mat_claiming_huge_dimensions_is_bounded() {
     let peak = child_peak_kib("hostile::mat_claiming_huge_dimensions_child");
