@@ -382,7 +382,7 @@ fn malformed_inputs_are_errors_with_locations() {
 
 #[test]
 fn the_inflation_budget_is_for_the_whole_file() {
-    // Each compressed variable inflates to a few hundred bytes; two fit a budget one does not.
+    // Each compressed variable inflates to a few hundred bytes; the budget counts them all.
     let bytes = write_mat(&assorted()).unwrap();
     let one = crate::read::read_mat_within(&bytes, 1 << 20).unwrap();
     assert_eq!(one, read_mat(&bytes).unwrap());
