@@ -1,7 +1,16 @@
 #!/bin/sh
-# Generate the MAT reader's seed corpus (small simulator files in several layouts, ~100 KB) into
-# fuzz/corpus/mat_reader, from a unit test of src/clip/mat. Run from the repository root.
+# Generate or copy the fuzz targets' seed corpora into fuzz/corpus/<target>. Run from the
+# repository root. The MAT and FLAC seeds (small simulator files in several layouts) come from
+# ignored unit tests; the manifest and request-file seeds are the repository's examples; the ONC
+# answers' seeds are committed as they are (fuzz/seeds/onc_answers).
 set -eu
-dir="$(pwd)/fuzz/corpus/mat_reader"
-ONC_PIPE_FUZZ_SEEDS="$dir" cargo test --lib clip::mat::tests::write_fuzz_seeds -- --ignored --exact
-ls -l "$dir"
+root="$(pwd)"
+corpus="$root/fuzz/corpus"
+ONC_PIPE_FUZZ_SEEDS="$corpus/mat_reader" cargo test --lib clip::mat::tests::write_fuzz_seeds -- --ignored --exact
+ONC_PIPE_FUZZ_SEEDS="$corpus/flac_clip" cargo test --lib clip::audio::tests::write_fuzz_seeds -- --ignored --exact
+mkdir -p "$corpus/manifest_text" "$corpus/request_json" "$corpus/request_csv" "$corpus/onc_answers"
+cp manifests/*.toml "$corpus/manifest_text/"
+cp manifests/requests/*.json "$corpus/request_json/"
+cp manifests/requests/*.csv "$corpus/request_csv/"
+cp fuzz/seeds/onc_answers/* "$corpus/onc_answers/"
+du -sh "$corpus"/*

@@ -71,11 +71,21 @@ pub fn load(path: &Path) -> Result<(Loaded, Vec<Diagnostic>), Vec<Diagnostic>> {
                 .with_help("give a manifest (.toml) or a request file (.json, .csv)"),
         ]);
     }
-    let (parsed, diagnostics) = load_manifest_text(&shown, &text);
+    load_toml_text(&shown, path, text)
+}
+
+/// A manifest's text (`shown` names it in diagnostics; `path` is where relative paths in it are
+/// resolved from) → the loaded manifest and its warnings, or every problem found.
+pub fn load_toml_text(
+    shown: &str,
+    path: &Path,
+    text: String,
+) -> Result<(Loaded, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (parsed, diagnostics) = load_manifest_text(shown, &text);
     match parsed {
         Some((manifest, spans)) if !diagnostics.iter().any(Diagnostic::is_error) => Ok((
             Loaded {
-                file: shown,
+                file: shown.to_owned(),
                 path: path.to_path_buf(),
                 text,
                 manifest,
@@ -161,7 +171,17 @@ pub fn plan_file_with(
     path: &Path,
     products: &plan::KnownProducts,
 ) -> Result<Planned, Vec<Diagnostic>> {
-    let (loaded, mut diagnostics) = load(path)?;
+    let (loaded, diagnostics) = load(path)?;
+    plan_loaded(loaded, diagnostics, products)
+}
+
+/// Plans a loaded input (`diagnostics`: the warnings of loading it), offline, accepting the
+/// data product codes of `products`.
+pub fn plan_loaded(
+    loaded: Loaded,
+    mut diagnostics: Vec<Diagnostic>,
+    products: &plan::KnownProducts,
+) -> Result<Planned, Vec<Diagnostic>> {
     let (plan, plan_diagnostics) = plan::plan_manifest_with(&loaded, products);
     diagnostics.extend(plan_diagnostics);
     match plan {

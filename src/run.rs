@@ -115,17 +115,7 @@ fn products_listed_by_onc(
     let cache = Cache::open(&cache_dir).ok();
     let query = crate::onc::client::endpoint::DATA_PRODUCTS;
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let codes_of = |answer: &serde_json::Value| -> Vec<String> {
-        answer
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .filter_map(|p| p.get("dataProductCode").and_then(|c| c.as_str()))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let codes_of = crate::onc::api::data_product_codes;
     if let Some(answer) =
         crate::discover::cached_answer(cache.as_ref(), &base_url, query, now_ms, false)
     {

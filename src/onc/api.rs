@@ -213,6 +213,71 @@ pub fn query_value(value: &Value) -> String {
     }
 }
 
+/// A success body as JSON; an empty (or all-whitespace) body is `null`, which ONC sends for
+/// some answers with nothing to say.
+pub fn parse_json_body(body: &[u8]) -> Result<Value, serde_json::Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body)
+}
+
+/// One archive listing page, `{"files": [...], "next": null | {"parameters": {...}}}` → its
+/// entries (bare names or `returnOptions=all` objects) and the next page's query parameters
+/// (a `token` among them dropped: the client adds its own). Errors: what is wrong with the page.
+#[allow(clippy::type_complexity)]
+pub fn parse_archive_page(
+    page: Value,
+) -> Result<(Vec<ArchiveEntry>, Option<Vec<(String, String)>>), String> {
+    let Value::Object(mut page) = page else {
+        return Err("expected a JSON object with `files`".into());
+    };
+    let files = match page.remove("files") {
+        Some(Value::Array(files)) => files,
+        Some(Value::Null) => Vec::new(),
+        Some(_) => return Err("`files` is not a list".into()),
+        None => return Err("no `files` in the listing".into()),
+    };
+    let entries = files
+        .into_iter()
+        .map(|file| match file {
+            // Listings without `returnOptions=all` give bare names.
+            Value::String(name) => Ok(ArchiveEntry::from_filename(name)),
+            other => serde_json::from_value::<ArchiveEntry>(other)
+                .map_err(|e| format!("bad file entry: {e}")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = match page.remove("next") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(mut next)) => match next.remove("parameters") {
+            Some(Value::Object(parameters)) => Some(
+                parameters
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case(onc_format::query::TOKEN))
+                    .map(|(k, v)| (k.clone(), query_value(v)))
+                    .collect(),
+            ),
+            _ => return Err("`next` has no `parameters` object".into()),
+        },
+        Some(_) => return Err("`next` is neither null nor an object".into()),
+    };
+    Ok((entries, next))
+}
+
+/// The data product codes of ONC's `dataProducts` answer (each entry's `dataProductCode`);
+/// entries without one, and an answer that is not a list, give none.
+pub fn data_product_codes(answer: &Value) -> Vec<String> {
+    answer
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| p.get("dataProductCode").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn value_as_u64(value: &Value) -> Option<u64> {
     match value {
         Value::Number(n) => n.as_u64().or_else(|| {

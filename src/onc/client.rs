@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::answers::{DownloadOutcome, Downloaded, FileIndex, RunPoll};
 use super::api::{
     ArchiveEntry, DownloadStatus, ErrorEnvelope, OncErrorDetail, ProductRequest, RunInfo,
-    parse_runs, query_value,
+    parse_archive_page, parse_json_body, parse_runs,
 };
 use super::download::{response_filename, stream_to_temp};
 use super::error::{OncError, reqwest_error};
@@ -570,45 +570,14 @@ impl OncClient {
         }
     }
 
-    /// One listing page: `{"files": [...], "next": null | {"parameters": {...}}}`.
+    /// One listing page (see [`parse_archive_page`]), its problems as this endpoint's
+    /// `InvalidResponse`.
     fn archive_page(
         &self,
         ep: &str,
         page: Value,
     ) -> Result<(Vec<ArchiveEntry>, Option<Params>), OncError> {
-        let Value::Object(mut page) = page else {
-            return Err(self.invalid(ep, "expected a JSON object with `files`"));
-        };
-        let files = match page.remove("files") {
-            Some(Value::Array(files)) => files,
-            Some(Value::Null) => Vec::new(),
-            Some(_) => return Err(self.invalid(ep, "`files` is not a list")),
-            None => return Err(self.invalid(ep, "no `files` in the listing")),
-        };
-        let entries = files
-            .into_iter()
-            .map(|file| match file {
-                // Listings without `returnOptions=all` give bare names.
-                Value::String(name) => Ok(ArchiveEntry::from_filename(name)),
-                other => serde_json::from_value::<ArchiveEntry>(other)
-                    .map_err(|e| self.invalid(ep, &format!("bad file entry: {e}"))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match page.remove("next") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(mut next)) => match next.remove("parameters") {
-                Some(Value::Object(parameters)) => Some(
-                    parameters
-                        .iter()
-                        .filter(|(k, _)| !k.eq_ignore_ascii_case(query::TOKEN))
-                        .map(|(k, v)| (k.clone(), query_value(v)))
-                        .collect(),
-                ),
-                _ => return Err(self.invalid(ep, "`next` has no `parameters` object")),
-            },
-            Some(_) => return Err(self.invalid(ep, "`next` is neither null nor an object")),
-        };
-        Ok((entries, next))
+        parse_archive_page(page).map_err(|detail| self.invalid(ep, &detail))
     }
 
     /// The JSON body of a 202 from `download`; a body that is not the documented object still
@@ -641,10 +610,7 @@ impl OncClient {
             .bytes()
             .await
             .map_err(|e| reqwest_error(e, ep, &self.inner.token))?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&body).map_err(|e| self.invalid(ep, &format!("invalid JSON: {e}")))
+        parse_json_body(&body).map_err(|e| self.invalid(ep, &format!("invalid JSON: {e}")))
     }
 
     fn typed<T: serde::de::DeserializeOwned>(&self, ep: &str, value: Value) -> Result<T, OncError> {

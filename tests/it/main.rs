@@ -15,6 +15,7 @@ mod examples;
 mod failfast;
 mod faults;
 mod golden;
+mod hostile;
 mod keys;
 mod kill_suite;
 mod robustness;

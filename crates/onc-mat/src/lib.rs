@@ -38,8 +38,9 @@ pub use write::write_mat;
 /// levels); deeper input is refused rather than risking the stack.
 pub const MAX_NESTING: usize = 64;
 
-/// Most bytes one `miCOMPRESSED` element may inflate to (4 GiB, the largest a Level 5 element
-/// can declare): refuses zlib bombs instead of exhausting memory.
+/// Most bytes the `miCOMPRESSED` elements of one file may inflate to, together (4 GiB, the
+/// largest a Level 5 element can declare): refuses zlib bombs, one or many, instead of
+/// exhausting memory.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
 
 /// A MAT file: the 116-byte header text (trailing spaces and NULs trimmed) and the variables in

@@ -60,6 +60,13 @@ enum Endian {
 
 /// Read a MAT Level 5 file. A v7.3 (HDF5) file gives [`MatError::V73`].
 pub fn read_mat(bytes: &[u8]) -> Result<MatFile, MatError> {
+    read_mat_within(bytes, MAX_DECOMPRESSED_BYTES)
+}
+
+/// [`read_mat`], inflating at most `budget` bytes in all, over every compressed variable: a cap
+/// per variable alone would let a file of many small zlib bombs (each ~1,000:1) hold a multiple
+/// of it in memory at once.
+pub(crate) fn read_mat_within(bytes: &[u8], budget: u64) -> Result<MatFile, MatError> {
     let text_end = bytes.len().min(HEADER_TEXT_LEN);
     let raw_text = bytes.get(..text_end).unwrap_or_default();
     // A v7.3 file has a MAT header ("MATLAB 7.3 MAT-file", version 0x0200) and the HDF5
@@ -107,6 +114,8 @@ pub fn read_mat(bytes: &[u8]) -> Result<MatFile, MatError> {
         .to_string();
 
     let mut variables = Vec::new();
+    // Bytes inflated so far, all compressed variables together (at most `budget`).
+    let mut inflated_total: u64 = 0;
     let mut top = Cursor {
         data: bytes,
         pos: HEADER_LEN,
@@ -119,7 +128,13 @@ pub fn read_mat(bytes: &[u8]) -> Result<MatFile, MatError> {
         let element = top.element("")?;
         match element.ty {
             MI_COMPRESSED => {
-                let inflated = inflate(element.data, element_at)?;
+                let inflated = inflate(
+                    element.data,
+                    element_at,
+                    budget.saturating_sub(inflated_total),
+                    budget,
+                )?;
+                inflated_total += inflated.len() as u64;
                 let mut inner = Cursor {
                     data: &inflated,
                     pos: 0,
@@ -162,12 +177,12 @@ pub fn read_mat(bytes: &[u8]) -> Result<MatFile, MatError> {
     })
 }
 
-/// Inflate one `miCOMPRESSED` element's zlib stream, refusing more than
-/// [`MAX_DECOMPRESSED_BYTES`]: the output grows with the data actually inflated, never with a
-/// size claimed by the file.
-fn inflate(zlib: &[u8], element_at: usize) -> Result<Vec<u8>, MatError> {
+/// Inflate one `miCOMPRESSED` element's zlib stream, refusing more than `budget` bytes (what is
+/// left of the file's `limit`, [`MAX_DECOMPRESSED_BYTES`]): the output grows with the data
+/// actually inflated, never with a size claimed by the file.
+fn inflate(zlib: &[u8], element_at: usize, budget: u64, limit: u64) -> Result<Vec<u8>, MatError> {
     let mut out = Vec::new();
-    let mut decoder = flate2::read::ZlibDecoder::new(zlib).take(MAX_DECOMPRESSED_BYTES + 1);
+    let mut decoder = flate2::read::ZlibDecoder::new(zlib).take(budget.saturating_add(1));
     let malformed = |reason: String| MatError::Malformed {
         at: format!("byte {element_at}"),
         path: String::new(),
@@ -178,9 +193,9 @@ fn inflate(zlib: &[u8], element_at: usize) -> Result<Vec<u8>, MatError> {
             "the compressed variable's zlib stream is corrupt ({e})"
         ))
     })?;
-    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+    if out.len() as u64 > budget {
         return Err(malformed(format!(
-            "the compressed variable inflates to more than {MAX_DECOMPRESSED_BYTES} bytes"
+            "the compressed variables inflate to more than {limit} bytes in all"
         )));
     }
     Ok(out)

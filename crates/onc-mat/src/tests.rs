@@ -381,6 +381,40 @@ fn malformed_inputs_are_errors_with_locations() {
 }
 
 #[test]
+fn the_inflation_budget_is_for_the_whole_file() {
+    // Each compressed variable inflates to a few hundred bytes; the budget counts them all.
+    let bytes = write_mat(&assorted()).unwrap();
+    let one = crate::read::read_mat_within(&bytes, 1 << 20).unwrap();
+    assert_eq!(one, read_mat(&bytes).unwrap());
+    let mut inflated = 0u64;
+    let mut at = 128;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::ZlibDecoder::new(&bytes[at + 8..at + 8 + size]),
+            &mut out,
+        )
+        .unwrap();
+        inflated += out.len() as u64;
+        // Compressed elements are not padded to 8 bytes.
+        at += 8 + size;
+    }
+    // Every variable alone is far under the budget; together they are over it by one byte.
+    let e = crate::read::read_mat_within(&bytes, inflated - 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!(
+            "inflate to more than {} bytes in all",
+            inflated - 1
+        )),
+        "{e}"
+    );
+    assert!(crate::read::read_mat_within(&bytes, inflated).is_ok());
+}
+
+#[test]
 fn nesting_deeper_than_the_limit_is_refused() {
     let mut v = MatValue::double(1, 1, vec![1.0]);
     for _ in 0..MAX_NESTING + 5 {

@@ -925,3 +925,57 @@ proptest! {
         }
     }
 }
+
+/// Writes the FLAC clip fuzz target's seeds (`fuzz/seed-corpus.sh`) into
+/// `$ONC_PIPE_FUZZ_SEEDS`: short simulator archive files starting 2024-04-01T00:00:00Z (the
+/// target's file name), FLAC as the simulator writes them (LPC subframes) and as our encoder
+/// writes them (fixed predictors), plus one WAV, each behind the target's 4-byte window prefix.
+#[test]
+#[ignore = "writes the fuzz seed corpus; run by fuzz/seed-corpus.sh"]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("ONC_PIPE_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Window prefix: start offset in ms (u16 LE), then length in ms (low 11 bits) and the gap
+    // policy (top 2 bits), as fuzz/fuzz_targets/flac_clip.rs reads them.
+    let prefix = |offset_ms: u16, length_ms: u16, policy: u16| {
+        let mut bytes = offset_ms.to_le_bytes().to_vec();
+        bytes.extend((length_ms | (policy << 14)).to_le_bytes());
+        bytes
+    };
+    let short = |rate: u32, samples: u64| ArchiveFile {
+        device: DEVICE.into(),
+        start_ms: T2024,
+        samples,
+        sample_rate: rate,
+    };
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    for (rate, samples) in [(8_000, 16_000), (64_000, 32_000)] {
+        let file = short(rate, samples);
+        let bytes = flac_bytes(&file).unwrap();
+        seeds.push((
+            format!("sim_{rate}.flac"),
+            [prefix(250, 1_000, 0), bytes.clone()].concat(),
+        ));
+        seeds.push((
+            format!("sim_{rate}_tail.flac"),
+            [prefix(1_500, 2_000, 1), bytes].concat(),
+        ));
+    }
+    // Our own encoder's output, read back as a source.
+    let staged = stage(&[short(8_000, 16_000)], "flac");
+    let ours = clip(&staged, T2024 * MS, (T2024 + 1_500) * MS, GapPolicy::Fill).remove(0);
+    seeds.push((
+        "ours_8000.flac".into(),
+        [prefix(100, 800, 3), write_flac(&ours).unwrap()].concat(),
+    ));
+    seeds.push((
+        "sim_8000.wav".into(),
+        [prefix(0, 500, 0), wav_bytes(&short(8_000, 4_000))].concat(),
+    ));
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

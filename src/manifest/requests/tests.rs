@@ -944,6 +944,15 @@ fn sanitise_names() {
         Some("json_timestamp_demo".into())
     );
     assert_eq!(sanitise_name(&"a".repeat(500)).map(|s| s.len()), Some(120));
+    // Long names that differ only at the end stay apart, keep their extension, and are stable.
+    let long = |tail: &str| sanitise_name(&format!("{}{tail}", "A".repeat(5_000))).unwrap();
+    let (one, two) = (long("_1.mat"), long("_2.mat"));
+    assert_ne!(one, two);
+    assert!(
+        one.len() == 120 && one.ends_with(".mat") && one.starts_with("AAAA"),
+        "{one}"
+    );
+    assert_eq!(sanitise_name(&one), Some(one.clone()));
 }
 
 #[test]

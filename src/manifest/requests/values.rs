@@ -88,15 +88,31 @@ pub(super) fn name_value(sink: &mut Sink, given: &Given, what: &str) -> Option<S
     match sanitise_name(&text) {
         Some(clean) if clean == text => Some(clean),
         Some(clean) => {
-            let message = format!("unsafe {what} {text:?} is used as {clean:?}");
+            let message = format!("unsafe {what} {} is used as {clean:?}", shown(&text));
             sink.push(Diagnostic::warning(sink.file, given.at(), message).with_help(help));
             Some(clean)
         }
         None => {
-            sink.error_help(&given.at(), format!("unusable {what} {text:?}"), help);
+            sink.error_help(
+                &given.at(),
+                format!("unusable {what} {}", shown(&text)),
+                help,
+            );
             None
         }
     }
+}
+
+/// A name as a diagnostic quotes it: whole, or its first 60 characters and its length when
+/// longer, so a hostile 5,000-character name does not bury the message.
+fn shown(text: &str) -> String {
+    const HEAD: usize = 60;
+    let count = text.chars().count();
+    if count <= HEAD {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(HEAD).collect();
+    format!("\"{}…\" ({count} characters)", head.escape_debug())
 }
 
 pub(super) fn choice_value(
