@@ -33,7 +33,7 @@ struct Model {
     per_file_s: f64,
 }
 
-/// Client settings, in simulated seconds (scaled like the server).
+/// Client settings, in simulated seconds (onc-pipe scales them by the simulator's time scale).
 struct Client {
     name: &'static str,
     stagger_s: f64,
@@ -42,8 +42,10 @@ struct Client {
     download_workers: u32,
 }
 
-fn manifest(base_url: &str, client: &Client, time_scale: f64) -> String {
-    let ms = |s: f64| format!("{}ms", (s * 1000.0 * time_scale).round().max(0.0) as u64);
+/// Settings are written in ONC's (simulated) time: onc-pipe scales its own timers by the time
+/// scale the simulator states in its answers.
+fn manifest(base_url: &str, client: &Client) -> String {
+    let ms = |s: f64| format!("{}ms", (s * 1000.0).round().max(0.0) as u64);
     format!(
         r#"version = 1
 
@@ -153,10 +155,7 @@ async fn warm_simulator(model: &Model) -> (onc_sim::SimHandle, Vec<f64>) {
         download_workers: 4,
     };
     let dir = tempfile::tempdir().unwrap();
-    let compiled = compiled(
-        dir.path(),
-        &manifest(&sim.base_url, &warm, model.time_scale),
-    );
+    let compiled = compiled(dir.path(), &manifest(&sim.base_url, &warm));
     // Each run's processing time in simulated seconds, from the files ONC will return for it
     // (the simulated archive's files overlapping the request window).
     let profile = onc_sim::archive::DeviceProfile {
@@ -187,12 +186,9 @@ struct Measured {
     files: u64,
 }
 
-async fn measure(sim: &onc_sim::SimHandle, model: &Model, client_settings: &Client) -> Measured {
+async fn measure(sim: &onc_sim::SimHandle, client_settings: &Client) -> Measured {
     let dir = tempfile::tempdir().unwrap();
-    let compiled = compiled(
-        dir.path(),
-        &manifest(&sim.base_url, client_settings, model.time_scale),
-    );
+    let compiled = compiled(dir.path(), &manifest(&sim.base_url, client_settings));
     let before = sim.stats().requests_total;
     let started = Instant::now();
     let summary = run(&compiled, client(&sim.base_url), dir.path()).await;
@@ -256,7 +252,7 @@ async fn batch() {
         println!("{}", model.name);
         let (sim, durations) = warm_simulator(model).await;
         let minimum = fifo_makespan(&durations, model.capacity);
-        let measured = measure(&sim, model, &ours).await;
+        let measured = measure(&sim, &ours).await;
         println!(
             "  {} runs, {} files; theoretical minimum {:.1} s simulated ({:.2} s real)",
             durations.len(),
@@ -273,9 +269,9 @@ async fn batch() {
             measured.requests as f64 / measured.files.max(1) as f64,
             measured.summary.failures.len()
         );
-        let seed = measure(&sim, model, &seed_settings).await;
+        let seed = measure(&sim, &seed_settings).await;
         line(seed_settings.name, seed.wall, minimum, model.time_scale);
-        let one_by_one = measure(&sim, model, &sequential).await;
+        let one_by_one = measure(&sim, &sequential).await;
         line(sequential.name, one_by_one.wall, minimum, model.time_scale);
         println!(
             "  ratio onc-pipe / one run at a time: {:.3}",
