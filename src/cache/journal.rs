@@ -61,13 +61,7 @@ impl Cache {
         if path.exists() {
             return self.write_json_atomic(&path, &clean);
         }
-        let mut bytes =
-            serde_json::to_vec_pretty(&clean).map_err(|source| CacheError::Serialize {
-                path: path.clone(),
-                source,
-            })?;
-        bytes.push(b'\n');
-        self.write_new_visible_first(&path, &bytes)
+        self.write_new_visible_first(&path, &super::json_bytes(&path, &clean)?)
     }
 
     /// The journal entry of `node_key`; `None` when there is none or it is damaged.

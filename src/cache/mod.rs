@@ -339,14 +339,22 @@ impl Cache {
         dest: &Path,
         value: &T,
     ) -> Result<(), CacheError> {
-        let mut bytes =
-            serde_json::to_vec_pretty(value).map_err(|source| CacheError::Serialize {
-                path: dest.to_path_buf(),
-                source,
-            })?;
-        bytes.push(b'\n');
-        self.write_atomic(dest, &bytes)
+        self.write_atomic(dest, &json_bytes(dest, value)?)
     }
+}
+
+/// `value` as the cache writes JSON records: pretty (people read these files), newline-ended.
+/// `dest` names the record in the error.
+pub(crate) fn json_bytes<T: serde::Serialize>(
+    dest: &Path,
+    value: &T,
+) -> Result<Vec<u8>, CacheError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| CacheError::Serialize {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// Creates `dir` (and parents) if missing; fsyncs the parent of a folder we created so that the

@@ -216,11 +216,18 @@ impl PollSchedule {
         estimate: Option<ProcessingEstimate>,
         interval: Duration,
     ) -> Self {
+        // Without an estimate ONC's run is expected within a second.
         let (earliest, expected, resolution) = estimate.map_or(
-            (Duration::ZERO, Duration::from_secs(1), Duration::ZERO),
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                Duration::ZERO,
+            ),
             |estimate| (estimate.earliest(), estimate.expected, estimate.resolution),
         );
         PollSchedule {
+            // Not before a second (or the whole estimate, if shorter): a `1 s` figure is not
+            // looked at after half a second.
             due: now + earliest.max(Duration::from_secs(1).min(expected)),
             interval,
             // A twentieth of the estimate; but the run ends somewhere in the last unit of a

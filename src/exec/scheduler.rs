@@ -254,10 +254,6 @@ pub(super) enum Task {
     Clip(Box<super::clips::ClipJob>, super::clips::ClipEnd),
 }
 
-/// The clip jobs of the DAG, each with the ONC nodes that fetch its files (through its file
-/// nodes) and one of their queries (they share a source identity), in the order they are cut:
-/// by device, media and time, whatever the order of the events in the request file, so clips
-/// that share source files run one after the other and the decoded-file cache keeps them.
 /// Removes the temporary names a killed run left in the folders this run places outputs in
 /// (and the probe in the output root), before anything is placed: a SIGKILL between a temp link
 /// and its rename, or during the writability probe, would otherwise leave them in the user's
@@ -277,6 +273,10 @@ async fn sweep_output_folders(output_dir: &Path, jobs: &[Job], clips: &[super::c
     .await;
 }
 
+/// The clip jobs of the DAG, each with the ONC nodes that fetch its files (through its file
+/// nodes) and one of their queries (they share a source identity), in the order they are cut:
+/// by device, media and time, whatever the order of the events in the request file, so clips
+/// that share source files run one after the other and the decoded-file cache keeps them.
 pub(super) fn clip_jobs(dag: &Dag) -> Vec<super::clips::ClipJob> {
     let mut jobs: Vec<super::clips::ClipJob> = dag
         .nodes()
