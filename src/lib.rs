@@ -42,5 +42,6 @@ pub mod plan;
 pub mod preflight;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod simulator;
 pub mod temp;
