@@ -99,6 +99,7 @@ async fn run(compiled: &Compiled, client: OncClient, dir: &Path) -> RunSummary {
         plan: &compiled.plan,
         dag: &compiled.dag,
         manifest: &compiled.loaded.file,
+        only: None,
     };
     let summary = execute(
         work,

@@ -58,6 +58,10 @@ pub enum Command {
         /// Send no request: ONC's deployments from the cache only, whatever their age.
         #[arg(long)]
         offline: bool,
+        /// Show how `run --shard k/N` would split the work into N shards, and the share of the
+        /// limits each would get.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        shards: Option<u32>,
     },
     /// Print the manifest's JSON Schema (the same as schemas/manifest.schema.json).
     Schema,
@@ -75,6 +79,19 @@ pub enum Command {
         /// Run even when the estimated downloads do not fit the cache's free space.
         #[arg(long)]
         force: bool,
+        /// Run shard k of N (`k/N`, numbered from 1) of the work: what shares source files
+        /// stays together, every shard gets 1/N of `max_runs` and `download_workers` and N
+        /// times the `stagger`. `auto`: from a Slurm job array (SLURM_ARRAY_TASK_*) or a
+        /// Kubernetes Indexed Job (JOB_COMPLETION_INDEX with ONC_PIPE_SHARDS).
+        #[arg(long, value_name = "K/N|auto")]
+        shard: Option<crate::shard::ShardArg>,
+        /// Fetch only: order and download, cut no clips (a cluster's first phase).
+        #[arg(long, conflicts_with = "offline")]
+        fetch_only: bool,
+        /// Cut clips from the cache only: no request to ONC, no token. Fails before anything
+        /// when a source is not cached (run `--fetch-only` first).
+        #[arg(long)]
+        offline: bool,
     },
     /// Show what is cached, in flight (with ONC ids) and still to run, without contacting ONC.
     Status {
@@ -124,14 +141,31 @@ pub fn run(cli: Cli) -> i32 {
             ref file,
             format,
             offline,
-        } => plan(&cli, file, format, offline),
+            shards,
+        } => plan(&cli, file, format, offline, shards),
         Command::Schema => write_stdout(&schema_json()),
         Command::Run {
             ref file,
             json,
             no_progress,
             force,
-        } => run_manifest(&cli, file, json, no_progress, force),
+            shard,
+            fetch_only,
+            offline,
+        } => {
+            let phase = match (fetch_only, offline) {
+                (true, _) => crate::shard::Phase::Fetch,
+                (_, true) => crate::shard::Phase::Offline,
+                _ => crate::shard::Phase::All,
+            };
+            match shard.map(crate::shard::ShardArg::resolve).transpose() {
+                Ok(shard) => {
+                    let sharding = crate::shard::Sharding { shard, phase };
+                    run_manifest(&cli, file, json, no_progress, force, sharding)
+                }
+                Err(error) => report_error(&Error::InvalidShard(error)),
+            }
+        }
         Command::Status { ref file, json } => status(&cli, file, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {
@@ -209,12 +243,16 @@ fn run_manifest(
     json: bool,
     no_progress: bool,
     force: bool,
+    sharding: crate::shard::Sharding,
 ) -> i32 {
-    let outcome = prepare(cli, file, true).and_then(|prepared| {
+    // Offline asks ONC nothing, not even its list of product codes.
+    let online = sharding.phase.asks_onc();
+    let outcome = prepare(cli, file, online).and_then(|prepared| {
         let options = RunOptions {
             bars: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             quiet: cli.quiet,
             force,
+            sharding,
         };
         crate::run::run(&prepared, options)
     });
@@ -340,7 +378,13 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat, offline: bool) -> i32 {
+fn plan(
+    cli: &Cli,
+    file: &std::path::Path,
+    format: PlanFormat,
+    offline: bool,
+    shards: Option<u32>,
+) -> i32 {
     let prepared = match prepare(cli, file, !offline) {
         Ok(prepared) => prepared,
         Err(error) => return report_error(&error),
@@ -383,9 +427,19 @@ fn plan(cli: &Cli, file: &std::path::Path, format: PlanFormat, offline: bool) ->
         &prepared.cache_dir,
         &states,
     );
+    let shards = shards.map(|count| {
+        let rates = crate::run::sample_rates(&compiled.plan.settings);
+        report::shards::ShardsView::new(&compiled, &rates, count)
+    });
     let text = match format {
-        PlanFormat::Text => report::plan_text(&compiled, &states, &estimate),
-        PlanFormat::Json => report::plan_json(&compiled, &states, &estimate),
+        PlanFormat::Text => {
+            let mut text = report::plan_text(&compiled, &states, &estimate);
+            if let Some(shards) = &shards {
+                text.push_str(&report::shards::shards_text(shards));
+            }
+            text
+        }
+        PlanFormat::Json => report::plan_json_with(&compiled, &states, &estimate, shards.as_ref()),
         PlanFormat::Dot => compiled.dag.to_dot(),
     };
     write_stdout(&text)

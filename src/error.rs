@@ -38,6 +38,22 @@ pub enum Error {
     /// A command-line value out of range.
     #[error("{0}")]
     InvalidArgument(String),
+    /// `--shard` names no shard (or `auto` found none in the environment).
+    #[error("{0}")]
+    InvalidShard(crate::shard::ShardError),
+    /// The manifest's limits cannot be shared between the shards; nothing was sent.
+    #[error("{manifest}: {error}")]
+    ShareRefused {
+        manifest: String,
+        error: crate::shard::ShardError,
+    },
+    /// `run --offline`: sources of the shard's clips are not in the cache; nothing was cut.
+    #[error(
+        "cannot start: --offline needs every source of its clips in the cache, and {total} ONC request(s) or listing(s) are not there: {}{}; run the fetch phase first (`onc-pipe run FILE --fetch-only`, with the same --shard count or none), then this again",
+        missing.join("; "),
+        if *total > missing.len() { format!("; and {} more", total - missing.len()) } else { String::new() }
+    )]
+    NotFetched { missing: Vec<String>, total: usize },
     #[error("cannot start: failed to {0}")]
     OpenCache(CacheError),
     #[error("cannot start: another onc-pipe run is using this cache ({0}); wait for it to finish")]
@@ -138,7 +154,10 @@ impl Error {
     /// The exit code this error means.
     pub fn process_exit_code(&self) -> i32 {
         match self {
-            Error::Invalid(_) | Error::InvalidArgument(_) => EXIT_INVALID,
+            Error::Invalid(_)
+            | Error::InvalidArgument(_)
+            | Error::InvalidShard(_)
+            | Error::ShareRefused { .. } => EXIT_INVALID,
             Error::OpenCache(_)
             | Error::CacheBusy(_)
             | Error::Connect(_)
@@ -150,7 +169,8 @@ impl Error {
             | Error::NoRoom { .. }
             | Error::TokenRejected(_)
             | Error::Unwritable { .. }
-            | Error::NoSpace { .. } => EXIT_CANNOT_START,
+            | Error::NoSpace { .. }
+            | Error::NotFetched { .. } => EXIT_CANNOT_START,
         }
     }
 }

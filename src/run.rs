@@ -270,9 +270,15 @@ fn refuse_what_cannot_fit(
     prepared: &Prepared,
     cache: &Cache,
     force: bool,
+    sharding: crate::shard::Sharding,
 ) -> Result<Estimate, Error> {
-    let states =
+    let mut states =
         crate::exec::node_states(&compiled.dag, Some(cache), &compiled.plan.settings.base_url);
+    // A shard or phase estimates its own part: the ONC nodes it does not run cost it nothing.
+    let rates = sample_rates(&compiled.plan.settings);
+    if let Some(only) = sharding.selection(&compiled.dag, &rates) {
+        crate::shard::leave_out(&compiled.dag, &only, &mut states);
+    }
     let estimate = estimate(compiled, &prepared.output_dir, &prepared.cache_dir, &states);
     if let Some(no_room) = estimate.no_room().filter(|_| !force) {
         return Err(Error::NoRoom {
@@ -304,6 +310,62 @@ fn scale_pacing_to_simulator(settings: &mut Settings) {
     settings.stagger_ms = scaled(settings.stagger_ms);
     settings.poll_interval_ms = scaled(settings.poll_interval_ms).max(10);
     settings.max_wait_ms = scaled(settings.max_wait_ms).max(30_000);
+}
+
+/// The client of an offline run, which must never send anything: its jobs are clips, read from
+/// the cache. It points at a name that cannot resolve (RFC 2606 `.invalid`) with a placeholder
+/// token, so even a mistake could not reach ONC with a real token.
+fn offline_client(connect: &ConnectOptions) -> Result<OncClient, Error> {
+    connect
+        .client(
+            "http://offline.invalid/",
+            crate::onc::Token::new("offline".to_owned()),
+        )
+        .map_err(|error| Error::Connect(ConnectError::Client(error)))
+}
+
+/// Before an offline run: every ONC node whose files its clips read must be satisfied by the
+/// cache (the same check as `plan` and `status`). Errors: [`Error::NotFetched`] naming the first
+/// few that are not.
+fn offline_sources_cached(
+    compiled: &Compiled,
+    cache: &Cache,
+    selection: Option<&std::collections::BTreeSet<crate::dag::NodeKey>>,
+) -> Result<(), Error> {
+    let states =
+        crate::exec::node_states(&compiled.dag, Some(cache), &compiled.plan.settings.base_url);
+    let all;
+    let selection = match selection {
+        Some(selection) => selection,
+        None => {
+            all = compiled.dag.nodes().map(|n| n.key).collect();
+            &all
+        }
+    };
+    let missing = crate::shard::missing_sources(&compiled.dag, selection, |key| {
+        matches!(
+            states.get(key),
+            Some(crate::dag::state::NodeState::Cached(_))
+        )
+    });
+    if missing.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 3;
+    Err(Error::NotFetched {
+        total: missing.len(),
+        missing: missing
+            .iter()
+            .take(SHOWN)
+            .map(|node| {
+                let state = states.get(&node.key).map_or_else(
+                    || "new".into(),
+                    |state| report::reason_text(state).into_owned(),
+                );
+                format!("{} ({state})", crate::dag::describe(node))
+            })
+            .collect(),
+    })
 }
 
 /// The free space a run needs on the output and cache file systems at the least: about two
@@ -340,6 +402,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Run even when the estimated downloads do not fit the cache's free space (`--force`).
     pub force: bool,
+    /// Which shard of the DAG, and which phase (`--shard`, `--fetch-only`, `--offline`).
+    pub sharding: crate::shard::Sharding,
 }
 
 /// How a run ended.
@@ -371,6 +435,29 @@ impl RunOutcome {
 /// Runs a prepared manifest: orders, polls and downloads what is not cached, cuts clips, and
 /// writes the run record. Events are shown as they come (bars or plain lines on stderr).
 pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error> {
+    let sharding = options.sharding;
+    let offline_phase = sharding.phase == crate::shard::Phase::Offline;
+    // A shard runs under its share of the limits, refused here, before anything is sent.
+    let share = sharding
+        .share(&prepared.planned.plan.settings)
+        .map_err(|error| Error::ShareRefused {
+            manifest: prepared.planned.loaded.file.clone(),
+            error,
+        })?;
+    let shared;
+    let prepared = match share {
+        Some(share) => {
+            let mut planned = prepared.planned.clone();
+            share.apply(&mut planned.plan.settings);
+            shared = Prepared {
+                planned,
+                output_dir: prepared.output_dir.clone(),
+                cache_dir: prepared.cache_dir.clone(),
+            };
+            &shared
+        }
+        None => prepared,
+    };
     let Prepared {
         planned,
         output_dir,
@@ -387,11 +474,16 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     // records tell what is already stored). Site windows wait for ONC's deployments, so they
     // are estimated again once those are known (below), still before anything is submitted.
     let offline = compile::build(planned.clone());
-    let estimate = refuse_what_cannot_fit(&offline, prepared, &cache, options.force)?;
+    let estimate = refuse_what_cannot_fit(&offline, prepared, &cache, options.force, sharding)?;
     if !options.quiet {
         eprint!("{}", report::estimate::warning_lines(&estimate));
     }
-    let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
+    // Offline, no token is needed: nothing is sent.
+    let token = if offline_phase {
+        None
+    } else {
+        find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?
+    };
     let settings = &planned.plan.settings;
     let connect = connect_options(settings);
     let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
@@ -421,10 +513,15 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
                 }
             }
         });
-        let (client, simulator) = connect_or_simulate(&connect, token, &settings.simulator).await?;
+        let (client, simulator) = if offline_phase {
+            (offline_client(&connect)?, None)
+        } else {
+            connect_or_simulate(&connect, token, &settings.simulator).await?
+        };
         // Know before ordering: every window against ONC's deployments. A window outside them
-        // stops the run here, before anything is submitted.
-        let checked = match check_deployments(planned.clone(), Some(&client), Some(&cache)).await {
+        // stops the run here, before anything is submitted. Offline, from the cache only.
+        let asked = (!offline_phase).then_some(&client);
+        let checked = match check_deployments(planned.clone(), asked, Some(&cache)).await {
             Ok(checked) => checked,
             Err(error) => {
                 if let Some(simulator) = simulator {
@@ -440,7 +537,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         let estimate = if planned.plan.site_windows.is_empty() {
             estimate
         } else {
-            match refuse_what_cannot_fit(compiled, prepared, &cache, options.force) {
+            match refuse_what_cannot_fit(compiled, prepared, &cache, options.force, sharding) {
                 Ok(estimate) => estimate,
                 Err(error) => {
                     if let Some(simulator) = simulator {
@@ -450,6 +547,15 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
                 }
             }
         };
+        let selection = sharding.selection(&compiled.dag, &sample_rates(settings));
+        if offline_phase
+            && let Err(error) = offline_sources_cached(compiled, &cache, selection.as_ref())
+        {
+            if let Some(simulator) = simulator {
+                simulator.stop().await;
+            }
+            return Err(error);
+        }
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let reporter = tokio::spawn(async move {
             while let Some(update) = received.recv().await {
@@ -461,6 +567,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
             plan: &compiled.plan,
             dag: &compiled.dag,
             manifest: &compiled.loaded.file,
+            only: selection.as_ref(),
         };
         let mut summary = crate::exec::execute(
             work,
@@ -473,6 +580,9 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         )
         .await;
         interrupts.abort();
+        summary.shard = selection
+            .as_ref()
+            .map(|only| sharding.record(only, &compiled.dag, share));
         if summary.interrupted {
             summary.interrupted_by = heard.get().copied();
         }

@@ -73,6 +73,8 @@ pub struct RunSummary {
     pub failures: Vec<Failure>,
     /// ONC refused the token (401): the run stopped at that answer; nothing after it was sent.
     pub token_rejected: Option<crate::onc::error::TokenRejected>,
+    /// The shard and phase this run was (set by the caller; `None` for a whole, unsharded run).
+    pub shard: Option<crate::shard::ShardRecord>,
 }
 
 /// The run record's fields: the summary with its statistics inline.
@@ -111,6 +113,9 @@ struct RunRecord<'a> {
     /// ONC's refusal of the token, when it stopped the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     token_rejected: Option<String>,
+    /// Which shard of how many, the phase, what it ran and the share of the limits it took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<crate::shard::ShardRecord>,
 }
 
 impl Serialize for RunSummary {
@@ -137,6 +142,7 @@ impl Serialize for RunSummary {
             interrupted_by: self.interrupted_by.map(crate::interrupt::Interrupt::name),
             failures: &self.failures,
             token_rejected: self.token_rejected.as_ref().map(ToString::to_string),
+            shard: self.shard,
         }
         .serialize(serializer)
     }

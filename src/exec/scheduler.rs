@@ -36,12 +36,16 @@ use super::{Failure, RunSummary};
 /// Memory for decoded spectrogram files kept between clips: about seven 5-minute plotRes files.
 pub(super) const DECODED_BUDGET_BYTES: usize = 96 << 20;
 
-/// What a run works on: the plan, its DAG, and the manifest's name for the record.
+/// What a run works on: the plan, its DAG, the manifest's name for the record, and which of
+/// the DAG's ONC and clip nodes to run (`None`: all of them).
 #[derive(Debug, Clone, Copy)]
 pub struct Work<'a> {
     pub plan: &'a Plan,
     pub dag: &'a Dag,
     pub manifest: &'a str,
+    /// The nodes of one shard or phase ([`crate::shard`]). A clip whose ONC inputs are not
+    /// selected does not wait for them: its files are taken from the cache as they are.
+    pub only: Option<&'a std::collections::BTreeSet<NodeKey>>,
 }
 
 /// Runs every ONC and clip node of a plan.
@@ -56,8 +60,12 @@ pub async fn execute(
 ) -> RunSummary {
     let started = Instant::now();
     let started_at = onc_date(Utc::now());
-    let all_jobs = jobs(work.plan, work.dag, output_dir);
-    let clip_jobs = clip_jobs(work.dag);
+    let mut all_jobs = jobs(work.plan, work.dag, output_dir);
+    let mut clip_jobs = clip_jobs(work.dag);
+    if let Some(only) = work.only {
+        all_jobs.retain(|job| only.contains(&job.key));
+        clip_jobs.retain(|job| only.contains(&job.key));
+    }
     sweep_output_folders(output_dir, &all_jobs, &clip_jobs).await;
     let runs_total = all_jobs
         .iter()

@@ -3,6 +3,7 @@
 
 pub mod estimate;
 pub mod progress;
+pub mod shards;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,9 @@ struct PlanView<'a> {
     summary: BTreeMap<&'static str, usize>,
     windows: Vec<crate::dag::WindowRow>,
     estimate: &'a crate::estimate::Estimate,
+    /// With `plan --shards N`: how the work would be split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shards: Option<&'a shards::ShardsView>,
     nodes: Vec<NodeView<'a>>,
 }
 
@@ -198,7 +202,18 @@ pub fn plan_json(
     states: &NodeStates,
     estimate: &crate::estimate::Estimate,
 ) -> String {
+    plan_json_with(compiled, states, estimate, None)
+}
+
+/// [`plan_json`] with `shards`: the split `plan --shards N` shows.
+pub fn plan_json_with(
+    compiled: &Compiled,
+    states: &NodeStates,
+    estimate: &crate::estimate::Estimate,
+    shards: Option<&shards::ShardsView>,
+) -> String {
     let view = PlanView {
+        shards,
         manifest: &compiled.loaded.file,
         settings: settings(compiled),
         summary: summary(compiled),

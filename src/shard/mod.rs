@@ -252,6 +252,122 @@ impl Share {
     }
 }
 
+/// How a run is cut down: which shard (none: the whole DAG) and which phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sharding {
+    pub shard: Option<Shard>,
+    pub phase: Phase,
+}
+
+impl Sharding {
+    /// Whether the run executes less than the whole DAG.
+    pub fn is_partial(self) -> bool {
+        self.shard.is_some_and(|s| s.count > 1) || self.phase != Phase::All
+    }
+
+    /// The share of the limits this run may use: `None` when it has them all (one shard) or
+    /// sends nothing to ONC (offline). Errors: [`ShardError::ShareTooSmall`].
+    pub fn share(self, settings: &Settings) -> Result<Option<Share>, ShardError> {
+        match self.shard {
+            Some(shard) if shard.count > 1 && self.phase.asks_onc() => {
+                Share::of(settings, shard.count).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The node keys this run executes in `dag` (`None`: every node).
+    pub fn selection(
+        self,
+        dag: &crate::dag::Dag,
+        rates: &crate::estimate::SampleRates,
+    ) -> Option<std::collections::BTreeSet<crate::dag::NodeKey>> {
+        if !self.is_partial() {
+            return None;
+        }
+        let shard = self.shard.unwrap_or_else(Shard::whole);
+        let split = split(dag, rates, shard.count);
+        Some(
+            split
+                .part(shard.index)
+                .map(|part| part.selection(self.phase))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The run record's note of it.
+    pub fn record(
+        self,
+        selection: &std::collections::BTreeSet<crate::dag::NodeKey>,
+        dag: &crate::dag::Dag,
+        share: Option<Share>,
+    ) -> ShardRecord {
+        let shard = self.shard.unwrap_or_else(Shard::whole);
+        let clip_nodes = selection
+            .iter()
+            .filter(|key| {
+                dag.node(key)
+                    .is_some_and(|n| n.kind == crate::dag::NodeKind::Clip)
+            })
+            .count();
+        ShardRecord {
+            index: shard.index,
+            count: shard.count,
+            phase: self.phase,
+            onc_nodes: selection.len() - clip_nodes,
+            clip_nodes,
+            share,
+        }
+    }
+}
+
+/// The ONC nodes (requests, listings) whose files the clips in `selection` read and that
+/// `cached` does not say are in the cache, in DAG order: what an offline run lacks.
+pub fn missing_sources<'a>(
+    dag: &'a crate::dag::Dag,
+    selection: &std::collections::BTreeSet<crate::dag::NodeKey>,
+    cached: impl Fn(&crate::dag::NodeKey) -> bool,
+) -> Vec<&'a crate::dag::Node> {
+    let mut needed = std::collections::BTreeSet::new();
+    for clip in dag
+        .nodes()
+        .filter(|n| n.kind == crate::dag::NodeKind::Clip && selection.contains(&n.key))
+    {
+        for file in clip.inputs.iter().filter_map(|key| dag.node(key)) {
+            needed.extend(file.inputs.iter().copied());
+        }
+    }
+    dag.nodes()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                crate::dag::NodeKind::ProductRequest | crate::dag::NodeKind::ArchiveList
+            ) && needed.contains(&n.key)
+                && !cached(&n.key)
+        })
+        .collect()
+}
+
+/// Marks the ONC nodes outside `selection` as cached in `states`, so the estimate counts only
+/// what this shard or phase will fetch.
+pub fn leave_out(
+    dag: &crate::dag::Dag,
+    selection: &std::collections::BTreeSet<crate::dag::NodeKey>,
+    states: &mut std::collections::HashMap<crate::dag::NodeKey, crate::dag::state::NodeState>,
+) {
+    for node in dag.nodes().filter(|n| {
+        matches!(
+            n.kind,
+            crate::dag::NodeKind::ProductRequest | crate::dag::NodeKind::ArchiveList
+        ) && !selection.contains(&n.key)
+    }) {
+        states.insert(
+            node.key,
+            crate::dag::state::NodeState::Cached(crate::dag::state::FreshReason::AllFilesCached),
+        );
+    }
+}
+
 /// What a sharded run did, for its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ShardRecord {
@@ -274,7 +390,9 @@ pub enum ShardError {
         "invalid shard `{0}`: write `k/N` (shard k of N, numbered 1 to N, e.g. `1/4`), or `auto` under a Slurm job array or a Kubernetes Indexed Job"
     )]
     Syntax(String),
-    #[error("invalid shard `{index}/{count}`: shards are numbered 1 to {count} (`1/{count}` … `{count}/{count}`)")]
+    #[error(
+        "invalid shard `{index}/{count}`: shards are numbered 1 to {count} (`1/{count}` … `{count}/{count}`)"
+    )]
     OutOfRange { index: u32, count: u32 },
     #[error("invalid shard count 0: N in `k/N` must be at least 1 (`1/1` is the whole DAG)")]
     NoShards,
@@ -308,7 +426,11 @@ pub enum ShardError {
         limit.setting(),
         limit.setting()
     )]
-    ShareTooSmall { limit: Limit, value: u32, shards: u32 },
+    ShareTooSmall {
+        limit: Limit,
+        value: u32,
+        shards: u32,
+    },
 }
 
 #[cfg(test)]

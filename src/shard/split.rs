@@ -85,12 +85,8 @@ pub fn split(dag: &Dag, rates: &SampleRates, count: u32) -> Split {
     // Position of each node in DAG order: lookups only, never iterated.
     let position: HashMap<NodeKey, usize> =
         nodes.iter().enumerate().map(|(i, n)| (n.key, i)).collect();
-    let is_onc = |node: &Node| {
-        matches!(
-            node.kind,
-            NodeKind::ProductRequest | NodeKind::ArchiveList
-        )
-    };
+    let is_onc =
+        |node: &Node| matches!(node.kind, NodeKind::ProductRequest | NodeKind::ArchiveList);
     let mut sets = DisjointSets::new(nodes.len());
     // The ONC nodes that fetch each file, in the file's input order.
     let onc_inputs = |node: &Node| -> Vec<usize> {
@@ -161,9 +157,7 @@ pub fn split(dag: &Dag, rates: &SampleRates, count: u32) -> Split {
             }
         } else {
             component.files += 1;
-            component.bytes = component
-                .bytes
-                .saturating_add(file_bytes(dag, node, rates));
+            component.bytes = component.bytes.saturating_add(file_bytes(dag, node, rates));
         }
     }
     components.sort_by(|a, b| {

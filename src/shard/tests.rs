@@ -270,7 +270,10 @@ fn what_shares_source_files_stays_in_one_part() {
 fn the_split_is_deterministic() {
     let first = split(&compile(EVENTS).dag, &SampleRates::default(), 3);
     for _ in 0..3 {
-        assert_eq!(split(&compile(EVENTS).dag, &SampleRates::default(), 3), first);
+        assert_eq!(
+            split(&compile(EVENTS).dag, &SampleRates::default(), 3),
+            first
+        );
     }
     // Pinned: the shape of the split (counts per part), not only its stability in one process.
     let shape: Vec<(usize, usize, usize, u64)> = first
