@@ -21,6 +21,7 @@ mod kill_suite;
 mod robustness;
 mod run;
 mod scenarios;
+mod shards;
 mod signals;
 mod sim;
 mod support;
