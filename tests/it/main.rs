@@ -18,6 +18,7 @@ mod golden;
 mod hostile;
 mod keys;
 mod kill_suite;
+mod recipes;
 mod robustness;
 mod run;
 mod scenarios;

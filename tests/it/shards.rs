@@ -139,7 +139,7 @@ fn forget_onc_ids(value: &mut serde_json::Value) {
 }
 
 /// The outputs and the record of an unsharded run against its own simulator.
-async fn unsharded() -> (Vec<(String, String)>, serde_json::Value) {
+pub(crate) async fn unsharded() -> (Vec<(String, String)>, serde_json::Value) {
     let sim = simulator(SimConfig {
         sample_rate: 8_000,
         time_scale: 0.002,
