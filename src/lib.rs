@@ -17,6 +17,7 @@
 //! interrupt   SIGINT, SIGTERM, SIGHUP ──► which one stopped a run, and its exit code
 //! preflight   writable folders and free space, checked before anything is ordered
 //! run         `onc-pipe run` as one call: cache lock, token, connection, reporter, record
+//! shard       DAG + `--shard k/N` ──► the nodes one shard runs, and its share of the limits
 //! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
 //! error       what stops a command before its work, with its exit code
 //! cli         command line ──► the calls above ──► exit code
