@@ -100,6 +100,7 @@ async fn run(compiled: &Compiled, client: OncClient, dir: &Path) -> RunSummary {
         dag: &compiled.dag,
         manifest: &compiled.loaded.file,
         only: None,
+        alone_on_cache: true,
     };
     let summary = execute(
         work,

@@ -56,7 +56,7 @@ pub enum Error {
     NotFetched { missing: Vec<String>, total: usize },
     #[error("cannot start: failed to {0}")]
     OpenCache(CacheError),
-    #[error("cannot start: another onc-pipe run is using this cache ({0}); wait for it to finish")]
+    #[error("cannot start: failed to {0}; wait for it to finish")]
     CacheBusy(CacheError),
     #[error("cannot start: failed to {0}")]
     Connect(#[from] ConnectError),

@@ -10,7 +10,7 @@
 //! part of the outcome.
 //!
 //! The steps, in order: prove the output and cache folders writable with room to spare (before
-//! any request), open and lock the cache (one run per cache), estimate what is not cached and
+//! any request), open the cache and share its lock with other runs, estimate what is not cached and
 //! refuse downloads that cannot fit the cache's file system (`estimates`), find the token, start
 //! the runtime, connect (or start the in-process simulator), check every window against ONC's
 //! deployments (`discover`), show events as they come (bars or plain lines), stop scheduling on
@@ -468,8 +468,13 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         MIN_FREE_BYTES,
     )?;
     let cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
-    let lock = cache.lock().map_err(Error::CacheBusy)?;
-    let _ = cache.clear_tmp(&lock);
+    // Runs share a cache (each ONC node is claimed by one of them, `cache::NodeClaim`); the
+    // first one in clears what dead runs left in `tmp/`, then lets the others in.
+    let lock = cache.lock_for_run().map_err(Error::CacheBusy)?;
+    if lock.alone() {
+        let _ = cache.clear_tmp(&lock);
+        cache.share(&lock).map_err(Error::CacheBusy)?;
+    }
     // Before any request: downloads that cannot fit are refused (the cache is open, so its
     // records tell what is already stored). Site windows wait for ONC's deployments, so they
     // are estimated again once those are known (below), still before anything is submitted.
@@ -568,6 +573,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
             dag: &compiled.dag,
             manifest: &compiled.loaded.file,
             only: selection.as_ref(),
+            alone_on_cache: lock.alone(),
         };
         let mut summary = crate::exec::execute(
             work,

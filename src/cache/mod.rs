@@ -13,8 +13,9 @@
 //!   discovery-v1/<query hash>.json      ONC's deployments answers, with when they were fetched
 //!   nodes-v1/<node key>.json            node records, written last, after outputs are stored
 //!   runs/<UTC time>.json                run records
+//!   claims-v1/<node key>.lock           which run orders which ONC node (an OS lock per node)
 //!   tmp/                                temporary files (downloads land here; same filesystem)
-//!   lock                                the run lock (pid and start time of the holder)
+//!   lock                                the cache lock, shared by runs (pid and start time)
 //! ```
 //!
 //! Errors: [`CacheError`], one variant per way the disk can refuse, each naming the path.
@@ -37,6 +38,7 @@ mod journal;
 mod links;
 mod lock;
 mod names;
+mod node_claims;
 mod records;
 mod store;
 
@@ -52,6 +54,7 @@ pub use journal::{JournalEntry, JournalScan};
 pub use links::{link_output, safe_join};
 pub use lock::CacheLock;
 pub use names::sanitise_name;
+pub use node_claims::NodeClaim;
 pub use records::NodeRecord;
 pub use store::{StoredObject, hash_file};
 
@@ -67,6 +70,8 @@ pub const JOURNAL_DIR: &str = "journal-v1";
 pub const NODES_DIR: &str = "nodes-v1";
 /// Folder of run records.
 pub const RUNS_DIR: &str = "runs";
+/// Folder of node claims: which run is ordering which ONC node.
+pub const CLAIMS_DIR: &str = "claims-v1";
 /// Folder of temporary files.
 pub const TMP_DIR: &str = "tmp";
 /// The lock file.
@@ -125,7 +130,7 @@ pub enum CacheError {
     },
     /// Another process holds the run lock.
     #[error(
-        "lock the cache {}: it is in use by {holder} (one run per cache at a time)",
+        "lock the cache {}: {holder} holds it exclusively (runs share a cache, but not while one clears it at start-up or it is being cleaned)",
         .path.display()
     )]
     Locked { path: PathBuf, holder: String },
@@ -195,15 +200,18 @@ impl Cache {
             root.join(JOURNAL_DIR),
             root.join(NODES_DIR),
             root.join(RUNS_DIR),
+            root.join(CLAIMS_DIR),
             root.join(TMP_DIR),
         ] {
             ensure_dir(&dir)?;
         }
         // Like cargo's target dir: backup tools skip a tagged folder, and git ignores it when the
         // cache sits inside a project (the default `.onc-pipe`). Written once, never rewritten.
+        // Both are written before the cache is locked, so through a temp name beside them, not
+        // in `tmp/`: a run clearing `tmp/` at that moment must not take the temp file away.
         let tag = root.join("CACHEDIR.TAG");
         if !tag.exists() {
-            cache.write_atomic(
+            write_beside(
                 &tag,
                 b"Signature: 8a477f597d28d172789f06886806bc55\n\
                   # This file is a cache directory tag created by onc-pipe.\n\
@@ -212,12 +220,18 @@ impl Cache {
         }
         let gitignore = root.join(".gitignore");
         if !gitignore.exists() {
-            cache.write_atomic(&gitignore, b"# Created by onc-pipe\n*\n")?;
+            write_beside(&gitignore, b"# Created by onc-pipe\n*\n")?;
         }
-        // Probe: an existing but read-only cache must fail now, with its path.
+        // Probe: an existing but read-only cache must fail now, with its path. Another run
+        // clearing `tmp/` may remove it first: that is no failure.
         let probe = cache.new_temp_path("probe");
         fs::File::create(&probe).map_err(|e| CacheError::io("write to", &probe, e))?;
-        fs::remove_file(&probe).map_err(|e| CacheError::io("remove", &probe, e))?;
+        match fs::remove_file(&probe) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CacheError::io("remove", &probe, e));
+            }
+            _ => {}
+        }
         Ok(cache)
     }
 
@@ -231,10 +245,14 @@ impl Cache {
         self.root.join(TMP_DIR)
     }
 
-    /// Removes everything in `tmp/` — partial downloads and temp files left by a killed run.
-    /// Taking the lock as an argument proves that no other run is writing there. Returns how many
-    /// entries were removed.
-    pub fn clear_tmp(&self, _lock: &CacheLock) -> Result<usize, CacheError> {
+    /// Removes everything in `tmp/` — partial downloads and temp files left by a killed run —
+    /// when `lock` was taken with the cache to itself (else nothing: another run may be writing
+    /// there). Returns how many entries were removed.
+    pub fn clear_tmp(&self, lock: &CacheLock) -> Result<usize, CacheError> {
+        if !lock.alone() {
+            // Other runs are using the cache: what is in `tmp/` may be theirs.
+            return Ok(0);
+        }
         let dir = self.tmp_dir();
         let entries = fs::read_dir(&dir).map_err(|e| CacheError::io("list", &dir, e))?;
         let mut removed = 0;
@@ -341,6 +359,18 @@ impl Cache {
     ) -> Result<(), CacheError> {
         self.write_atomic(dest, &json_bytes(dest, value)?)
     }
+}
+
+/// Writes a small file that several processes may write at once with the same content (the
+/// cache's tag files): a unique temp name in the same folder, then a rename, so a reader never
+/// sees half of it and concurrent writers cannot disturb each other.
+fn write_beside(dest: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let folder = dest.parent().unwrap_or(Path::new("."));
+    let temp = TempGuard::new(folder.join(crate::temp::unique_name(".", ".onc-pipe-tmp")));
+    fs::write(temp.path(), bytes).map_err(|e| CacheError::io("write", temp.path(), e))?;
+    fs::rename(temp.path(), dest).map_err(|e| CacheError::io("rename into", dest, e))?;
+    temp.disarm();
+    Ok(())
 }
 
 /// `value` as the cache writes JSON records: pretty (people read these files), newline-ended.

@@ -103,6 +103,24 @@ impl Context {
         ))
     }
 
+    /// The coverage of `identity` read from the cache again, replacing this run's view: another
+    /// run sharing the cache may have recorded queries since it was read.
+    pub(super) fn reload_coverage(
+        &self,
+        identity: &str,
+    ) -> Result<Arc<crate::cache::Coverage>, ExecError> {
+        let loaded = Arc::new(
+            self.cache
+                .coverage(identity)
+                .map_err(|error| ExecError::cache("read the cache", error))?,
+        );
+        self.coverages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(identity.to_owned(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
     /// Records a completed query on disk (on a blocking thread: it fsyncs), then in this run's
     /// view of the coverage.
     pub(super) async fn record_coverage(

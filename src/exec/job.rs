@@ -153,26 +153,42 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
             message: format!("ignoring a damaged cache entry: {problem}"),
         });
     }
+    if let Some(end) = served_from_cache(context, job, &coverage).await {
+        return end;
+    }
+    // Not covered: claim the node among the runs sharing this cache (two people, several
+    // shards). A run that had to wait, or finds the node recorded since it read the coverage,
+    // reads the coverage again: the other run's order serves this one, and ONC sees it once.
+    let claim = match claim_node(context, job).await {
+        Ok(claim) => claim,
+        Err(JobError::Interrupted) => return JobEnd::Interrupted,
+        Err(JobError::Failed(reason)) => return JobEnd::Failed(reason),
+    };
+    let coverage = if claim.waited
+        || context
+            .cache
+            .read_node_record(&job.key.to_hex())
+            .ok()
+            .flatten()
+            .is_some()
+    {
+        let coverage = match context.reload_coverage(&identity) {
+            Ok(coverage) => coverage,
+            Err(reason) => return JobEnd::Failed(reason),
+        };
+        if let Some(end) = served_from_cache(context, job, &coverage).await {
+            return end;
+        }
+        coverage
+    } else {
+        coverage
+    };
     let uncovered = coverage.uncovered(job.from_ms, job.to_ms);
     let files = coverage.files_overlapping(job.from_ms, job.to_ms);
     let missing: Vec<&StoredFile> = files
         .iter()
         .filter(|f| !context.cache.has_object(&f.blake3, f.size))
         .collect();
-    if uncovered.is_empty() && missing.is_empty() {
-        return match finish(context, job, &files, false).await {
-            Ok(()) => {
-                context.emit(Event::Cached {
-                    node: job.key.short(),
-                    kind: job.kind,
-                    what: job.what.clone(),
-                    files: files.len(),
-                });
-                JobEnd::Cached
-            }
-            Err(reason) => JobEnd::Failed(reason),
-        };
-    }
     // Fetch only what is not covered; if stored files went missing, fetch their whole window.
     let (from_ms, to_ms) = if missing.is_empty() {
         let first = uncovered.first().map_or(job.from_ms, |u| u.0);
@@ -219,6 +235,90 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
         }
         Err(JobError::Interrupted) => JobEnd::Interrupted,
         Err(JobError::Failed(reason)) => JobEnd::Failed(reason),
+    }
+}
+
+/// The job's end when `coverage` covers its window and every file it names is stored: its
+/// files linked and the node recorded as cached; `None` when something must be fetched.
+async fn served_from_cache(
+    context: &Context,
+    job: &Job,
+    coverage: &crate::cache::Coverage,
+) -> Option<JobEnd> {
+    if !coverage.uncovered(job.from_ms, job.to_ms).is_empty() {
+        return None;
+    }
+    let files = coverage.files_overlapping(job.from_ms, job.to_ms);
+    if files
+        .iter()
+        .any(|f| !context.cache.has_object(&f.blake3, f.size))
+    {
+        return None;
+    }
+    Some(match finish(context, job, &files, false).await {
+        Ok(()) => {
+            context.emit(Event::Cached {
+                node: job.key.short(),
+                kind: job.kind,
+                what: job.what.clone(),
+                files: files.len(),
+            });
+            JobEnd::Cached
+        }
+        Err(reason) => JobEnd::Failed(reason),
+    })
+}
+
+/// A node claimed by this run, and whether another run had it first.
+struct HeldClaim {
+    _claim: crate::cache::NodeClaim,
+    /// Another run held the node when this one asked: it may have fetched it meanwhile.
+    waited: bool,
+}
+
+/// Claims the job's node in the cache, waiting while another run holds it (saying so once).
+/// The wait is a poll of the OS lock, once a second on ONC's clock: the other run's order
+/// takes at least that long, and a blocked thread per waiting job would not scale to hundreds.
+async fn claim_node(context: &Context, job: &Job) -> Result<HeldClaim, JobError> {
+    let key = job.key.to_hex();
+    let mut waited = false;
+    loop {
+        let cache = context.cache.clone();
+        let node = key.clone();
+        let attempt = blocking(move || {
+            cache
+                .try_claim_node(&node)
+                .map_err(|error| ExecError::cache("claim the node", error))
+        })
+        .await?;
+        match attempt {
+            Ok(claim) => {
+                return Ok(HeldClaim {
+                    _claim: claim,
+                    waited,
+                });
+            }
+            Err(holder) => {
+                if !waited {
+                    context.emit(Event::Warning {
+                        node: job.key.short(),
+                        message: format!(
+                            "another run ({holder}) is ordering {} from ONC on this cache: \
+                             waiting for it, then using its files",
+                            job.what
+                        ),
+                    });
+                    waited = true;
+                }
+                let pause = context
+                    .client
+                    .scaled(std::time::Duration::from_secs(1))
+                    .max(std::time::Duration::from_millis(10));
+                if !context.sleep(pause).await {
+                    return Err(JobError::Interrupted);
+                }
+            }
+        }
     }
 }
 

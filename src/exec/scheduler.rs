@@ -46,6 +46,9 @@ pub struct Work<'a> {
     /// The nodes of one shard or phase ([`crate::shard`]). A clip whose ONC inputs are not
     /// selected does not wait for them: its files are taken from the cache as they are.
     pub only: Option<&'a std::collections::BTreeSet<NodeKey>>,
+    /// Whether the run had the cache to itself when it started: only then are hidden temporary
+    /// names in the output folders debris of a dead run (another run may be placing them).
+    pub alone_on_cache: bool,
 }
 
 /// Runs every ONC and clip node of a plan.
@@ -66,7 +69,9 @@ pub async fn execute(
         all_jobs.retain(|job| only.contains(&job.key));
         clip_jobs.retain(|job| only.contains(&job.key));
     }
-    sweep_output_folders(output_dir, &all_jobs, &clip_jobs).await;
+    if work.alone_on_cache {
+        sweep_output_folders(output_dir, &all_jobs, &clip_jobs).await;
+    }
     let runs_total = all_jobs
         .iter()
         .filter(|j| j.kind == NodeKind::ProductRequest)

@@ -205,7 +205,7 @@ fn a_cached_rerun_makes_zero_http_requests() {
 }
 
 #[test]
-fn a_second_run_on_the_same_cache_exits_3() {
+fn a_run_on_a_cache_held_exclusively_exits_3() {
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest("simulator", IN_PROCESS));
     let cache = onc_pipe::cache::Cache::open(&scratch.path().join("cache")).unwrap();
@@ -213,9 +213,7 @@ fn a_second_run_on_the_same_cache_exits_3() {
     let blocked = onc_pipe(scratch.path(), &["run", "m.toml"]);
     assert_eq!(blocked.code, 3, "{}", blocked.stderr);
     assert!(
-        blocked
-            .stderr
-            .contains("another onc-pipe run is using this cache"),
+        blocked.stderr.contains("the cache is held exclusively"),
         "{}",
         blocked.stderr
     );

@@ -1,0 +1,100 @@
+//! Node claims: which of the runs sharing a cache orders which ONC node.
+//!
+//! Input: the node key of an ONC request or listing that the cache does not cover. Output: a
+//! [`NodeClaim`] held until dropped, or `None` with who holds it. Errors: I/O on the claim file.
+//!
+//! Several runs may use one cache at once (two people, several shards): before a run submits a
+//! node to ONC it claims it, and a run that finds the node claimed waits, then takes its files
+//! from the cache instead of ordering it again. The claim is an OS file lock
+//! (`claims-v1/<node key>.lock`, `flock` on Unix), not the existence of a file: the OS drops
+//! it when its process dies, so a killed run never leaves a stale claim — the next claimant
+//! finds the dead run's journal entry and re-attaches to its ONC run instead of resubmitting.
+//! The holder's pid and time inside the file are only for messages. Like every OS lock this
+//! needs a file system that honours `flock` between the processes (a local disk does; some
+//! network file systems do not).
+
+use std::fs;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::PathBuf;
+
+use super::{CLAIMS_DIR, Cache, CacheError, check_key};
+
+/// The right to order one ONC node; dropping it (or the process ending) releases it.
+#[derive(Debug)]
+pub struct NodeClaim {
+    file: fs::File,
+}
+
+impl Drop for NodeClaim {
+    fn drop(&mut self) {
+        // Closing releases it anyway; unlocking first makes the release immediate.
+        let _ = self.file.unlock();
+    }
+}
+
+impl Cache {
+    /// Claims `node_key` for this process: `Ok(Ok(claim))`, or `Ok(Err(holder))` when another
+    /// process holds it ("pid 1234 since …", or "another run" when it has not said yet).
+    pub fn try_claim_node(&self, node_key: &str) -> Result<Result<NodeClaim, String>, CacheError> {
+        let dir = self.root.join(CLAIMS_DIR);
+        check_key("node key", node_key, &dir)?;
+        super::ensure_dir(&dir)?;
+        let path: PathBuf = dir.join(format!("{node_key}.lock"));
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| CacheError::io("open the claim file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let text = text.trim();
+                let holder = if text.is_empty() || text.len() > 200 {
+                    "another run".to_owned()
+                } else {
+                    text.to_owned()
+                };
+                return Ok(Err(holder));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(CacheError::io("claim", &path, e)),
+        }
+        let holder = format!(
+            "pid {} since {}",
+            std::process::id(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        // Only for messages: a failure to write it does not make the claim less held.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(format!("{holder}\n").as_bytes()));
+        Ok(Ok(NodeClaim { file }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_node_is_refused_to_another_handle_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let mine = cache.try_claim_node("ab12").unwrap().unwrap();
+        // A second open file description, as a second process would have.
+        let other = Cache::open(dir.path()).unwrap();
+        let holder = other.try_claim_node("ab12").unwrap().unwrap_err();
+        assert!(
+            holder.starts_with(&format!("pid {} since ", std::process::id())),
+            "{holder}"
+        );
+        assert!(other.try_claim_node("cd34").unwrap().is_ok());
+        drop(mine);
+        assert!(other.try_claim_node("ab12").unwrap().is_ok());
+        assert!(other.try_claim_node("../x").is_err());
+    }
+}
