@@ -1,5 +1,5 @@
-//! `onc-pipe run` end to end against the simulator: cached re-runs make no request, a second run
-//! on the same cache exits 3, killed runs resume without resubmitting, a flaky server is
+//! `onc-pipe run` end to end against the simulator: cached re-runs make no request, a run on a
+//! cache held exclusively exits 3, killed runs resume without resubmitting, a flaky server is
 //! survived, and the token never leaks.
 
 use std::net::SocketAddr;
@@ -213,7 +213,7 @@ fn a_run_on_a_cache_held_exclusively_exits_3() {
     let blocked = onc_pipe(scratch.path(), &["run", "m.toml"]);
     assert_eq!(blocked.code, 3, "{}", blocked.stderr);
     assert!(
-        blocked.stderr.contains("the cache is held exclusively"),
+        blocked.stderr.contains("holds it exclusively"),
         "{}",
         blocked.stderr
     );
