@@ -14,6 +14,8 @@
 //!   nodes-v1/<node key>.json            node records, written last, after outputs are stored
 //!   runs/<UTC time>.json                run records
 //!   claims-v1/<node key>.lock           which run orders which ONC node (an OS lock per node)
+//!   claims-v1/f-<file key>.lock         which run downloads which source file
+//!   files-v1/f-<file key>.json          source files stored, for the other runs of the cache
 //!   tmp/                                temporary files (downloads land here; same filesystem)
 //!   lock                                the cache lock, shared by runs (pid and start time)
 //! ```
@@ -72,6 +74,8 @@ pub const NODES_DIR: &str = "nodes-v1";
 pub const RUNS_DIR: &str = "runs";
 /// Folder of node claims: which run is ordering which ONC node.
 pub const CLAIMS_DIR: &str = "claims-v1";
+/// Folder of records of single source files stored by a run (for other runs sharing the cache).
+pub const FILES_DIR: &str = "files-v1";
 /// Folder of temporary files.
 pub const TMP_DIR: &str = "tmp";
 /// The lock file.

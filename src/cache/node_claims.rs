@@ -17,7 +17,18 @@ use std::fs;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
-use super::{CLAIMS_DIR, Cache, CacheError, check_key};
+use super::{CLAIMS_DIR, Cache, CacheError, FILES_DIR, StoredFile, check_key};
+
+/// The key of a source file's claim and record: its identity and name hashed (names come from
+/// ONC and may hold anything).
+fn file_key(identity: &str, name: &str) -> String {
+    let hash = blake3::derive_key(
+        "onc-pipe file claim",
+        format!("{identity}\n{name}").as_bytes(),
+    );
+    let hex: String = hash.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("f-{hex}")
+}
 
 /// The right to order one ONC node; dropping it (or the process ending) releases it.
 #[derive(Debug)]
@@ -36,6 +47,42 @@ impl Cache {
     /// Claims `node_key` for this process: `Ok(Ok(claim))`, or `Ok(Err(holder))` when another
     /// process holds it ("pid 1234 since …", or "another run" when it has not said yet).
     pub fn try_claim_node(&self, node_key: &str) -> Result<Result<NodeClaim, String>, CacheError> {
+        self.try_claim(node_key)
+    }
+
+    /// Claims one source file among the runs sharing the cache, so that a file ONC returns to
+    /// two requests (the one straddling their common edge) ordered by two processes is
+    /// downloaded by one: `Ok(Ok(claim))`, or `Ok(Err(holder))` while another process has it.
+    pub fn try_claim_file(
+        &self,
+        identity: &str,
+        name: &str,
+    ) -> Result<Result<NodeClaim, String>, CacheError> {
+        self.try_claim(&file_key(identity, name))
+    }
+
+    /// The file another run stored under `identity` and `name` ([`Cache::record_stored_file`]),
+    /// when its object is still in the store.
+    pub fn stored_file(&self, identity: &str, name: &str) -> Option<StoredFile> {
+        let path = self
+            .root
+            .join(FILES_DIR)
+            .join(format!("{}.json", file_key(identity, name)));
+        let file: StoredFile = super::read_json_record(&path).found()?;
+        (file.name == name && self.has_object(&file.blake3, file.size)).then_some(file)
+    }
+
+    /// Says that `file` of `identity` is stored, for other runs' [`Cache::stored_file`]; written
+    /// before the file's claim is released.
+    pub fn record_stored_file(&self, identity: &str, file: &StoredFile) -> Result<(), CacheError> {
+        let path = self
+            .root
+            .join(FILES_DIR)
+            .join(format!("{}.json", file_key(identity, &file.name)));
+        self.write_json_atomic(&path, file)
+    }
+
+    fn try_claim(&self, node_key: &str) -> Result<Result<NodeClaim, String>, CacheError> {
         let dir = self.root.join(CLAIMS_DIR);
         check_key("node key", node_key, &dir)?;
         super::ensure_dir(&dir)?;

@@ -5,13 +5,17 @@
 //! has stored it ([`Claim::Theirs`]). Overlapping requests (ONC returns a file straddling a
 //! request's edge to both neighbours) and overlapping archive windows therefore transfer each
 //! file once. A claim dropped without a file (a failed download) lets the next job try.
+//!
+//! Across the runs sharing a cache (two people, shards at once), a file is also claimed in the
+//! cache ([`Cache::try_claim_file`], an OS lock) and recorded there once stored: a job whose
+//! file another process is fetching waits for that record instead of downloading it again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use crate::cache::StoredFile;
+use crate::cache::{Cache, NodeClaim, StoredFile};
 
 #[derive(Debug, Clone, PartialEq)]
 enum State {
@@ -26,6 +30,8 @@ type Name = (String, String);
 #[derive(Debug, Default)]
 pub(crate) struct FileClaims {
     claims: Mutex<HashMap<Name, watch::Sender<State>>>,
+    /// The cache shared with other runs, when files are claimed across processes too.
+    cache: Option<Cache>,
 }
 
 /// The answer to [`FileClaims::claim`].
@@ -41,6 +47,8 @@ pub(crate) struct MyClaim<'a> {
     claims: &'a FileClaims,
     name: Name,
     fulfilled: bool,
+    /// The file's claim among the processes sharing the cache, released after the record.
+    _across_runs: Option<NodeClaim>,
 }
 
 /// Another job's claim.
@@ -63,12 +71,40 @@ impl FileClaims {
                 receiver: sender.subscribe(),
             });
         }
+        let mut across_runs = None;
+        if let Some(cache) = &self.cache {
+            if let Some(file) = cache.stored_file(identity, name) {
+                let (sender, receiver) = watch::channel(State::Stored(file));
+                claims.insert(key, sender);
+                return Claim::Theirs(TheirClaim { receiver });
+            }
+            match cache.try_claim_file(identity, name) {
+                Ok(Ok(claim)) => across_runs = Some(claim),
+                Ok(Err(_holder)) => {
+                    let (sender, receiver) = watch::channel(State::Downloading);
+                    claims.insert(key.clone(), sender.clone());
+                    tokio::spawn(wait_for_other_run(cache.clone(), key, sender));
+                    return Claim::Theirs(TheirClaim { receiver });
+                }
+                // A claim file that cannot be had: download it anyway (at worst twice).
+                Err(_) => {}
+            }
+        }
         claims.insert(key.clone(), watch::channel(State::Downloading).0);
         Claim::Mine(MyClaim {
             claims: self,
             name: key,
             fulfilled: false,
+            _across_runs: across_runs,
         })
+    }
+
+    /// Claims that also hold each file across the processes sharing `cache`.
+    pub(crate) fn across_runs(cache: Cache) -> Self {
+        FileClaims {
+            claims: Mutex::default(),
+            cache: Some(cache),
+        }
     }
 
     /// The file if a job of this run stored it.
@@ -104,6 +140,10 @@ impl MyClaim<'_> {
     /// The file is in the store: hand it to everyone waiting.
     pub(crate) fn stored(mut self, file: &StoredFile) {
         self.fulfilled = true;
+        if let Some(cache) = &self.claims.cache {
+            // Best effort: without the record another run downloads the file again.
+            let _ = cache.record_stored_file(&self.name.0, file);
+        }
         self.claims.set(&self.name, State::Stored(file.clone()));
     }
 }
@@ -112,6 +152,34 @@ impl Drop for MyClaim<'_> {
     fn drop(&mut self) {
         if !self.fulfilled {
             self.claims.set(&self.name, State::Abandoned);
+        }
+    }
+}
+
+/// Watches a file another process is downloading: its record once it appears, or
+/// `Abandoned` when that process let go of it without one (failed, killed), so a job of this run
+/// fetches it. Polls every 50 ms: a stat, and the claim's lock only when there is no record.
+async fn wait_for_other_run(cache: Cache, name: Name, sender: watch::Sender<State>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if sender.is_closed() {
+            return;
+        }
+        if let Some(file) = cache.stored_file(&name.0, &name.1) {
+            sender.send_replace(State::Stored(file));
+            return;
+        }
+        match cache.try_claim_file(&name.0, &name.1) {
+            Ok(Err(_holder)) => {}
+            // Free, or unusable: whoever held it has gone without a record.
+            Ok(Ok(_)) | Err(_) => {
+                let state = match cache.stored_file(&name.0, &name.1) {
+                    Some(file) => State::Stored(file),
+                    None => State::Abandoned,
+                };
+                sender.send_replace(state);
+                return;
+            }
         }
     }
 }

@@ -92,6 +92,7 @@ pub async fn execute(
             }
         })
     };
+    let claims = FileClaims::across_runs(cache.clone());
     let context = Arc::new(Context {
         client,
         cache,
@@ -104,7 +105,7 @@ pub async fn execute(
         rejected: std::sync::OnceLock::new(),
         stats: std::sync::Mutex::new(stats),
         base_url: base_url.to_owned(),
-        claims: FileClaims::default(),
+        claims,
         coverages: std::sync::Mutex::default(),
         decoded: Arc::new(crate::clip::cut::DecodedFiles::new(DECODED_BUDGET_BYTES)),
     });
