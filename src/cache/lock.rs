@@ -117,35 +117,43 @@ impl Cache {
 
     fn open_lock_file(&self) -> Result<(fs::File, PathBuf), CacheError> {
         let path = self.root.join(LOCK_FILE);
-        // No truncation on open: the holder's pid must still be readable if we lose the race.
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| CacheError::io("open the lock file", &path, e))?;
-        Ok((file, path))
+        Ok((open_lock_file(&path)?, path))
     }
+}
+
+/// Opens (creating if missing) a file to lock. No truncation on open: the holder's pid must still
+/// be readable if we lose the race.
+pub(super) fn open_lock_file(path: &std::path::Path) -> Result<fs::File, CacheError> {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| CacheError::io("open the lock file", path, e))
 }
 
 /// The error for a cache someone else holds, with who it is when the lock file says.
 fn locked(file: &mut fs::File, path: PathBuf) -> CacheError {
-    let mut text = String::new();
-    // The holder may be between locking and writing its pid: then we know no more than
-    // "another process".
-    let _ = file.read_to_string(&mut text);
-    let text = text.trim();
-    let holder = if text.is_empty() || text.len() > 200 {
-        "another process".to_string()
-    } else {
-        text.to_string()
-    };
+    let holder = read_holder(file, "another process");
     CacheError::Locked { path, holder }
 }
 
+/// Who holds a lock file, as its holder wrote it ([`write_holder`]); `unknown` when it has not
+/// written it yet (it may be between locking and writing) or the text is not a holder's.
+pub(super) fn read_holder(file: &mut fs::File, unknown: &str) -> String {
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    let text = text.trim();
+    if text.is_empty() || text.len() > 200 {
+        unknown.to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Writes "pid N since T" into the lock file, for the message of whoever finds it held.
-fn write_holder(file: &mut fs::File, path: &std::path::Path) -> Result<(), CacheError> {
+pub(super) fn write_holder(file: &mut fs::File, path: &std::path::Path) -> Result<(), CacheError> {
     let holder = format!(
         "pid {} since {}",
         std::process::id(),

@@ -14,7 +14,6 @@
 //! network file systems do not).
 
 use std::fs;
-use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::PathBuf;
 
 use super::{CLAIMS_DIR, Cache, CacheError, FILES_DIR, StoredFile, check_key};
@@ -87,38 +86,16 @@ impl Cache {
         check_key("node key", node_key, &dir)?;
         super::ensure_dir(&dir)?;
         let path: PathBuf = dir.join(format!("{node_key}.lock"));
-        let mut file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| CacheError::io("open the claim file", &path, e))?;
+        let mut file = super::lock::open_lock_file(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let text = text.trim();
-                let holder = if text.is_empty() || text.len() > 200 {
-                    "another run".to_owned()
-                } else {
-                    text.to_owned()
-                };
-                return Ok(Err(holder));
+                return Ok(Err(super::lock::read_holder(&mut file, "another run")));
             }
             Err(fs::TryLockError::Error(e)) => return Err(CacheError::io("claim", &path, e)),
         }
-        let holder = format!(
-            "pid {} since {}",
-            std::process::id(),
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        );
         // Only for messages: a failure to write it does not make the claim less held.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| file.seek(SeekFrom::Start(0)))
-            .and_then(|_| file.write_all(format!("{holder}\n").as_bytes()));
+        let _ = super::lock::write_holder(&mut file, &path);
         Ok(Ok(NodeClaim { file }))
     }
 }
