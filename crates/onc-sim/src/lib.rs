@@ -30,4 +30,4 @@ pub mod server;
 
 pub use config::SimConfig;
 #[cfg(feature = "server")]
-pub use server::{SimHandle, SimStats, start};
+pub use server::{SimHandle, SimStats, TokenStats, start, token_label};

@@ -16,12 +16,12 @@
 //! `dataAvailability/dataproducts` covers the archived `AD` flac/wav files (see
 //! `routes::availability`).
 //!
-//! Files: `state` (the shared state: request accounting [`SimStats`], the requests held, the
-//! [`SimHandle`] and [`start`]), `router` (every request: accounting, fault injection,
-//! authentication, dispatch to a route), `protocol` (ONC's error envelope and the parameter
-//! readers routes share), `sources` (a request's device or location and the
-//! archived files its deployments hold in a window), `files` (the generated-file cache and file answers, faults included),
-//! and `routes/`, one file per ONC service family.
+//! Files: `state` (the shared state: request accounting [`SimStats`], global and per token, the
+//! requests held, the [`SimHandle`] and [`start`]), `router` (every request: accounting, fault
+//! injection, authentication, dispatch to a route), `protocol` (ONC's error envelope and the
+//! parameter readers routes share), `sources` (a request's device or location and the archived
+//! files its deployments hold in a window), `files` (the generated-file cache and file answers,
+//! faults included), and `routes/`, one file per ONC service family.
 //!
 //! [`SimConfig`]: crate::config::SimConfig
 
@@ -36,4 +36,4 @@ mod routes;
 mod sources;
 mod state;
 
-pub use state::{SimHandle, SimStats, start};
+pub use state::{SimHandle, SimStats, TokenStats, start, token_label};

@@ -3,8 +3,12 @@
 //! Input: a [`SimConfig`] and a bind address ([`start`]). Output: a [`SimHandle`] (base URL,
 //! [`SimStats`], stop), and the state every route reads and changes behind one lock ([`Shared`]):
 //! configuration, the data product requests held (each with the [`Output`] files its run
-//! delivers), the run model, accounting and the generated-file cache.
+//! delivers), the run model, accounting (global and per token, see [`TokenStats`]) and the
+//! generated-file cache.
 //! Errors: only binding the port can fail.
+//!
+//! Tokens are secrets: per-token accounting is keyed by [`token_label`], a short blake3 label,
+//! so the stats a test prints or `/_sim/stats` serves never carry a token.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -48,6 +52,30 @@ pub struct SimStats {
     pub min_submission_gap_s: Option<f64>,
     /// `restart` calls that restarted a run.
     pub restarts: u64,
+    /// The same accounting per token, keyed by [`token_label`] (never the token itself), so a
+    /// test can prove each token polite on its own.
+    #[serde(default)]
+    pub per_token: BTreeMap<String, TokenStats>,
+}
+
+/// Politeness accounting of one token (see [`SimStats::per_token`]).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TokenStats {
+    /// Successful data product `request` calls of this token.
+    pub submissions: u64,
+    /// The most runs of this token queued or running at ONC at once.
+    pub max_runs_in_flight: u64,
+    /// The shortest time between two submissions of this token, in simulated seconds; `None`
+    /// before its second.
+    pub min_submission_gap_s: Option<f64>,
+}
+
+/// The key of `token` in [`SimStats::per_token`]: the first 8 hex digits of its blake3 hash.
+/// Short enough to read in a test's output, and no secret: the token cannot be recovered.
+pub fn token_label(token: &str) -> String {
+    let hex = blake3::hash(token.as_bytes()).to_hex();
+    hex.as_str().get(..8).unwrap_or_default().to_owned()
 }
 
 /// One file a run delivers.
@@ -134,6 +162,13 @@ impl Inner {
     pub(crate) fn note_runs_in_flight(&mut self, token: &str, now: f64) {
         let in_flight = self.model.in_flight(token, now) as u64;
         self.stats.max_runs_in_flight = self.stats.max_runs_in_flight.max(in_flight);
+        let own = self.token_stats(token);
+        own.max_runs_in_flight = own.max_runs_in_flight.max(in_flight);
+    }
+
+    /// The accounting of `token`, created empty on its first use.
+    pub(crate) fn token_stats(&mut self, token: &str) -> &mut TokenStats {
+        self.stats.per_token.entry(token_label(token)).or_default()
     }
 
     /// Simulated seconds since start.
@@ -225,4 +260,39 @@ pub async fn start(config: SimConfig, address: SocketAddr) -> std::io::Result<Si
         shutdown: Some(shutdown),
         task: Some(task),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code panics on purpose: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_token_label_is_8_hex_digits_stable_and_apart_from_the_token() {
+        let token = "5e1f0c8a-test-token-9d2b";
+        let label = token_label(token);
+        assert_eq!(label.len(), 8);
+        assert!(label.bytes().all(|b| b.is_ascii_hexdigit()), "{label}");
+        assert_eq!(label, token_label(token));
+        assert_ne!(label, token_label("5e1f0c8a-test-token-9d2c"));
+        // Not the token's own first characters: those would be a part of the secret.
+        assert_ne!(label, token[..8]);
+    }
+
+    #[test]
+    fn stats_written_before_per_token_accounting_still_parse() {
+        let old = r#"{"requests_total":3,"requests_by_endpoint":{},"submissions":1,
+            "duplicate_submissions":0,"runs":1,"files_served":1,"bytes_served":10,
+            "faults_injected":0,"files_served_again":0,"max_runs_in_flight":1,
+            "min_submission_gap_s":null,"restarts":0}"#;
+        let stats: SimStats = serde_json::from_str(old).unwrap();
+        assert_eq!(stats.submissions, 1);
+        assert!(stats.per_token.is_empty());
+        // A token's entry missing fields parses too (`#[serde(default)]` on the struct).
+        let entry: TokenStats = serde_json::from_str(r#"{"submissions":2}"#).unwrap();
+        assert_eq!(entry.submissions, 2);
+        assert_eq!(entry.min_submission_gap_s, None);
+    }
 }

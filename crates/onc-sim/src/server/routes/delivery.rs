@@ -147,8 +147,14 @@ pub(crate) fn product_request(shared: &Shared, params: &BTreeMap<String, String>
     let expired_early = inner.config.faults.expires(submission);
     inner.stats.submissions += 1;
     let now = inner.now();
-    if let Some(previous) = inner.last_submission.insert(token.clone(), now) {
+    let previous = inner.last_submission.insert(token.clone(), now);
+    let own = inner.token_stats(&token);
+    own.submissions += 1;
+    if let Some(previous) = previous {
+        // The gap is one token's: two people's pipelines submitting at once are each polite.
         let gap = now - previous;
+        own.min_submission_gap_s =
+            Some(own.min_submission_gap_s.map_or(gap, |least| least.min(gap)));
         inner.stats.min_submission_gap_s = Some(
             inner
                 .stats
