@@ -1,8 +1,10 @@
 //! File answers: generated file bytes, cached, sent with ONC's headers.
 //!
-//! Input: a file name and a way to make its bytes (the FLAC, WAV, MAT and PNG writers), and the
-//! fault decided for the request. Output: the bytes (from the bounded cache or freshly made on a
-//! blocking thread), and a 200 file answer, throttled, reset or truncated as the faults say.
+//! Input: a file name and a way to make its bytes (the FLAC, WAV, MAT and PNG writers), the
+//! fault decided for the request and the downloading token. Output: the bytes (from the bounded
+//! cache or freshly made on a blocking thread), and a 200 file answer, throttled, reset or
+//! truncated as the faults say, counted as a download in flight (globally and for its token)
+//! until its body is sent or its connection dropped ([`DownloadGuard`]).
 //! Errors: a writer's message, or a stopped generation thread (the caller answers 500).
 
 use std::sync::Arc;
@@ -11,8 +13,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
+use futures_util::StreamExt;
 
-use super::state::Shared;
+use super::state::{Shared, token_label};
 use crate::faults::Fault;
 
 /// File bytes from the cache, or generated on a blocking thread and cached.
@@ -46,10 +49,63 @@ pub(crate) async fn generate(
     Ok(bytes)
 }
 
+/// One file download in flight, counted from its answer's start until the guard is dropped.
+///
+/// The guard lives inside the answer's body stream, so it goes when hyper drops the body:
+/// after the last chunk was handed to the connection, or when the client went away mid-body
+/// (a dropped connection would otherwise leave the count high forever).
+pub(crate) struct DownloadGuard {
+    shared: Shared,
+    /// The downloading token's label (never the token: it is kept until the body goes).
+    label: String,
+}
+
+impl DownloadGuard {
+    /// Counts a download of `token` in flight and raises the high-water marks it reaches.
+    pub(crate) fn start(shared: &Shared, token: &str) -> Self {
+        let label = token_label(token);
+        if let Ok(mut inner) = shared.lock() {
+            inner.downloads_in_flight += 1;
+            let all = inner.downloads_in_flight;
+            inner.stats.max_downloads_in_flight = inner.stats.max_downloads_in_flight.max(all);
+            let own = inner
+                .token_downloads_in_flight
+                .entry(label.clone())
+                .or_default();
+            *own += 1;
+            let own = *own;
+            let stats = inner.stats.per_token.entry(label.clone()).or_default();
+            stats.max_downloads_in_flight = stats.max_downloads_in_flight.max(own);
+        }
+        Self {
+            shared: Arc::clone(shared),
+            label,
+        }
+    }
+}
+
+impl Drop for DownloadGuard {
+    fn drop(&mut self) {
+        // A poisoned lock means a route panicked; the counts are moot then. Saturating: a guard
+        // whose start found the lock poisoned never counted itself.
+        if let Ok(mut inner) = self.shared.lock() {
+            inner.downloads_in_flight = inner.downloads_in_flight.saturating_sub(1);
+            if let Some(own) = inner.token_downloads_in_flight.get_mut(&self.label) {
+                *own = own.saturating_sub(1);
+                if *own == 0 {
+                    inner.token_downloads_in_flight.remove(&self.label);
+                }
+            }
+        }
+    }
+}
+
 /// A 200 file answer with ONC's headers (unquoted `filename=`, as ONC sends and as the official
-/// client's `split("filename=")` needs), or a reset/truncated one when a fault says so.
+/// client's `split("filename=")` needs), or a reset/truncated one when a fault says so; a
+/// download of `token` in flight until its body is sent or dropped.
 pub(crate) fn file_response(
     shared: &Shared,
+    token: &str,
     name: &str,
     bytes: Arc<Vec<u8>>,
     fault: Fault,
@@ -95,6 +151,13 @@ pub(crate) fn file_response(
         _ if throttle > 0 => throttled_body(bytes, throttle),
         _ => Body::from(bytes.as_ref().clone()),
     };
+    // Started after the stats lock above is released: the guard takes that lock itself.
+    let guard = DownloadGuard::start(shared, token);
+    let body = Body::from_stream(body.into_data_stream().map(move |chunk| {
+        // The closure owns the guard so that it lives exactly as long as the body stream.
+        let _in_flight = &guard;
+        chunk
+    }));
     let mut response = Response::new(body);
     *response.headers_mut() = headers;
     response

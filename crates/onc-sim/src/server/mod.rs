@@ -21,7 +21,8 @@
 //! injection, authentication, dispatch to a route), `protocol` (ONC's error envelope and the
 //! parameter readers routes share), `sources` (a request's device or location and the archived
 //! files its deployments hold in a window), `files` (the generated-file cache and file answers,
-//! faults included), and `routes/`, one file per ONC service family.
+//! faults included, each download counted in flight until its body is sent or dropped), and
+//! `routes/`, one file per ONC service family.
 //!
 //! [`SimConfig`]: crate::config::SimConfig
 

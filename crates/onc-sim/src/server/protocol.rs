@@ -1,7 +1,7 @@
 //! ONC's error envelope and the parameter readers the routes share.
 //!
 //! Input: a route's query parameters (and the shared state, for the device profile). Output:
-//! JSON answers, a checked `dateFrom`/`dateTo` range in milliseconds, a device's profile.
+//! JSON answers, the request's token, a checked `dateFrom`/`dateTo` range in milliseconds, a device's profile.
 //! Errors: ONC's own, as a ready [`Response`]: the envelope `{"errors": [{errorCode,
 //! errorMessage, parameter}]}` with the status and code ONC would give.
 
@@ -21,6 +21,11 @@ pub(crate) fn onc_error(status: StatusCode, code: u32, message: &str, parameter:
     let body =
         json!({"errors": [{"errorCode": code, "errorMessage": message, "parameter": parameter}]});
     (status, axum::Json(body)).into_response()
+}
+
+/// The request's token (the router already refused a missing one; empty if not).
+pub(crate) fn token(params: &BTreeMap<String, String>) -> &str {
+    params.get("token").map_or("", String::as_str)
 }
 
 pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {

@@ -52,6 +52,10 @@ pub struct SimStats {
     pub min_submission_gap_s: Option<f64>,
     /// `restart` calls that restarted a run.
     pub restarts: u64,
+    /// The most file downloads in flight at once, over all tokens: from the file answer's start
+    /// until its body is sent or its connection dropped.
+    #[serde(default)]
+    pub max_downloads_in_flight: u64,
     /// The same accounting per token, keyed by [`token_label`] (never the token itself), so a
     /// test can prove each token polite on its own.
     #[serde(default)]
@@ -66,6 +70,8 @@ pub struct TokenStats {
     pub submissions: u64,
     /// The most runs of this token queued or running at ONC at once.
     pub max_runs_in_flight: u64,
+    /// The most file downloads of this token in flight at once.
+    pub max_downloads_in_flight: u64,
     /// The shortest time between two submissions of this token, in simulated seconds; `None`
     /// before its second.
     pub min_submission_gap_s: Option<f64>,
@@ -155,6 +161,9 @@ pub(crate) struct Inner {
     /// Generated file bytes, most recent last; bounded by `cache_bytes`.
     pub(crate) cache: VecDeque<(String, Arc<Vec<u8>>)>,
     pub(crate) cache_bytes: usize,
+    /// File downloads in flight now: all, and per token label (see `files::DownloadGuard`).
+    pub(crate) downloads_in_flight: u64,
+    pub(crate) token_downloads_in_flight: HashMap<String, u64>,
 }
 
 impl Inner {
@@ -205,6 +214,15 @@ impl SimHandle {
             .unwrap_or_default()
     }
 
+    /// File downloads in flight now (0 once every body was sent or its connection dropped), so a
+    /// test can wait for a dropped download to be let go before it measures the next.
+    pub fn downloads_in_flight(&self) -> u64 {
+        self.shared
+            .lock()
+            .map(|inner| inner.downloads_in_flight)
+            .unwrap_or_default()
+    }
+
     /// Stops the server and waits for it.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -241,6 +259,8 @@ pub async fn start(config: SimConfig, address: SocketAddr) -> std::io::Result<Si
         counter: 0,
         cache: VecDeque::new(),
         cache_bytes: 0,
+        downloads_in_flight: 0,
+        token_downloads_in_flight: HashMap::new(),
     }));
     let listener = tokio::net::TcpListener::bind(address).await?;
     let address = listener.local_addr()?;
@@ -289,6 +309,7 @@ mod tests {
             "min_submission_gap_s":null,"restarts":0}"#;
         let stats: SimStats = serde_json::from_str(old).unwrap();
         assert_eq!(stats.submissions, 1);
+        assert_eq!(stats.max_downloads_in_flight, 0);
         assert!(stats.per_token.is_empty());
         // A token's entry missing fields parses too (`#[serde(default)]` on the struct).
         let entry: TokenStats = serde_json::from_str(r#"{"submissions":2}"#).unwrap();

@@ -21,7 +21,7 @@ use crate::faults::Fault;
 use crate::flac;
 use crate::server::files::{file_response, generate};
 use crate::server::protocol::{
-    date_range, device_profile, json_response, missing, onc_error, sample_rate,
+    date_range, device_profile, json_response, missing, onc_error, sample_rate, token,
 };
 use crate::server::routes::spect_files::{spect_download, spect_listed, spect_listing};
 use crate::server::sources::{Source, data_source, location_source, no_deployment};
@@ -185,7 +185,7 @@ pub(crate) async fn archive_download(
     })
     .await;
     match bytes {
-        Ok(bytes) => file_response(shared, filename, bytes, fault),
+        Ok(bytes) => file_response(shared, token(params), filename, bytes, fault),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
     }
 }

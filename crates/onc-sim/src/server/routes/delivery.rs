@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::faults::Fault;
 use crate::runs::RunState;
 use crate::server::files::{file_response, generate};
-use crate::server::protocol::{date_range, json_response, onc_error, sample_rate};
+use crate::server::protocol::{date_range, json_response, onc_error, sample_rate, token};
 use crate::server::sources::{data_source, no_deployment};
 use crate::server::state::{Inner, Output, RequestRecord, Shared};
 use crate::{flac, mat, oracle, picture};
@@ -550,7 +550,13 @@ pub(crate) async fn product_download(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata><dpRunId>{run_id}</dpRunId><fileCount>{}</fileCount><source>onc-pipe simulator</source></metadata>\n",
             record.outputs.len()
         );
-        return file_response(shared, &name, Arc::new(xml.into_bytes()), fault);
+        return file_response(
+            shared,
+            token(params),
+            &name,
+            Arc::new(xml.into_bytes()),
+            fault,
+        );
     }
     let Ok(index) = index_text.parse::<usize>() else {
         return onc_error(
@@ -580,7 +586,7 @@ pub(crate) async fn product_download(
     })
     .await
     {
-        Ok(bytes) => file_response(shared, &name, bytes, fault),
+        Ok(bytes) => file_response(shared, token(params), &name, bytes, fault),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
     }
 }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use crate::archive::ArchiveFile;
 use crate::faults::Fault;
 use crate::server::files::{file_response, generate};
-use crate::server::protocol::{device_profile, onc_error};
+use crate::server::protocol::{device_profile, onc_error, token};
 use crate::server::state::Shared;
 use crate::spect_files::{
     ARCHIVED_MAT_DOWNSAMPLE, has_spect_file, is_spect_extension, listed_size, parse_spect_name,
@@ -73,7 +73,7 @@ pub(crate) async fn spect_download(
     })
     .await;
     Some(match bytes {
-        Ok(bytes) => file_response(shared, filename, bytes, fault),
+        Ok(bytes) => file_response(shared, token(params), filename, bytes, fault),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
     })
 }
