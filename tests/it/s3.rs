@@ -462,7 +462,7 @@ fn credentials_are_checked() {
             .key("a/b c.txt")
             .body("hello"),
     ));
-    assert_eq!(put.status, 200, "{put:?}");
+    assert_eq!(put.status, 200, "{put:?}; moto's stderr:\n{}", moto.log());
     let get = ok(moto.request(&S3Request::new("get", &bucket).key("a/b c.txt")));
     assert_eq!((get.status, get.body.as_deref()), (200, Some("hello")));
     let list = ok(moto.request(&S3Request::new("list", &bucket).key("a/")));
