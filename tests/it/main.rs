@@ -21,6 +21,7 @@ mod kill_suite;
 mod recipes;
 mod robustness;
 mod run;
+mod s3;
 mod scenarios;
 mod shards;
 mod signals;
