@@ -29,9 +29,14 @@ pub struct Cli {
     /// Output tree (overrides `output.dir`).
     #[arg(long, global = true)]
     pub output_dir: Option<PathBuf>,
-    /// Cache folder (overrides `output.cache`).
-    #[arg(long, global = true)]
+    /// Cache: a folder, or a team store `s3://BUCKET/PREFIX` or `file:///FOLDER` (overrides
+    /// `output.cache`).
+    #[arg(long, global = true, env = "ONC_PIPE_CACHE")]
     pub cache_dir: Option<PathBuf>,
+    /// With a team store: the local folder in front of it (default
+    /// `.onc-pipe-remote/<store>` beside the manifest; on a cluster, a node-local disk).
+    #[arg(long, global = true, env = "ONC_PIPE_LOCAL_CACHE")]
+    pub local_cache: Option<PathBuf>,
     /// Print no warnings, only errors and results.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -97,6 +102,18 @@ pub enum Command {
     Status {
         /// A manifest (.toml) or request file (.json, .csv).
         file: PathBuf,
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a team store can hold a shared cache: reach and credentials,
+    /// create-if-absent, list-after-write, compare-and-swap; says which mode it can use.
+    /// Exit 0 when it can, 3 when not.
+    Doctor {
+        /// The store: `s3://BUCKET/PREFIX` (credentials from the AWS variables and profile
+        /// files) or `file:///FOLDER`.
+        #[arg(long)]
+        cache: String,
         /// JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -167,6 +184,7 @@ pub fn run(cli: Cli) -> i32 {
             }
         }
         Command::Status { ref file, json } => status(&cli, file, json),
+        Command::Doctor { ref cache, json } => doctor(cache, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {
             port,
@@ -222,6 +240,7 @@ fn prepare(cli: &Cli, file: &std::path::Path, online: bool) -> Result<Prepared, 
         base_url: cli.base_url.clone(),
         output_dir: cli.output_dir.clone(),
         cache_dir: cli.cache_dir.clone(),
+        local_cache: cli.local_cache.clone(),
     };
     let prepared = if online {
         crate::run::prepare_online(file, &overrides)?
@@ -278,8 +297,7 @@ fn run_manifest(
         );
     }
     if json {
-        let value = crate::run::record_value(summary, &outcome.estimate);
-        let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+        let text = serde_json::to_string_pretty(&outcome.value).unwrap_or_default() + "\n";
         write_stdout(&text);
     }
     outcome.exit_code()
@@ -446,6 +464,31 @@ fn plan(
 }
 
 /// Writes to stdout; a closed pipe (`onc-pipe plan x | head`) is not an error worth a panic.
+/// `doctor --cache URL`: the store's capabilities, and the mode a team cache can use there.
+fn doctor(cache: &str, json: bool) -> i32 {
+    use crate::cache::remote::{DEFAULT_LEASE, Remote, RemoteUrl, doctor::diagnose};
+    let opened = RemoteUrl::parse(cache).and_then(|url| Remote::open(&url, DEFAULT_LEASE));
+    let remote = match opened {
+        Ok(remote) => remote,
+        Err(error) => return report_error(&Error::OpenCache(error.into())),
+    };
+    let diagnosis = diagnose(&remote);
+    let text = if json {
+        serde_json::to_string_pretty(&diagnosis).unwrap_or_default() + "\n"
+    } else {
+        diagnosis.text()
+    };
+    let written = write_stdout(&text);
+    if written != EXIT_OK {
+        return written;
+    }
+    if diagnosis.usable {
+        EXIT_OK
+    } else {
+        crate::error::EXIT_CANNOT_START
+    }
+}
+
 fn write_stdout(text: &str) -> i32 {
     let mut stdout = std::io::stdout().lock();
     match stdout

@@ -34,7 +34,9 @@ use crate::report;
 use crate::simulator::connect_or_simulate;
 
 mod estimates;
+mod team;
 pub use estimates::{estimate, free_space, record_value, sample_rates};
+pub use team::pull_missing;
 
 /// What the command line overrides in a manifest.
 #[derive(Debug, Clone, Default)]
@@ -43,8 +45,10 @@ pub struct Overrides {
     pub base_url: Option<String>,
     /// The output tree (`--output-dir`).
     pub output_dir: Option<PathBuf>,
-    /// The cache folder (`--cache-dir`).
+    /// The cache: a folder, or a team store's URL (`--cache-dir`, `ONC_PIPE_CACHE`).
     pub cache_dir: Option<PathBuf>,
+    /// The local folder in front of a team store (`--local-cache`, `ONC_PIPE_LOCAL_CACHE`).
+    pub local_cache: Option<PathBuf>,
 }
 
 /// A planned manifest ready to check against ONC's deployments, then plan, inspect or run.
@@ -54,8 +58,11 @@ pub struct Prepared {
     pub planned: Planned,
     /// Where outputs go: the override, else `output.dir` relative to the manifest's folder.
     pub output_dir: PathBuf,
-    /// The cache: the override, else `output.cache` relative to the manifest's folder.
+    /// The cache: the override, else `output.cache` relative to the manifest's folder. With a
+    /// team store, the local folder in front of it.
     pub cache_dir: PathBuf,
+    /// The team store (`s3://…`, `file://…`) behind `cache_dir`, when the cache is one.
+    pub remote: Option<crate::cache::remote::RemoteUrl>,
 }
 
 /// Plans `file` (offline) and applies the overrides. Paths in a manifest are relative to its
@@ -167,15 +174,56 @@ fn prepare_with(
         .output_dir
         .clone()
         .unwrap_or_else(|| base_dir.join(&planned.plan.settings.output_dir));
-    let cache_dir = overrides
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| base_dir.join(&planned.plan.settings.cache_dir));
+    let (cache_dir, remote) = cache_place(overrides, &base_dir, &planned.plan.settings.cache_dir)?;
     Ok(Prepared {
         planned,
         output_dir,
         cache_dir,
+        remote,
     })
+}
+
+/// Where the cache is: the override (a folder or a store's URL), else the manifest's
+/// `output.cache` relative to its folder. With a store, the local folder in front of it: the
+/// override, else `.onc-pipe-remote/<name of the store>` beside the manifest.
+fn cache_place(
+    overrides: &Overrides,
+    base_dir: &Path,
+    from_manifest: &Path,
+) -> Result<(PathBuf, Option<crate::cache::remote::RemoteUrl>), Error> {
+    use crate::cache::remote::CacheLocation;
+    let (text, relative_to) = match &overrides.cache_dir {
+        Some(dir) => (dir.to_string_lossy().into_owned(), None),
+        None => (from_manifest.to_string_lossy().into_owned(), Some(base_dir)),
+    };
+    let location = CacheLocation::parse(&text).map_err(|error| Error::OpenCache(error.into()))?;
+    Ok(match location {
+        CacheLocation::Folder(folder) => (
+            relative_to.map_or(folder.clone(), |base| base.join(&folder)),
+            None,
+        ),
+        CacheLocation::Remote(url) => {
+            let local = overrides
+                .local_cache
+                .clone()
+                .unwrap_or_else(|| base_dir.join(".onc-pipe-remote").join(url.local_name()));
+            (local, Some(url))
+        }
+    })
+}
+
+/// How long a team store's claims live unrenewed: [`crate::cache::remote::DEFAULT_LEASE`] at
+/// ONC's pace, scaled like every other timer against the simulator (at least a second, so a
+/// renewal's round trip always fits in a third of it).
+fn claim_lease(settings: &Settings) -> std::time::Duration {
+    let lease = crate::cache::remote::DEFAULT_LEASE;
+    if settings.base_url == SIMULATOR {
+        lease
+            .mul_f64(settings.simulator.time_scale.clamp(0.0, 1.0))
+            .max(crate::cache::remote::MIN_LEASE)
+    } else {
+        lease
+    }
 }
 
 /// The plan checked against ONC's deployments, and its DAG.
@@ -414,6 +462,8 @@ pub struct RunOutcome {
     pub record: Option<PathBuf>,
     /// What the run was estimated to cost before it started.
     pub estimate: Estimate,
+    /// The run record as written (what `--json` prints).
+    pub value: serde_json::Value,
 }
 
 impl RunOutcome {
@@ -453,6 +503,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
                 planned,
                 output_dir: prepared.output_dir.clone(),
                 cache_dir: prepared.cache_dir.clone(),
+                remote: prepared.remote.clone(),
             };
             &shared
         }
@@ -462,12 +513,22 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         planned,
         output_dir,
         cache_dir,
+        remote,
     } = prepared;
     check_folders(
         &[(Folder::Output, output_dir), (Folder::Cache, cache_dir)],
         MIN_FREE_BYTES,
     )?;
-    let cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
+    let mut cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
+    // A team store: one request proves the credentials before anything is ordered.
+    if let Some(url) = remote {
+        let remote = crate::cache::remote::Remote::open(url, claim_lease(&planned.plan.settings))
+            .map_err(|error| Error::OpenCache(error.into()))?;
+        remote
+            .probe()
+            .map_err(|error| Error::OpenCache(error.into()))?;
+        cache = cache.with_remote(std::sync::Arc::new(remote));
+    }
     // Runs share a cache (each ONC node is claimed by one of them, `cache::NodeClaim`); the
     // first one in clears what dead runs left in `tmp/`, then lets the others in.
     let lock = cache.lock_for_run().map_err(Error::CacheBusy)?;
@@ -553,6 +614,19 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
             }
         };
         let selection = sharding.selection(&compiled.dag, &sample_rates(settings));
+        // A team store: what this folder lacks comes from it first, so the offline check, the
+        // executor and the clips see the team's work (nothing is asked of a warm folder).
+        if let Err(error) = team::pull_missing(
+            &compiled.dag,
+            selection.as_ref(),
+            &cache,
+            &settings.base_url,
+        ) {
+            if let Some(simulator) = simulator {
+                simulator.stop().await;
+            }
+            return Err(Error::OpenCache(error));
+        }
         if offline_phase
             && let Err(error) = offline_sources_cached(compiled, &cache, selection.as_ref())
         {
@@ -598,7 +672,13 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         }
         Ok::<(RunSummary, Estimate), Error>((summary, estimate))
     })?;
-    let value = record_value(&summary, &estimate);
+    let mut value = record_value(&summary, &estimate);
+    if let (Some(remote), Some(object)) = (cache.remote(), value.as_object_mut()) {
+        object.insert(
+            "store".into(),
+            serde_json::json!({ "url": remote.url(), "requests": remote.totals() }),
+        );
+    }
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
     if let Some(rejected) = summary.token_rejected {
@@ -608,5 +688,6 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         summary,
         record,
         estimate,
+        value,
     })
 }

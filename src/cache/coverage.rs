@@ -162,7 +162,22 @@ impl Cache {
     ///
     /// Refuses (with [`CacheError::MissingObject`]) if any listed file's object is not stored
     /// with its size: coverage is a promise that the files are on disk, so it is written last.
+    ///
+    /// With a team store behind the folder, the files and the entry are sent there too.
     pub fn record_coverage(&self, identity: &str, entry: &CoverageEntry) -> Result<(), CacheError> {
+        self.record_coverage_local(identity, entry)?;
+        if let Some(remote) = &self.remote {
+            remote.push_coverage(self, identity, entry)?;
+        }
+        Ok(())
+    }
+
+    /// [`Cache::record_coverage`] in this folder only (an entry pulled from the store).
+    pub(crate) fn record_coverage_local(
+        &self,
+        identity: &str,
+        entry: &CoverageEntry,
+    ) -> Result<(), CacheError> {
         let bucket = self.root.join(COVERAGE_DIR);
         check_key("coverage identity", identity, &bucket)?;
         let dir = bucket.join(identity);

@@ -27,18 +27,39 @@ pub struct DiscoveryRecord {
 
 impl Cache {
     /// The stored answer to `query` on `server`, if any is readable.
+    /// With a team store behind the folder, an answer the folder lacks is looked up there.
     pub fn read_discovery(&self, server: &str, query: &str) -> Option<DiscoveryRecord> {
         let path = self.discovery_path(server, query);
-        read_json_record::<DiscoveryRecord>(&path)
+        let matches = |record: &DiscoveryRecord| record.server == server && record.query == query;
+        if let Some(found) = read_json_record::<DiscoveryRecord>(&path)
             .found()
-            .filter(|record| record.server == server && record.query == query)
+            .filter(matches)
+        {
+            return Some(found);
+        }
+        let remote = self.remote.as_ref()?;
+        let name = path.file_name()?.to_str()?;
+        // A refusal here is not hidden: the run's probe of the store has already passed, and
+        // without the answer the run asks ONC, as it would on a miss.
+        let bytes = remote.pull_discovery(name).ok()??;
+        let record: DiscoveryRecord = serde_json::from_slice(&bytes).ok()?;
+        if !matches(&record) {
+            return None;
+        }
+        let _ = self.write_json_atomic(&path, &record);
+        Some(record)
     }
 
     /// Stores an answer (replacing an older one).
     pub fn write_discovery(&self, record: &DiscoveryRecord) -> Result<(), CacheError> {
         let dir = self.root.join(DISCOVERY_DIR);
         ensure_dir(&dir)?;
-        self.write_json_atomic(&self.discovery_path(&record.server, &record.query), record)
+        let path = self.discovery_path(&record.server, &record.query);
+        self.write_json_atomic(&path, record)?;
+        if let (Some(remote), Some(name)) = (&self.remote, path.file_name()) {
+            remote.push_discovery(&name.to_string_lossy(), super::json_bytes(&path, record)?)?;
+        }
+        Ok(())
     }
 
     fn discovery_path(&self, server: &str, query: &str) -> std::path::PathBuf {

@@ -53,15 +53,37 @@ impl Cache {
     /// kill means a second submission. A replaced entry (the dpRunId added) keeps the
     /// fsync-then-rename order, so a power cut cannot lose the id it already holds.
     pub fn journal_write(&self, node_key: &str, entry: &JournalEntry) -> Result<(), CacheError> {
+        let clean = self.journal_write_local(node_key, entry)?;
+        // With a team store: into the node's claim too, for a run on another machine to
+        // re-attach if this one dies.
+        if let Some(remote) = &self.remote {
+            remote.note_journal(node_key, &clean)?;
+        }
+        Ok(())
+    }
+
+    /// [`Cache::journal_write`] in this folder only; returns the entry as written (token-free).
+    pub(crate) fn journal_write_local(
+        &self,
+        node_key: &str,
+        entry: &JournalEntry,
+    ) -> Result<JournalEntry, CacheError> {
         let dir = self.root.join(JOURNAL_DIR);
         check_key("node key", node_key, &dir)?;
         let path = dir.join(format!("{node_key}.json"));
         let mut clean = entry.clone();
         clean.query.retain(|k, _| !k.eq_ignore_ascii_case("token"));
         if path.exists() {
-            return self.write_json_atomic(&path, &clean);
+            self.write_json_atomic(&path, &clean)?;
+        } else {
+            self.write_new_visible_first(&path, &super::json_bytes(&path, &clean)?)?;
         }
-        self.write_new_visible_first(&path, &super::json_bytes(&path, &clean)?)
+        Ok(clean)
+    }
+
+    /// Where the journal entry of `node_key` is (whether or not it exists).
+    pub(crate) fn journal_path(&self, node_key: &str) -> std::path::PathBuf {
+        self.root.join(JOURNAL_DIR).join(format!("{node_key}.json"))
     }
 
     /// The journal entry of `node_key`; `None` when there is none or it is damaged.

@@ -16,6 +16,8 @@
 //!   claims-v1/<node key>.lock           which run orders which ONC node (an OS lock per node)
 //!   claims-v1/f-<file key>.lock         which run downloads which source file
 //!   files-v1/f-<file key>.json          source files stored, for the other runs of the cache
+//!   pushed-v1/ab/ab01…ef                objects known to be in the team store (remote caches)
+//!   cache-id                            this folder's random id (claims in a team store name it)
 //!   tmp/                                temporary files (downloads land here; same filesystem)
 //!   lock                                the cache lock, shared by runs (pid and start time)
 //! ```
@@ -42,6 +44,7 @@ mod lock;
 mod names;
 mod node_claims;
 mod records;
+pub mod remote;
 mod store;
 
 use std::fs;
@@ -145,9 +148,18 @@ pub enum CacheError {
         rel: PathBuf,
         reason: &'static str,
     },
+    /// The team cache's object store refused or failed (see [`remote::RemoteError`]).
+    #[error("{0}")]
+    Remote(Box<remote::RemoteError>),
     /// An output destination exists and is something we must not replace (a folder).
     #[error("replace {}: it is a directory, not a file", .path.display())]
     DestinationIsDirectory { path: PathBuf },
+}
+
+impl From<remote::RemoteError> for CacheError {
+    fn from(error: remote::RemoteError) -> Self {
+        CacheError::Remote(Box::new(error))
+    }
 }
 
 impl CacheError {
@@ -186,6 +198,9 @@ impl<T> Lookup<T> {
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// The team store behind this folder, when the cache is `s3://…` or `file://…`: written
+    /// through on every record, read when the folder lacks something.
+    remote: Option<std::sync::Arc<remote::Remote>>,
 }
 
 impl Cache {
@@ -196,6 +211,7 @@ impl Cache {
     pub fn open(root: &Path) -> Result<Cache, CacheError> {
         let cache = Cache {
             root: root.to_path_buf(),
+            remote: None,
         };
         for dir in [
             root.to_path_buf(),
@@ -242,6 +258,60 @@ impl Cache {
     /// The cache directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This folder in front of the team store `remote`.
+    pub fn with_remote(mut self, remote: std::sync::Arc<remote::Remote>) -> Cache {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The team store behind this folder, if any.
+    pub fn remote(&self) -> Option<&std::sync::Arc<remote::Remote>> {
+        self.remote.as_ref()
+    }
+
+    /// This folder's random id, made on first use: claims in a team store carry it, so a run
+    /// that holds this folder's OS lock on a node knows a claim from the same folder is dead.
+    pub fn cache_id(&self) -> Result<String, CacheError> {
+        let path = self.root.join("cache-id");
+        if let Ok(text) = fs::read_to_string(&path) {
+            let id = text.trim();
+            if check_key("cache id", id, &self.root).is_ok() {
+                return Ok(id.to_owned());
+            }
+        }
+        let seed = format!(
+            "{} {} {:?}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+            std::thread::current().id()
+        );
+        let id = blake3::hash(seed.as_bytes()).to_hex()[..24].to_owned();
+        write_beside(&path, format!("{id}\n").as_bytes())?;
+        // Two runs may race the first write: both then read the one that stayed.
+        Ok(fs::read_to_string(&path)
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| check_key("cache id", text, &self.root).is_ok())
+            .unwrap_or(id))
+    }
+
+    /// The local marker saying object `hex` is in the team store.
+    pub(crate) fn pushed_marker(&self, hex: &str) -> PathBuf {
+        let hex = store::normalize_hash(hex).unwrap_or_else(|| "not-a-blake3-hash".into());
+        self.root
+            .join(remote::sync_dir_name())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// Best effort: without the marker the object is only offered to the store again.
+    pub(crate) fn mark_pushed(&self, marker: &Path) {
+        if let Some(folder) = marker.parent() {
+            let _ = fs::create_dir_all(folder);
+        }
+        let _ = fs::File::create(marker);
     }
 
     /// `CACHE/tmp`: where downloads and atomic writes start (same filesystem as the objects).

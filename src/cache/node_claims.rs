@@ -33,10 +33,17 @@ fn file_key(identity: &str, name: &str) -> String {
 #[derive(Debug)]
 pub struct NodeClaim {
     file: fs::File,
+    /// The node's claim in the team store, when the cache has one; released before the
+    /// folder's lock, so a run of this folder waiting on the lock finds the store free.
+    remote: Option<super::remote::RemoteClaim>,
+    /// A dead holder's submission this claim took over from the team store (its journal
+    /// entry, now also in this folder's journal).
+    pub taken_over: bool,
 }
 
 impl Drop for NodeClaim {
     fn drop(&mut self) {
+        drop(self.remote.take());
         // Closing releases it anyway; unlocking first makes the release immediate.
         let _ = self.file.unlock();
     }
@@ -45,40 +52,121 @@ impl Drop for NodeClaim {
 impl Cache {
     /// Claims `node_key` for this process: `Ok(Ok(claim))`, or `Ok(Err(holder))` when another
     /// process holds it ("pid 1234 since …", or "another run" when it has not said yet).
+    ///
+    /// With a team store behind the folder, the node is claimed there too once the folder's
+    /// lock is held (see [`super::remote::claims`]); a claim taken over from a dead run brings
+    /// its journal entry into this folder's journal, so the executor re-attaches to its ONC
+    /// request instead of submitting again.
     pub fn try_claim_node(&self, node_key: &str) -> Result<Result<NodeClaim, String>, CacheError> {
-        self.try_claim(node_key)
+        let mut claim = match self.try_claim(node_key)? {
+            Ok(claim) => claim,
+            Err(holder) => return Ok(Err(holder)),
+        };
+        let Some(remote) = &self.remote else {
+            return Ok(Ok(claim));
+        };
+        match remote.try_claim(node_key, &self.holder()?)? {
+            super::remote::ClaimAttempt::Busy(holder) => Ok(Err(holder)),
+            super::remote::ClaimAttempt::Held { taken_over } => {
+                if let Some(entry) = taken_over
+                    && self.journal_lookup(node_key)?.found().is_none()
+                {
+                    // Written before the claim is used: the executor reads it to re-attach.
+                    self.journal_write_local(node_key, &entry)?;
+                    claim.taken_over = true;
+                }
+                claim.remote = Some(super::remote::RemoteClaim {
+                    remote: remote.clone(),
+                    node: node_key.to_owned(),
+                    journal: self.journal_path(node_key),
+                });
+                Ok(Ok(claim))
+            }
+        }
     }
 
     /// Claims one source file among the runs sharing the cache, so that a file ONC returns to
     /// two requests (the one straddling their common edge) ordered by two processes is
     /// downloaded by one: `Ok(Ok(claim))`, or `Ok(Err(holder))` while another process has it.
+    ///
+    /// With a team store, the file is claimed there too, so runs on other machines wait for
+    /// it instead of downloading it again.
     pub fn try_claim_file(
         &self,
         identity: &str,
         name: &str,
     ) -> Result<Result<NodeClaim, String>, CacheError> {
-        self.try_claim(&file_key(identity, name))
+        let key = file_key(identity, name);
+        let mut claim = match self.try_claim(&key)? {
+            Ok(claim) => claim,
+            Err(holder) => return Ok(Err(holder)),
+        };
+        let Some(remote) = &self.remote else {
+            return Ok(Ok(claim));
+        };
+        match remote.try_claim(&key, &self.holder()?)? {
+            super::remote::ClaimAttempt::Busy(holder) => Ok(Err(holder)),
+            super::remote::ClaimAttempt::Held { .. } => {
+                claim.remote = Some(super::remote::RemoteClaim {
+                    remote: remote.clone(),
+                    node: key,
+                    // A file claim has no journal: released, it is deleted.
+                    journal: self.root.join(CLAIMS_DIR).join("no-journal"),
+                });
+                Ok(Ok(claim))
+            }
+        }
+    }
+
+    /// This run, as claims in a team store name it.
+    fn holder(&self) -> Result<super::remote::Holder, CacheError> {
+        Ok(super::remote::Holder {
+            host: host_name(),
+            pid: std::process::id(),
+            cache_id: self.cache_id()?,
+            since: onc_format::stamp::onc_date(chrono::Utc::now()),
+        })
     }
 
     /// The file another run stored under `identity` and `name` ([`Cache::record_stored_file`]),
     /// when its object is still in the store.
+    ///
+    /// With a team store, a file stored by a run on another machine is brought from there.
     pub fn stored_file(&self, identity: &str, name: &str) -> Option<StoredFile> {
-        let path = self
-            .root
-            .join(FILES_DIR)
-            .join(format!("{}.json", file_key(identity, name)));
-        let file: StoredFile = super::read_json_record(&path).found()?;
-        (file.name == name && self.has_object(&file.blake3, file.size)).then_some(file)
+        let key = file_key(identity, name);
+        let path = self.root.join(FILES_DIR).join(format!("{key}.json"));
+        let usable = |file: &StoredFile| file.name == name;
+        if let Some(file) = super::read_json_record::<StoredFile>(&path).found()
+            && usable(&file)
+            && self.has_object(&file.blake3, file.size)
+        {
+            return Some(file);
+        }
+        let remote = self.remote.as_ref()?;
+        let (bytes, _) = remote.get(&format!("{FILES_DIR}/{key}.json")).ok()??;
+        let file: StoredFile = serde_json::from_slice(&bytes).ok()?;
+        if !usable(&file) || !remote.pull_object(self, &file).ok()? {
+            return None;
+        }
+        let _ = self.write_json_atomic(&path, &file);
+        Some(file)
     }
 
     /// Says that `file` of `identity` is stored, for other runs' [`Cache::stored_file`]; written
     /// before the file's claim is released.
+    /// With a team store, the object and the record go there too (write-once).
     pub fn record_stored_file(&self, identity: &str, file: &StoredFile) -> Result<(), CacheError> {
-        let path = self
-            .root
-            .join(FILES_DIR)
-            .join(format!("{}.json", file_key(identity, &file.name)));
-        self.write_json_atomic(&path, file)
+        let key = file_key(identity, &file.name);
+        let path = self.root.join(FILES_DIR).join(format!("{key}.json"));
+        self.write_json_atomic(&path, file)?;
+        if let Some(remote) = &self.remote {
+            remote.push_object(self, file)?;
+            remote.put_create(
+                &format!("{FILES_DIR}/{key}.json"),
+                super::json_bytes(&path, file)?,
+            )?;
+        }
+        Ok(())
     }
 
     fn try_claim(&self, node_key: &str) -> Result<Result<NodeClaim, String>, CacheError> {
@@ -96,8 +184,23 @@ impl Cache {
         }
         // Only for messages: a failure to write it does not make the claim less held.
         let _ = super::lock::write_holder(&mut file, &path);
-        Ok(Ok(NodeClaim { file }))
+        Ok(Ok(NodeClaim {
+            file,
+            remote: None,
+            taken_over: false,
+        }))
     }
+}
+
+/// This machine's name, for claim messages ("pid 12 on node17").
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "an unnamed host".to_owned())
 }
 
 #[cfg(test)]

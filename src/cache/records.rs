@@ -33,7 +33,18 @@ pub struct NodeRecord {
 impl Cache {
     /// Writes the record of a finished node. Refuses with [`CacheError::MissingObject`] if an
     /// output is not stored with its size: a record must never vouch for absent data.
+    /// With a team store behind the folder, the outputs and the record are sent there too
+    /// (create-if-absent), before this returns.
     pub fn write_node_record(&self, record: &NodeRecord) -> Result<(), CacheError> {
+        self.write_node_record_local(record)?;
+        if let Some(remote) = &self.remote {
+            remote.push_node_record(self, record)?;
+        }
+        Ok(())
+    }
+
+    /// [`Cache::write_node_record`] in this folder only (a record pulled from the store).
+    pub(crate) fn write_node_record_local(&self, record: &NodeRecord) -> Result<(), CacheError> {
         let dir = self.root.join(NODES_DIR);
         check_key("node key", &record.key, &dir)?;
         let path = dir.join(format!("{}.json", record.key));

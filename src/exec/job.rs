@@ -164,7 +164,11 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
         Err(JobError::Interrupted) => return JobEnd::Interrupted,
         Err(JobError::Failed(reason)) => return JobEnd::Failed(reason),
     };
+    // With a team store, the node may have been ordered and released by a run on another
+    // machine since this run read the store: its coverage is looked up again before ordering
+    // (one listing per node ordered, nothing for nodes served from the folder).
     let coverage = if claim.waited
+        || context.cache.remote().is_some()
         || context
             .cache
             .read_node_record(&job.key.to_hex())
@@ -172,6 +176,27 @@ pub(super) async fn run_job(context: &Context, job: &Job) -> JobEnd {
             .flatten()
             .is_some()
     {
+        // With a team store, the other run may be on another machine: its files are there.
+        if context.cache.remote().is_some() {
+            let (cache, id, from_ms, to_ms) = (
+                context.cache.clone(),
+                identity.clone(),
+                job.from_ms,
+                job.to_ms,
+            );
+            let pulled = blocking(move || {
+                let Some(remote) = cache.remote() else {
+                    return Ok(0);
+                };
+                remote
+                    .pull_coverage(&cache, &id, from_ms, to_ms, true)
+                    .map_err(|error| ExecError::cache("read the team cache", error))
+            })
+            .await;
+            if let Err(reason) = pulled {
+                return JobEnd::Failed(reason);
+            }
+        }
         let coverage = match context.reload_coverage(&identity) {
             Ok(coverage) => coverage,
             Err(reason) => return JobEnd::Failed(reason),
@@ -282,6 +307,10 @@ struct HeldClaim {
 async fn claim_node(context: &Context, job: &Job) -> Result<HeldClaim, JobError> {
     let key = job.key.to_hex();
     let mut waited = false;
+    // A team store's claims live a lease on ONC's clock (a simulator may run it faster).
+    if let Some(remote) = context.cache.remote() {
+        remote.set_lease(context.client.scaled(crate::cache::remote::DEFAULT_LEASE));
+    }
     loop {
         let cache = context.cache.clone();
         let node = key.clone();

@@ -108,7 +108,9 @@ pub struct OutputSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// Content-addressed store, journal and lock, relative to the manifest's folder
-    /// (default `.onc-pipe`).
+    /// (default `.onc-pipe`); or a team cache shared by people and machines:
+    /// `s3://BUCKET/PREFIX` (S3 or an S3-compatible store, credentials from the AWS variables
+    /// and profile files) or `file:///FOLDER` (a shared file system).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<String>,
 }

@@ -71,6 +71,11 @@ pub(super) fn resolve_settings(check: &mut Checker<'_>) -> Settings {
             check.error_at(&p(&["output", key]), "must not be empty");
         }
     }
+    if let Some(cache) = output.cache.as_deref().filter(|c| c.contains("://"))
+        && let Err(error) = crate::cache::remote::RemoteUrl::parse(cache)
+    {
+        check.error_at(&p(&["output", "cache"]), error.to_string());
+    }
     settings
 }
 

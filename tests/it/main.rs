@@ -27,3 +27,4 @@ mod shards;
 mod signals;
 mod sim;
 mod support;
+mod team;
