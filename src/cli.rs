@@ -463,7 +463,6 @@ fn plan(
     write_stdout(&text)
 }
 
-/// Writes to stdout; a closed pipe (`onc-pipe plan x | head`) is not an error worth a panic.
 /// `doctor --cache URL`: the store's capabilities, and the mode a team cache can use there.
 fn doctor(cache: &str, json: bool) -> i32 {
     use crate::cache::remote::{DEFAULT_LEASE, Remote, RemoteUrl, doctor::diagnose};
@@ -489,6 +488,7 @@ fn doctor(cache: &str, json: bool) -> i32 {
     }
 }
 
+/// Writes to stdout; a closed pipe (`onc-pipe plan x | head`) is not an error worth a panic.
 fn write_stdout(text: &str) -> i32 {
     let mut stdout = std::io::stdout().lock();
     match stdout

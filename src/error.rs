@@ -56,6 +56,13 @@ pub enum Error {
     NotFetched { missing: Vec<String>, total: usize },
     #[error("cannot start: failed to {0}")]
     OpenCache(CacheError),
+    /// The team store refused the credentials or the permission during the run (the run record
+    /// was written; what the refused reads would have given was fetched again).
+    #[error(
+        "the team cache refused: {0}. Nothing was treated as a miss silently; check the \
+         credentials and the bucket's policy, then run again"
+    )]
+    StoreRefused(String),
     #[error("cannot start: failed to {0}; wait for it to finish")]
     CacheBusy(CacheError),
     #[error("cannot start: failed to {0}")]
@@ -159,6 +166,7 @@ impl Error {
             | Error::InvalidShard(_)
             | Error::ShareRefused { .. } => EXIT_INVALID,
             Error::OpenCache(_)
+            | Error::StoreRefused(_)
             | Error::CacheBusy(_)
             | Error::Connect(_)
             | Error::Runtime(_)

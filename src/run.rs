@@ -108,17 +108,18 @@ fn products_listed_by_onc(
         .clone()
         .or_else(|| loaded.manifest.onc.base_url.clone())
         .unwrap_or_else(|| crate::plan::DEFAULT_BASE_URL.to_owned());
-    let cache_dir = overrides.cache_dir.clone().unwrap_or_else(|| {
-        let folder = loaded.path.parent().map(PathBuf::from).unwrap_or_default();
-        folder.join(
-            loaded
-                .manifest
-                .output
-                .cache
-                .as_deref()
-                .unwrap_or(crate::plan::DEFAULT_CACHE_DIR),
-        )
-    });
+    let folder = loaded.path.parent().map(PathBuf::from).unwrap_or_default();
+    let from_manifest = PathBuf::from(
+        loaded
+            .manifest
+            .output
+            .cache
+            .as_deref()
+            .unwrap_or(crate::plan::DEFAULT_CACHE_DIR),
+    );
+    // The local folder (in front of a team store, when the cache is one): never a path made of
+    // a URL.
+    let cache_dir = cache_place(overrides, &folder, &from_manifest).ok()?.0;
     let cache = Cache::open(&cache_dir).ok();
     let query = crate::onc::client::endpoint::DATA_PRODUCTS;
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -681,6 +682,11 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     }
     let record = cache.write_run_record(&value, started).ok();
     drop(lock);
+    // A refusal by the team store during the run (after the probe passed: credentials expired,
+    // a policy changed) is never a silent miss: the run says so and exits 3.
+    if let Some(refused) = cache.remote().and_then(|remote| remote.refused()) {
+        return Err(Error::StoreRefused(refused));
+    }
     if let Some(rejected) = summary.token_rejected {
         return Err(Error::TokenRejected(rejected));
     }

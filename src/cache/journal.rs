@@ -56,8 +56,13 @@ impl Cache {
         let clean = self.journal_write_local(node_key, entry)?;
         // With a team store: into the node's claim too, for a run on another machine to
         // re-attach if this one dies.
-        if let Some(remote) = &self.remote {
-            remote.note_journal(node_key, &clean)?;
+        // A failed write is retried by the next renewal (the entry is in the held claim); only
+        // a refusal stops the job.
+        if let Some(remote) = &self.remote
+            && let Err(error) = remote.note_journal(node_key, &clean)
+            && error.is_denied()
+        {
+            return Err(error.into());
         }
         Ok(())
     }

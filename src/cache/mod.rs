@@ -16,7 +16,7 @@
 //!   claims-v1/<node key>.lock           which run orders which ONC node (an OS lock per node)
 //!   claims-v1/f-<file key>.lock         which run downloads which source file
 //!   files-v1/f-<file key>.json          source files stored, for the other runs of the cache
-//!   pushed-v1/ab/ab01…ef                objects known to be in the team store (remote caches)
+//!   pushed-v1/<store>/ab/ab01…ef        objects known to be in a team store (remote caches)
 //!   cache-id                            this folder's random id (claims in a team store name it)
 //!   tmp/                                temporary files (downloads land here; same filesystem)
 //!   lock                                the cache lock, shared by runs (pid and start time)
@@ -61,6 +61,7 @@ pub use lock::CacheLock;
 pub use names::sanitise_name;
 pub use node_claims::NodeClaim;
 pub use records::NodeRecord;
+pub(crate) use store::normalize_hash;
 pub use store::{StoredObject, hash_file};
 
 /// Bucket of content-addressed objects.
@@ -298,10 +299,12 @@ impl Cache {
     }
 
     /// The local marker saying object `hex` is in the team store.
-    pub(crate) fn pushed_marker(&self, hex: &str) -> PathBuf {
+    /// Per store (`store` names it): one folder may sit in front of several.
+    pub(crate) fn pushed_marker(&self, store: &str, hex: &str) -> PathBuf {
         let hex = store::normalize_hash(hex).unwrap_or_else(|| "not-a-blake3-hash".into());
         self.root
             .join(remote::sync_dir_name())
+            .join(store)
             .join(&hex[..2])
             .join(hex)
     }

@@ -160,8 +160,10 @@ impl Drop for MyClaim<'_> {
 /// `Abandoned` when that process let go of it without one (failed, killed), so a job of this run
 /// fetches it. Polls every 50 ms: a stat, and the claim's lock only when there is no record.
 async fn wait_for_other_run(cache: Cache, name: Name, sender: watch::Sender<State>) {
+    // With a team store each poll is a request or two: twice a second, not twenty times.
+    let pause = if cache.remote().is_some() { 500 } else { 50 };
     loop {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         if sender.is_closed() {
             return;
         }

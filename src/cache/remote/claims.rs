@@ -158,7 +158,12 @@ impl Remote {
             let theirs: Option<ClaimRecord> = serde_json::from_slice(&bytes).ok();
             let stale = match &theirs {
                 // Same cache folder: we hold its lock on the node, so that run is dead.
-                Some(theirs) if theirs.holder.cache_id == me.cache_id => true,
+                // (The host too: a folder copied to another machine carries the same id.)
+                Some(theirs)
+                    if theirs.holder.cache_id == me.cache_id && theirs.holder.host == me.host =>
+                {
+                    true
+                }
                 // Judged by the lease its holder promised to renew within (it knew ONC's pace;
                 // this run may not yet), or this run's own when the claim is unreadable.
                 Some(theirs) => self.unchanged_for(
@@ -329,17 +334,21 @@ impl Remote {
             .rewriting
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The change goes into the held record first: if the write fails, the next renewal
+        // carries it (a journal entry must reach the store even when one write does not).
         let Some(mut held) = self
             .claims
             .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(node)
-            .cloned()
+            .get_mut(node)
+            .map(|held| {
+                change(&mut held.record);
+                held.clone()
+            })
         else {
             return Ok(());
         };
-        change(&mut held.record);
         held.record.renewals += 1;
         let key = claim_key(node);
         let outcome = if self.lock_folder.is_some() {
@@ -382,9 +391,20 @@ impl Remote {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(node);
-        if held.is_some() && !keep {
-            // Best effort: a claim left behind only costs a waiter one lease.
-            let _ = self.delete(&claim_key(node));
+        if let Some(held) = held
+            && !keep
+        {
+            // Only a claim that still names this run: one taken over meanwhile is another
+            // run's. Best effort: a claim left behind only costs a waiter one lease.
+            let key = claim_key(node);
+            let ours = match self.get(&key) {
+                Ok(Some((bytes, _))) => serde_json::from_slice::<ClaimRecord>(&bytes)
+                    .is_ok_and(|record| record.holder == held.record.holder),
+                _ => false,
+            };
+            if ours {
+                let _ = self.delete(&key);
+            }
         }
         // A `file://` claim's lock goes last, after its record.
         let lock = self

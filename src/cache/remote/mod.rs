@@ -178,10 +178,17 @@ fn hint(error: &object_store::Error) -> &'static str {
 }
 
 fn is_denied(error: &object_store::Error) -> bool {
-    matches!(
-        error,
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
-    )
+    match error {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => true,
+        // object_store reports a refused listing as a generic error carrying the status; the
+        // status line is the only stable part of it.
+        object_store::Error::Generic { .. } => {
+            let text = error.to_string();
+            text.contains("403 Forbidden") || text.contains("401 Unauthorized")
+        }
+        _ => false,
+    }
 }
 
 impl RemoteError {
@@ -250,6 +257,8 @@ pub struct Remote {
     /// For a `file://` store, its folder: claims there are OS locks, as in a folder cache
     /// (the local file system has no compare-and-swap).
     lock_folder: Option<PathBuf>,
+    /// The first refusal of the run ([`Remote::refused`]).
+    refusal: std::sync::OnceLock<String>,
 }
 
 impl Drop for Remote {
@@ -287,8 +296,16 @@ impl Remote {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let store: Arc<dyn ObjectStore> = match url.kind {
             StoreKind::S3 => {
-                let mut builder =
-                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&url.container);
+                // Retries well inside a third of the shortest lease: a renewal that retried
+                // for object_store's default 3 minutes would let a live claim expire.
+                let retry = object_store::RetryConfig {
+                    max_retries: 4,
+                    retry_timeout: Duration::from_secs(30),
+                    ..object_store::RetryConfig::default()
+                };
+                let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(&url.container)
+                    .with_retry(retry);
                 for (key, value) in profile::settings_missing_from_env().map_err(setup)? {
                     builder = builder.with_config(key, value);
                 }
@@ -336,6 +353,7 @@ impl Remote {
             lease_ms: AtomicU64::new(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX)),
             claims: claims::ClaimBook::default(),
             lock_folder: None,
+            refusal: std::sync::OnceLock::new(),
         })
     }
 
@@ -353,6 +371,11 @@ impl Remote {
             u64::try_from(lease.as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// A short name of this store, for the local markers of what was sent to it.
+    pub(crate) fn marker_name(&self) -> String {
+        blake3::hash(self.url.as_bytes()).to_hex()[..12].to_owned()
     }
 
     /// The store's URL, for messages (it carries no secret: credentials travel in headers).
@@ -378,10 +401,15 @@ impl Remote {
     /// of the cache's marker object. Missing is fine (a new cache); a refusal is an error, so a
     /// run stops before it orders anything from ONC.
     pub fn probe(&self) -> Result<(), RemoteError> {
-        match self.head("onc-pipe-cache-v1.json") {
-            Ok(_) => Ok(()),
-            Err(error) => Err(error),
-        }
+        // A listing, not a HEAD: a bucket that does not exist answers a HEAD of a key with
+        // 404, which reads as "not there yet"; a listing of it fails.
+        self.list("onc-pipe-probe-v1").map(|_| ())
+    }
+
+    /// The first refusal (credentials or permission) the store gave during the run, if any:
+    /// the run reports it and exits 3 even where the refused read was treated as a miss.
+    pub fn refused(&self) -> Option<String> {
+        self.refusal.get().cloned()
     }
 
     /// The full store path of a cache key (`objects-v1/ab/…`).

@@ -29,8 +29,10 @@ pub(crate) struct Listed {
     pub key: String,
 }
 
-fn object_key(hex: &str) -> String {
-    format!("{OBJECTS_DIR}/{}/{hex}", &hex[..2.min(hex.len())])
+/// The store key of an object, or `None` when `hex` (read from a record) is not a blake3 hash.
+fn object_key(hex: &str) -> Option<String> {
+    let hex = crate::cache::normalize_hash(hex)?;
+    Some(format!("{OBJECTS_DIR}/{}/{hex}", &hex[..2]))
 }
 
 fn coverage_key(identity: &str, entry: &CoverageEntry) -> String {
@@ -71,17 +73,21 @@ fn json_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
 impl Remote {
     /// Sends the local object `hex` to the store unless it is known to be there.
     pub(crate) fn push_object(&self, cache: &Cache, file: &StoredFile) -> Result<(), RemoteError> {
-        let marker = cache.pushed_marker(&file.blake3);
+        let marker = cache.pushed_marker(&self.marker_name(), &file.blake3);
         if marker.exists() {
             return Ok(());
         }
+        let Some(key) = object_key(&file.blake3) else {
+            // Never stored locally under such a name either: nothing to send.
+            return Ok(());
+        };
         let path = cache.object_path(&file.blake3);
         let bytes = std::fs::read(&path).map_err(|e| RemoteError::Setup {
             url: self.url.clone(),
             reason: format!("read {} to send it: {e}", path.display()),
         })?;
         // Content-keyed: "already exists" means the same bytes are there.
-        self.put_create(&object_key(&file.blake3), bytes)?;
+        self.put_create(&key, bytes)?;
         cache.mark_pushed(&marker);
         Ok(())
     }
@@ -134,18 +140,18 @@ impl Remote {
         if cache.has_object(&file.blake3, file.size) {
             return Ok(true);
         }
-        let Some((bytes, _)) = self
-            .get(&object_key(&file.blake3))
-            .map_err(CacheError::from)?
-        else {
+        let Some(key) = object_key(&file.blake3) else {
+            return Ok(false);
+        };
+        let Some((bytes, _)) = self.get(&key).map_err(CacheError::from)? else {
             return Ok(false);
         };
         let actual = blake3::hash(&bytes).to_hex().to_string();
-        if bytes.len() as u64 != file.size || !actual.eq_ignore_ascii_case(&file.blake3) {
+        if bytes.len() as u64 != file.size || actual != file.blake3 {
             return Ok(false);
         }
         let stored = cache.store_bytes(&bytes)?;
-        cache.mark_pushed(&cache.pushed_marker(&stored.blake3));
+        cache.mark_pushed(&cache.pushed_marker(&self.marker_name(), &stored.blake3));
         Ok(true)
     }
 
