@@ -53,7 +53,7 @@ EOF
   pgrep -x slurmctld >/dev/null || slurmctld
   pgrep -x slurmd >/dev/null || slurmd
   for _ in $(seq 1 50); do
-    if sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mixed'; then
+    if timeout 2 sinfo -h -o '%T' 2>/dev/null | grep -qE 'idle|mixed'; then
       echo "slurm is up: $(sinfo -h -o '%P %D %T')"
       return 0
     fi
@@ -67,6 +67,14 @@ down() {
   pkill -x slurmd 2>/dev/null || true
   pkill -x slurmctld 2>/dev/null || true
   pkill -x munged 2>/dev/null || true
+  # Wait for them to go: an `up` that finds a controller still shutting down would wait on it.
+  for _ in $(seq 1 100); do
+    if ! pgrep -x slurmd >/dev/null && ! pgrep -x slurmctld >/dev/null && ! pgrep -x munged >/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  for daemon in slurmd slurmctld munged; do pkill -9 -x "$daemon" 2>/dev/null || true; done
 }
 
 demo() {
