@@ -213,20 +213,6 @@ fn cache_place(
     })
 }
 
-/// How long a team store's claims live unrenewed: [`crate::cache::remote::DEFAULT_LEASE`] at
-/// ONC's pace, scaled like every other timer against the simulator (at least a second, so a
-/// renewal's round trip always fits in a third of it).
-fn claim_lease(settings: &Settings) -> std::time::Duration {
-    let lease = crate::cache::remote::DEFAULT_LEASE;
-    if settings.base_url == SIMULATOR {
-        lease
-            .mul_f64(settings.simulator.time_scale.clamp(0.0, 1.0))
-            .max(crate::cache::remote::MIN_LEASE)
-    } else {
-        lease
-    }
-}
-
 /// The plan checked against ONC's deployments, and its DAG.
 #[derive(Debug)]
 pub struct Checked {
@@ -523,7 +509,8 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let mut cache = Cache::open(cache_dir).map_err(Error::OpenCache)?;
     // A team store: one request proves the credentials before anything is ordered.
     if let Some(url) = remote {
-        let remote = crate::cache::remote::Remote::open(url, claim_lease(&planned.plan.settings))
+        let remote = // The lease is set from ONC's pace before the first claim (`exec::job::claim_node`).
+        crate::cache::remote::Remote::open(url, crate::cache::remote::DEFAULT_LEASE)
             .map_err(|error| Error::OpenCache(error.into()))?;
         remote
             .probe()

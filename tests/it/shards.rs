@@ -493,15 +493,22 @@ fn plan_shows_each_shard_and_its_share() {
     assert!(without.get("shards").is_none());
 }
 
-/// Runs every argument list at once, each a process of its own, in `dir`; their ends in order.
-fn run_together(dir: &Path, runs: Vec<Vec<String>>) -> Vec<crate::run::Ran> {
+/// Runs every argument list at once, each a process of its own, in `dir` with `env` added to
+/// its environment; their ends in order.
+pub(crate) fn run_together(
+    dir: &Path,
+    runs: Vec<Vec<String>>,
+    env: &[(String, String)],
+) -> Vec<crate::run::Ran> {
     let handles: Vec<_> = runs
         .into_iter()
         .map(|args| {
-            let dir = dir.to_path_buf();
+            let (dir, env) = (dir.to_path_buf(), env.to_vec());
             std::thread::spawn(move || {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                run(&dir, &args)
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                onc_pipe_env(&dir, &args, true, &env)
             })
         })
         .collect();
@@ -530,6 +537,7 @@ async fn four_shards_at_once_on_one_cache_order_nothing_twice_and_stay_within_th
                         .to_vec()
                 })
                 .collect(),
+            &[],
         )
     };
     let first = {
@@ -611,6 +619,7 @@ archive = "flac"
                 ["run", "mine.toml", "--json"].map(str::to_owned).to_vec(),
                 ["run", "theirs.toml", "--json"].map(str::to_owned).to_vec(),
             ],
+            &[],
         )
     })
     .await

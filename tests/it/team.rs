@@ -11,7 +11,7 @@ use onc_sim::SimConfig;
 
 use crate::run::{record, simulator};
 use crate::s3::MotoServer;
-use crate::shards::{manifest, onc_pipe_env, outputs, unsharded};
+use crate::shards::{manifest, onc_pipe_env, outputs, run_together, unsharded};
 use crate::support::Scratch;
 
 /// Runs onc-pipe in `dir` with the store's credentials in the environment.
@@ -19,18 +19,6 @@ fn run_with(dir: &Path, args: &[String], env: &[(String, String)]) -> crate::run
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     onc_pipe_env(dir, &args, true, &env)
-}
-
-/// Runs each argument list at once, each a process of its own.
-fn together(dir: &Path, runs: Vec<Vec<String>>, env: &[(String, String)]) -> Vec<crate::run::Ran> {
-    let handles: Vec<_> = runs
-        .into_iter()
-        .map(|args| {
-            let (dir, env) = (dir.to_path_buf(), env.to_vec());
-            std::thread::spawn(move || run_with(&dir, &args, &env))
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -74,7 +62,7 @@ async fn four_shards_on_four_machines_share_one_s3_cache_and_order_nothing_twice
             .collect::<Vec<_>>()
     };
     let (d, e, r) = (dir.clone(), env.clone(), runs("machine"));
-    let first = tokio::task::spawn_blocking(move || together(&d, r, &e))
+    let first = tokio::task::spawn_blocking(move || run_together(&d, r, &e))
         .await
         .unwrap();
     for (k, ran) in first.iter().enumerate() {
@@ -117,7 +105,7 @@ async fn four_shards_on_four_machines_share_one_s3_cache_and_order_nothing_twice
     // The same four machines again: everything is in their folders, nothing is asked of ONC,
     // and of the store only the credential probe.
     let (d, e, r) = (dir.clone(), env.clone(), runs("machine"));
-    let again = tokio::task::spawn_blocking(move || together(&d, r, &e))
+    let again = tokio::task::spawn_blocking(move || run_together(&d, r, &e))
         .await
         .unwrap();
     for ran in &again {
@@ -132,7 +120,7 @@ async fn four_shards_on_four_machines_share_one_s3_cache_and_order_nothing_twice
     // Four new machines with empty folders: the store serves them, ONC is not asked.
     std::fs::remove_dir_all(scratch.path().join("data")).unwrap();
     let (d, e, r) = (dir.clone(), env.clone(), runs("new"));
-    let fresh = tokio::task::spawn_blocking(move || together(&d, r, &e))
+    let fresh = tokio::task::spawn_blocking(move || run_together(&d, r, &e))
         .await
         .unwrap();
     for ran in &fresh {
@@ -191,7 +179,7 @@ archive = "flac"
         ]),
     ];
     let env = moto.env();
-    let ran = tokio::task::spawn_blocking(move || together(&dir, runs, &env))
+    let ran = tokio::task::spawn_blocking(move || run_together(&dir, runs, &env))
         .await
         .unwrap();
     for run in &ran {
