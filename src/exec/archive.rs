@@ -15,7 +15,7 @@ use onc_format::stamp::onc_date;
 
 use super::claims::Claim;
 use super::context::Context;
-use super::download::{DownloadError, Source, store};
+use super::download::{DownloadError, SharedEdges, Source, store};
 use super::job::{Job, JobError};
 
 /// Lists archived files for the window (from a file-length earlier, since listings select by
@@ -70,7 +70,12 @@ pub(super) async fn archive_job(
         files: wanted.len(),
         to_download,
     });
-    let source = Source { identity, coverage };
+    let source = Source {
+        identity,
+        coverage,
+        // Archived files are listed by name first: nothing to name at an edge.
+        shared_edges: SharedEdges::default(),
+    };
     let fetches = wanted.iter().map(|(name, start, end)| {
         let source = &source;
         async move {

@@ -23,8 +23,11 @@ use crate::onc::{OncClient, OncError};
 
 use super::admission::Admission;
 use super::claims::FileClaims;
+use super::download::SharedEdges;
 use super::job::JobError;
 use super::limits::Limits;
+use crate::dag::NodeKey;
+use onc_format::query::OncQuery;
 
 /// What a job needs, shared.
 pub(super) struct Context {
@@ -50,6 +53,9 @@ pub(super) struct Context {
     pub(super) coverages: std::sync::Mutex<HashMap<String, Arc<crate::cache::Coverage>>>,
     /// Spectrogram files decoded by clips, shared by the clips of the run.
     pub(super) decoded: Arc<crate::clip::cut::DecodedFiles>,
+    /// The window of every data product request of the whole DAG (every shard's), by source
+    /// identity, for [`Context::shared_edges`].
+    pub(super) product_windows: HashMap<String, Vec<(NodeKey, i64, i64)>>,
 }
 
 impl Context {
@@ -195,6 +201,25 @@ impl Context {
                 None => Err(JobError::Failed(error.into())),
             },
         }
+    }
+
+    /// Which edges of `query`'s window (job `key`'s request) another request of the DAG for the
+    /// same source comes near: the files there may be fetched by either (see [`SharedEdges`]).
+    pub(super) fn shared_edges(
+        &self,
+        identity: &str,
+        key: NodeKey,
+        query: &OncQuery,
+    ) -> SharedEdges {
+        let others: Vec<(i64, i64)> = self
+            .product_windows
+            .get(identity)
+            .into_iter()
+            .flatten()
+            .filter(|(other, _, _)| *other != key)
+            .map(|&(_, from, to)| (from, to))
+            .collect();
+        SharedEdges::of(query.from_ms(), query.to_ms(), &others)
     }
 
     /// Sleeps, returning early (false) when the run is cancelled.

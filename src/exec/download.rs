@@ -13,7 +13,7 @@ use super::error::ExecError;
 use super::events::Event;
 use crate::cache::StoredFile;
 use crate::onc::{DownloadOutcome, FileIndex};
-use onc_format::grid::FILE_MS;
+use onc_format::grid::{FILE_MS, FILE_REACH_MS};
 use onc_format::stamp::times_in_name;
 
 use super::claims::{Claim, MyClaim, TheirClaim};
@@ -30,6 +30,44 @@ pub(super) enum DownloadError {
 pub(super) struct Source<'a> {
     pub(super) identity: &'a str,
     pub(super) coverage: &'a crate::cache::Coverage,
+    /// Which edges of the request's window another request of the same source comes near.
+    pub(super) shared_edges: SharedEdges,
+}
+
+/// Which edges of a request's window another request of the same source (in this run, another
+/// shard or another person's run) comes within a file's reach of. ONC returns the file
+/// straddling each edge of a query, so two neighbouring requests both hold that file; ONC
+/// serves a run's files by index and names a file only in its answer's headers. The file at
+/// a shared edge is therefore first named with a HEAD and claimed, and only the claim's holder
+/// transfers it: one HEAD more per shared edge instead of the same file served twice. An edge
+/// nobody else comes near costs nothing more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct SharedEdges {
+    pub(super) start: bool,
+    pub(super) end: bool,
+}
+
+impl SharedEdges {
+    /// The edges of `[from_ms, to_ms)` that one of `others` (windows of other requests of the
+    /// same source) comes within a file's reach of: a file straddling the edge lies within
+    /// [`FILE_REACH_MS`] of it on either side.
+    pub(super) fn of(from_ms: i64, to_ms: i64, others: &[(i64, i64)]) -> Self {
+        let near = |edge: i64| {
+            others.iter().any(|&(from, to)| {
+                from < edge.saturating_add(FILE_REACH_MS) && to > edge.saturating_sub(FILE_REACH_MS)
+            })
+        };
+        Self {
+            start: near(from_ms),
+            end: near(to_ms),
+        }
+    }
+
+    /// Whether file `index` of `count` (sorted by start, as ONC lists them) lies at a shared
+    /// edge: the first at the start, the last at the end.
+    fn holds(self, index: u32, count: u32) -> bool {
+        (index == 1 && self.start) || (index == count && self.end)
+    }
 }
 
 impl Source<'_> {
@@ -59,7 +97,7 @@ pub(super) fn fill_file_ends(files: &mut [StoredFile]) {
 /// be moving the run's files to its FTP area ("waiting on the file system to synchronize",
 /// 202), and one file waits for that, not every file of the run. The others then go
 /// concurrently within the download limit. A file already stored (ONC names it in its headers)
-/// is not transferred again.
+/// is not transferred again; a file at a shared edge is named first (see [`SharedEdges`]).
 pub(super) async fn download_run(
     context: &Context,
     job: &Job,
@@ -71,10 +109,21 @@ pub(super) async fn download_run(
     if count == 0 {
         return Ok(files);
     }
-    if let Some(file) = download_one(context, job, source, run_id, 1).await? {
+    let edges = source.shared_edges;
+    if let Some(file) = download_one(context, job, source, run_id, 1, edges.holds(1, count)).await?
+    {
         files.push(file);
     }
-    let rest = (2..=count).map(|index| download_one(context, job, source, run_id, index));
+    let rest = (2..=count).map(|index| {
+        download_one(
+            context,
+            job,
+            source,
+            run_id,
+            index,
+            edges.holds(index, count),
+        )
+    });
     for result in futures_util::future::join_all(rest).await {
         if let Some(file) = result? {
             files.push(file);
@@ -110,9 +159,11 @@ pub(super) async fn download_one(
     source: &Source<'_>,
     run_id: u64,
     index: u32,
+    name_first: bool,
 ) -> Result<Option<StoredFile>, DownloadError> {
     let started = Instant::now();
     let mut sync_waits = 0;
+    let mut name_first = name_first;
     loop {
         if context.cancelled() {
             return Err(DownloadError::Job(JobError::Interrupted));
@@ -144,7 +195,26 @@ pub(super) async fn download_one(
                 }
             }
         };
-        let outcome = {
+        // At a shared edge, the file is named (HEAD) and claimed before anything is sent.
+        let named = if name_first {
+            let mut cancel = context.cancel.clone();
+            let answer = tokio::select! {
+                answer = context.onc(context.client.name_product_file(run_id, FileIndex::Number(index))) => answer,
+                _ = cancel.wait_for(|stop| *stop) => return Err(DownloadError::Job(JobError::Interrupted)),
+            };
+            match answer.map_err(DownloadError::Job)? {
+                DownloadOutcome::Named { filename } => {
+                    name_first = false;
+                    (!wanted(&filename)).then_some(Ok(DownloadOutcome::Skipped { filename }))
+                }
+                other => Some(Ok(other)),
+            }
+        } else {
+            None
+        };
+        let outcome = if let Some(named) = named {
+            named
+        } else {
             let _permit = context
                 .permit(&context.limits.downloads)
                 .await
@@ -214,6 +284,8 @@ pub(super) async fn download_one(
             }
             DownloadOutcome::NoData | DownloadOutcome::PastEnd => return Ok(None),
             DownloadOutcome::Gone => return Err(DownloadError::Gone),
+            // Only a HEAD answers this, and a named file is either skipped or fetched above.
+            DownloadOutcome::Named { .. } => {}
         }
     }
 }
@@ -254,4 +326,56 @@ pub(super) async fn store(
         start_ms,
         end_ms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn an_edge_is_shared_when_another_request_comes_within_a_files_reach() {
+        // Neighbours end to end: the file straddling 15:00 belongs to both.
+        let edges = SharedEdges::of(15 * MIN, 30 * MIN, &[(0, 15 * MIN), (30 * MIN, 40 * MIN)]);
+        assert_eq!(
+            edges,
+            SharedEdges {
+                start: true,
+                end: true
+            }
+        );
+        // A neighbour ending just over a file's reach before the start shares nothing; one
+        // just inside it may hold the file straddling the start.
+        let far = 15 * MIN - FILE_REACH_MS;
+        assert!(!SharedEdges::of(15 * MIN, 30 * MIN, &[(0, far)]).start);
+        assert!(SharedEdges::of(15 * MIN, 30 * MIN, &[(0, far + 1)]).start);
+        // Alone: nothing is named first, so a lone request costs no request more.
+        assert_eq!(
+            SharedEdges::of(15 * MIN, 30 * MIN, &[]),
+            SharedEdges::default()
+        );
+        // Far in the future (an event hours later) shares nothing.
+        assert_eq!(
+            SharedEdges::of(15 * MIN, 30 * MIN, &[(300 * MIN, 301 * MIN)]),
+            SharedEdges::default()
+        );
+    }
+
+    #[test]
+    fn the_first_file_lies_at_the_start_and_the_last_at_the_end() {
+        let start = SharedEdges {
+            start: true,
+            end: false,
+        };
+        let end = SharedEdges {
+            start: false,
+            end: true,
+        };
+        assert!(start.holds(1, 3) && !start.holds(2, 3) && !start.holds(3, 3));
+        assert!(end.holds(3, 3) && !end.holds(1, 3) && !end.holds(2, 3));
+        // A single file straddles both edges.
+        assert!(start.holds(1, 1) && end.holds(1, 1));
+        assert!(!SharedEdges::default().holds(1, 1));
+    }
 }

@@ -109,7 +109,11 @@ pub(super) async fn product_job(
         };
         match poll_until_complete(context, job, run, ticket).await {
             Ok((run_id, file_count)) => {
-                let source = Source { identity, coverage };
+                let source = Source {
+                    identity,
+                    coverage,
+                    shared_edges: context.shared_edges(identity, job.key, &query),
+                };
                 match download_run(context, job, &source, run_id, file_count).await {
                     Ok(mut files) => {
                         fill_file_ends(&mut files);

@@ -28,7 +28,7 @@ use onc_format::stamp::onc_date;
 use super::admission::Admission;
 use super::claims::FileClaims;
 use super::context::Context;
-use super::job::{Job, JobEnd, jobs, run_job};
+use super::job::{Job, JobEnd, jobs, run_job, source_identity};
 use super::limits::Limits;
 use super::stats::{StatsKeeper, Update};
 use super::{Failure, RunSummary};
@@ -65,6 +65,18 @@ pub async fn execute(
     let started_at = onc_date(Utc::now());
     let mut all_jobs = jobs(work.plan, work.dag, output_dir);
     let mut clip_jobs = clip_jobs(work.dag);
+    // Every shard's requests, before this shard keeps its own: a neighbour in another shard
+    // (or machine) shares the files at its edges as much as one in this shard.
+    let mut product_windows: HashMap<String, Vec<(NodeKey, i64, i64)>> = HashMap::new();
+    for job in all_jobs
+        .iter()
+        .filter(|job| job.kind == NodeKind::ProductRequest)
+    {
+        product_windows
+            .entry(source_identity(base_url, &job.query))
+            .or_default()
+            .push((job.key, job.from_ms, job.to_ms));
+    }
     if let Some(only) = work.only {
         all_jobs.retain(|job| only.contains(&job.key));
         clip_jobs.retain(|job| only.contains(&job.key));
@@ -108,6 +120,7 @@ pub async fn execute(
         claims,
         coverages: std::sync::Mutex::default(),
         decoded: Arc::new(crate::clip::cut::DecodedFiles::new(DECODED_BUDGET_BYTES)),
+        product_windows,
     });
     // Each ONC job announces its end (true: its files are stored) to the clips that need it.
     let mut finished: HashMap<NodeKey, watch::Sender<Option<bool>>> = HashMap::new();

@@ -49,6 +49,9 @@ pub enum DownloadOutcome {
     Gone,
     /// 200, but the caller's `wanted` check declined the file ONC named: the body was not read.
     Skipped { filename: String },
+    /// 200 to a HEAD ([`crate::onc::OncClient::name_product_file`]): the file ONC holds at that
+    /// index, named without transferring it.
+    Named { filename: String },
 }
 
 /// A downloaded file, complete and fsync'd, still under its temporary name.

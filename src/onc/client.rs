@@ -322,6 +322,44 @@ impl OncClient {
         .await
     }
 
+    /// The name of file `index` of a run, asked with a HEAD (as ONC's own client counts a run's
+    /// files): [`DownloadOutcome::Named`], or what a GET would have answered instead (not
+    /// ready, no data, past the end, gone). Nothing is transferred. Used for the files that
+    /// straddle a request's edges, which a neighbouring request may be fetching too.
+    pub async fn name_product_file(
+        &self,
+        dp_run_id: u64,
+        index: FileIndex,
+    ) -> Result<DownloadOutcome, OncError> {
+        let id = dp_run_id.to_string();
+        let index_text = index.query_value();
+        let query = params([
+            (query::DP_RUN_ID, id.as_str()),
+            (query::INDEX, index_text.as_str()),
+        ]);
+        let fallback = format!("dpRun{dp_run_id}_{index_text}");
+        let ep = endpoint::DOWNLOAD;
+        let (query, fallback) = (&query, fallback.as_str());
+        self.with_retry(move || async move {
+            let response = self.send_as(reqwest::Method::HEAD, ep, query).await?;
+            match response.status().as_u16() {
+                200 => Ok(DownloadOutcome::Named {
+                    filename: response_filename(&response, fallback),
+                }),
+                // A HEAD's 202 has no body to read ONC's status from.
+                202 => Ok(DownloadOutcome::NotReady {
+                    status: "running".into(),
+                    message: String::new(),
+                }),
+                204 => Ok(DownloadOutcome::NoData),
+                404 => Ok(DownloadOutcome::PastEnd),
+                410 => Ok(DownloadOutcome::Gone),
+                _ => Err(self.error_from_response(ep, response).await),
+            }
+        })
+        .await
+    }
+
     /// `archivefile/device` with `returnOptions=all`, every page.
     pub async fn list_archive_by_device(
         &self,
@@ -455,6 +493,16 @@ impl OncClient {
     /// token is exposed. A `token` key in `query` is dropped so it can neither leak from a
     /// server's `next.parameters` nor shadow ours.
     async fn send(&self, endpoint: &str, query: &Params) -> Result<reqwest::Response, OncError> {
+        self.send_as(reqwest::Method::GET, endpoint, query).await
+    }
+
+    /// [`Self::send`] with another method (HEAD).
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        endpoint: &str,
+        query: &Params,
+    ) -> Result<reqwest::Response, OncError> {
         let url = format!("{}api/{endpoint}", self.inner.base_url);
         let mut pairs: Vec<(&str, &str)> = query
             .iter()
@@ -466,7 +514,7 @@ impl OncClient {
         let response = self
             .inner
             .http
-            .get(url)
+            .request(method, url)
             .query(&pairs)
             .send()
             .await

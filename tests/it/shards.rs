@@ -153,6 +153,11 @@ pub(crate) async fn unsharded() -> (Vec<(String, String)>, serde_json::Value) {
         .await
         .unwrap();
     assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // Neighbouring requests share the file straddling their common edge; it is named first
+    // and transferred once.
+    let stats = sim.stats();
+    assert_eq!(stats.files_served_again, 0, "{stats:?}");
+    assert!(stats.files_named_by_head > 0, "{stats:?}");
     sim.stop().await;
     (outputs(&scratch.path().join("data")), record(&ran))
 }
@@ -552,11 +557,10 @@ async fn four_shards_at_once_on_one_cache_order_nothing_twice_and_stay_within_th
     assert_eq!(outputs(&scratch.path().join("data")), expected);
     let stats = sim.stats();
     assert_eq!(stats.duplicate_submissions, 0, "{stats:?}");
-    // Each file is stored by one process: a file straddling the edge of two requests that two
-    // processes ordered is downloaded by one, and the other drops ONC's answer once its headers
-    // name a file the cache has or another process is fetching (ONC serves a run's files by
-    // index, so the name is known only then). The simulator counts such an abandoned answer
-    // as a file served again, so that count is bounded by the edges, not 0.
+    // Each file served once, to one process: a file straddling the edge of two requests that
+    // two processes ordered is named with a HEAD and claimed before it is sent (ONC serves a
+    // run's files by index, so only its answer names a file).
+    assert_eq!(stats.files_served_again, 0, "{stats:?}");
     let downloaded: u64 = first
         .iter()
         .map(|ran| record(ran)["files_downloaded"].as_u64().unwrap())
@@ -566,7 +570,7 @@ async fn four_shards_at_once_on_one_cache_order_nothing_twice_and_stay_within_th
         whole["files_downloaded"].as_u64().unwrap(),
         "{stats:?}"
     );
-    assert_eq!(downloaded, stats.files_served - stats.files_served_again);
+    assert_eq!(downloaded, stats.files_served);
     assert_eq!(
         stats.submissions,
         whole["requests_submitted"].as_u64().unwrap(),
@@ -632,15 +636,11 @@ archive = "flac"
     assert_eq!(stats.duplicate_submissions, 0, "{stats:?}");
     // Between them they submitted each request once: the second manifest's own requests, and
     // the overlap by whichever came first.
-    // Each file stored by one of them (see the four shards' test for answers dropped after
-    // their headers).
+    // Each file served once, to one of them.
     let downloaded =
         mine["files_downloaded"].as_u64().unwrap() + theirs["files_downloaded"].as_u64().unwrap();
-    assert_eq!(
-        downloaded,
-        stats.files_served - stats.files_served_again,
-        "{stats:?}"
-    );
+    assert_eq!(stats.files_served_again, 0, "{stats:?}");
+    assert_eq!(downloaded, stats.files_served, "{stats:?}");
     let submitted = mine["requests_submitted"].as_u64().unwrap()
         + theirs["requests_submitted"].as_u64().unwrap();
     assert_eq!(submitted, stats.submissions);

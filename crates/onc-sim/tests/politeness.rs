@@ -252,3 +252,43 @@ async fn a_download_dropped_mid_body_is_let_go() {
     );
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_names_a_file_without_serving_it() {
+    let sim = simulator(0).await;
+    let name = archived_flac();
+    let head = reqwest::Client::new()
+        .head(format!("{}api/archivefile/download", sim.base_url))
+        .query(&[("filename", name.as_str()), ("token", ALICE)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    let disposition = head.headers()["content-disposition"].to_str().unwrap();
+    assert_eq!(disposition, format!("attachment; filename={name}"));
+    let length: usize = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(head.bytes().await.unwrap().is_empty());
+    let stats = sim.stats();
+    assert_eq!(stats.files_named_by_head, 1);
+    assert_eq!(stats.files_served, 0);
+    assert_eq!(stats.bytes_served, 0);
+    assert_eq!(stats.max_downloads_in_flight, 0);
+    // The file served after it is served once, whole, with the length the HEAD announced.
+    assert_eq!(
+        finish(start_download(&sim, ALICE, &name).await).await,
+        length
+    );
+    assert_eq!(
+        finish(start_download(&sim, ALICE, &name).await).await,
+        length
+    );
+    let stats = sim.stats();
+    assert_eq!(stats.files_served, 2);
+    assert_eq!(stats.files_served_again, 1);
+    assert_eq!(stats.names_served_again, vec![name]);
+    sim.stop().await;
+}

@@ -102,33 +102,36 @@ impl Drop for DownloadGuard {
 
 /// A 200 file answer with ONC's headers (unquoted `filename=`, as ONC sends and as the official
 /// client's `split("filename=")` needs), or a reset/truncated one when a fault says so; a
-/// download of `token` in flight until its body is sent or dropped.
+/// download of `token` in flight until its body is sent or dropped. An answer to a HEAD
+/// (`head`) names the file and sends nothing, so it is counted as a head, not as a file served.
 pub(crate) fn file_response(
     shared: &Shared,
     token: &str,
     name: &str,
     bytes: Arc<Vec<u8>>,
     fault: Fault,
+    head: bool,
 ) -> Response {
     let length = bytes.len();
     let mut throttle = 0;
+    if head {
+        if let Ok(mut inner) = shared.lock() {
+            inner.stats.files_named_by_head += 1;
+        }
+        let mut response = Response::new(Body::empty());
+        *response.headers_mut() = file_headers(name, length);
+        return response;
+    }
     if let Ok(mut inner) = shared.lock() {
         inner.stats.files_served += 1;
         inner.stats.bytes_served += length as u64;
         if fault == Fault::None && !inner.served_names.insert(name.to_owned()) {
             inner.stats.files_served_again += 1;
+            inner.stats.names_served_again.push(name.to_owned());
         }
         throttle = inner.config.faults.throttle_bytes_per_s;
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename={name}")) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
-    }
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    let headers = file_headers(name, length);
     let body = match fault {
         Fault::Reset | Fault::Truncate => {
             // Send part of the body, then fail the stream: hyper closes the connection before
@@ -161,6 +164,20 @@ pub(crate) fn file_response(
     let mut response = Response::new(body);
     *response.headers_mut() = headers;
     response
+}
+
+/// ONC's headers of a file answer: its type, its name and its length.
+fn file_headers(name: &str, length: usize) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename={name}")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers
 }
 
 /// `bytes` sent in chunks of a tenth of a second's worth, sleeping between them, so the whole

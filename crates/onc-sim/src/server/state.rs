@@ -45,6 +45,14 @@ pub struct SimStats {
     /// Whole files (no fault injected) served again under a name already served whole: a
     /// client transferring a file twice.
     pub files_served_again: u64,
+    /// The names behind `files_served_again`, in the order served again, so a failing test
+    /// says which file a client fetched twice.
+    #[serde(default)]
+    pub names_served_again: Vec<String>,
+    /// HEAD answers that named a file without sending it (a client learning which file an
+    /// index holds before deciding to transfer it).
+    #[serde(default)]
+    pub files_named_by_head: u64,
     /// The most runs of one token queued or running at ONC at once.
     pub max_runs_in_flight: u64,
     /// The shortest time between two submissions (`request` calls) of one token, in simulated

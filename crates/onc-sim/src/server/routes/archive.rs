@@ -146,6 +146,7 @@ pub(crate) async fn archive_download(
     shared: &Shared,
     params: &BTreeMap<String, String>,
     fault: Fault,
+    head: bool,
 ) -> Response {
     let Some(filename) = params.get("filename").filter(|name| !name.is_empty()) else {
         return onc_error(
@@ -155,7 +156,7 @@ pub(crate) async fn archive_download(
             "filename",
         );
     };
-    if let Some(response) = spect_download(shared, params, fault).await {
+    if let Some(response) = spect_download(shared, params, fault, head).await {
         return response;
     }
     let unknown = || {
@@ -185,7 +186,7 @@ pub(crate) async fn archive_download(
     })
     .await;
     match bytes {
-        Ok(bytes) => file_response(shared, token(params), filename, bytes, fault),
+        Ok(bytes) => file_response(shared, token(params), filename, bytes, fault, head),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
     }
 }

@@ -453,6 +453,7 @@ pub(crate) async fn product_download(
     shared: &Shared,
     params: &BTreeMap<String, String>,
     fault: Fault,
+    head: bool,
 ) -> Response {
     let Some(run_text) = params.get("dpRunId") else {
         return onc_error(
@@ -556,6 +557,7 @@ pub(crate) async fn product_download(
             &name,
             Arc::new(xml.into_bytes()),
             fault,
+            head,
         );
     }
     let Ok(index) = index_text.parse::<usize>() else {
@@ -586,7 +588,7 @@ pub(crate) async fn product_download(
     })
     .await
     {
-        Ok(bytes) => file_response(shared, token(params), &name, bytes, fault),
+        Ok(bytes) => file_response(shared, token(params), &name, bytes, fault, head),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
     }
 }

@@ -46,6 +46,7 @@ pub(crate) async fn spect_download(
     shared: &Shared,
     params: &BTreeMap<String, String>,
     fault: Fault,
+    head: bool,
 ) -> Option<Response> {
     let filename = params.get("filename")?;
     let name = parse_spect_name(filename)?;
@@ -73,7 +74,7 @@ pub(crate) async fn spect_download(
     })
     .await;
     Some(match bytes {
-        Ok(bytes) => file_response(shared, token(params), filename, bytes, fault),
+        Ok(bytes) => file_response(shared, token(params), filename, bytes, fault, head),
         Err(message) => (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
     })
 }
