@@ -296,6 +296,9 @@ fn run_manifest(
             report::estimate::comparison_line(&outcome.estimate, summary)
         );
     }
+    // The catalog's line, and the gap-filled clips' warning even with --quiet: silence in a
+    // clip is data a model trains on.
+    eprint!("{}", report::catalog_lines(&outcome.catalog, cli.quiet));
     if json {
         let text = serde_json::to_string_pretty(&outcome.value).unwrap_or_default() + "\n";
         write_stdout(&text);

@@ -28,6 +28,7 @@
 //! `simulator` feature).
 
 pub mod cache;
+pub mod catalog;
 pub mod cli;
 pub mod clip;
 pub mod compile;

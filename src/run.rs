@@ -451,6 +451,8 @@ pub struct RunOutcome {
     pub estimate: Estimate,
     /// The run record as written (what `--json` prints).
     pub value: serde_json::Value,
+    /// `OUTPUT/catalog.csv` as written at the end of the run, or why it could not be.
+    pub catalog: Result<crate::catalog::Catalog, crate::catalog::CatalogError>,
 }
 
 impl RunOutcome {
@@ -544,7 +546,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let started = chrono::Utc::now();
     let mut reporter =
         report::progress::Reporter::new(options.bars, options.quiet, RunStats::default());
-    let (summary, estimate) = runtime.block_on(async {
+    let (summary, estimate, catalog) = runtime.block_on(async {
         // Signals first, before anything is sent: from here on SIGINT, SIGTERM and SIGHUP stop
         // the run cleanly instead of killing it mid-write (one heard during the deployment
         // check lets that finish, then nothing is scheduled).
@@ -651,6 +653,9 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         summary.shard = selection
             .as_ref()
             .map(|only| sharding.record(only, &compiled.dag, share));
+        // Every run, no-op and interrupted ones included, leaves the catalog of every clip the
+        // manifest has cut so far (whichever shard cut it).
+        let catalog = crate::catalog::write(&compiled.dag, &cache, output_dir);
         if summary.interrupted {
             summary.interrupted_by = heard.get().copied();
         }
@@ -658,9 +663,18 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         if let Some(simulator) = simulator {
             simulator.stop().await;
         }
-        Ok::<(RunSummary, Estimate), Error>((summary, estimate))
+        Ok::<_, Error>((summary, estimate, catalog))
     })?;
     let mut value = record_value(&summary, &estimate);
+    if let Some(object) = value.as_object_mut() {
+        object.insert(
+            "catalog".into(),
+            match &catalog {
+                Ok(catalog) => serde_json::to_value(catalog).unwrap_or_default(),
+                Err(error) => serde_json::json!({ "error": error.to_string() }),
+            },
+        );
+    }
     if let (Some(remote), Some(object)) = (cache.remote(), value.as_object_mut()) {
         object.insert(
             "store".into(),
@@ -678,6 +692,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         return Err(Error::TokenRejected(rejected));
     }
     Ok(RunOutcome {
+        catalog,
         summary,
         record,
         estimate,

@@ -434,6 +434,45 @@ pub fn event_line(event: &crate::exec::Event) -> String {
     }
 }
 
+/// The run's catalog lines: where `catalog.csv` is and how many clips it lists (not with
+/// `quiet`), a warning with a count when clips hold filled gaps, and why the catalog could not
+/// be written when it could not (always).
+pub fn catalog_lines(
+    catalog: &Result<crate::catalog::Catalog, crate::catalog::CatalogError>,
+    quiet: bool,
+) -> String {
+    let mut text = String::new();
+    match catalog {
+        Ok(catalog) => {
+            if !quiet {
+                let clips = plural(catalog.clips as u64, "clip", "clips");
+                text.push_str(&format!("catalog: {} ({clips})\n", catalog.path.display()));
+            }
+            if catalog.gap_filled > 0 {
+                text.push_str(&format!(
+                    "warning: {} filled where ONC had no data ({:.1} s in all): see filled_gap_s and coverage in {}\n",
+                    plural(catalog.gap_filled as u64, "clip has gaps", "clips have gaps"),
+                    catalog.gap_filled_seconds,
+                    crate::catalog::CATALOG_FILE,
+                ));
+            }
+            if catalog.unreadable > 0 {
+                text.push_str(&format!(
+                    "warning: {} left out of the catalog: its record or sidecar in the cache could not be read\n",
+                    plural(catalog.unreadable as u64, "clip", "clips")
+                ));
+            }
+        }
+        Err(error) => text.push_str(&format!("warning: {error}\n")),
+    }
+    text
+}
+
+/// `1 clip`, `2 clips`.
+fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// The end-of-run summary for people.
 pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path::Path>) -> String {
     let mut out = String::new();

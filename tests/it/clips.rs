@@ -27,7 +27,7 @@ fn ms(text: &str) -> i64 {
         .timestamp_millis()
 }
 
-fn stamp(ms: i64) -> String {
+pub(crate) fn stamp(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -36,7 +36,7 @@ fn stamp(ms: i64) -> String {
 
 /// The start of the first missing file after `from`: the end of the file before a start-to-start
 /// distance over 310 s.
-fn a_gap_after(from: &str) -> (i64, i64) {
+pub(crate) fn a_gap_after(from: &str) -> (i64, i64) {
     let files = files_overlapping(&profile(), ms(from), ms(from) + 86_400_000);
     files
         .windows(2)
@@ -45,7 +45,7 @@ fn a_gap_after(from: &str) -> (i64, i64) {
         .expect("the simulated archive misses about 1 file in 60")
 }
 
-fn manifest(pad_after: &str, gap_window: (i64, i64)) -> String {
+pub(crate) fn manifest(pad_after: &str, gap_window: (i64, i64)) -> String {
     format!(
         r#"version = 1
 

@@ -7,6 +7,7 @@
 
 mod architecture;
 mod archived;
+mod catalog;
 mod cli;
 mod clips;
 mod deployments;
