@@ -5,11 +5,18 @@
 //! Input: the compiled DAG (every clip node of the manifest, whichever shard ran it), the cache
 //! (each clip node's record and the sidecar it stored) and the output root. Output:
 //! `OUTPUT/catalog.csv`, replaced atomically (a hidden temporary name beside it, renamed over
-//! it), and a [`Catalog`] summary for the run record. A clip not cut yet (another shard's, a
-//! failed one) or skipped at a gap has no row. Errors: writing the file ([`CatalogError`]); a
-//! record or sidecar that cannot be read leaves its clip out, counted in
+//! it), and a [`Catalog`] summary for the run record. A clip not cut yet (a failed one, one
+//! still to run) or skipped at a gap has no row. Errors: writing the file ([`CatalogError`]);
+//! a record or sidecar that cannot be read leaves its clip out, counted in
 //! [`Catalog::unreadable`].
+//!
+//! Shards on machines with their own cache folders but one output tree (a cluster's shared
+//! file system, a team store) each hold the records of their own clips only. So a clip of the
+//! manifest with no record here keeps the row the catalog already had for it, if its files are
+//! still in the tree; and the read-merge-write is done under an OS lock on the output folder,
+//! so shards finishing together add their rows instead of overwriting each other's.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -50,7 +57,7 @@ pub struct CatalogError {
 
 /// One row of `catalog.csv`. Times are ISO 8601 UTC, as in the sidecars; lists are joined
 /// with `;`; paths are relative to the catalog's folder.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Row {
     /// The clip's first file (its first format), e.g. `DEVICE/TAG/clips/audio/NAME.flac`.
     pub path: String,
@@ -96,15 +103,20 @@ pub struct Row {
     pub node_key: String,
 }
 
-/// Builds the rows of every clip of `dag` that the cache holds a record of, sorted by path.
-pub fn rows(dag: &Dag, cache: &Cache) -> (Vec<Row>, usize) {
+/// The rows of every clip of `dag` that the cache holds a record of, sorted by path; how many
+/// could not be read; and the node keys (hex) of the clips with no record here.
+pub fn rows(dag: &Dag, cache: &Cache) -> (Vec<Row>, usize, BTreeSet<String>) {
     let mut rows = Vec::new();
     let mut unreadable = 0;
+    let mut elsewhere = BTreeSet::new();
     for node in dag.nodes().filter(|node| node.kind == NodeKind::Clip) {
         let record = match cache.read_node_record(&node.key.to_hex()) {
             Ok(Some(record)) => record,
-            // Not cut yet: no row.
-            Ok(None) => continue,
+            // Not cut yet, or cut by a run with another cache folder (see the module doc).
+            Ok(None) => {
+                elsewhere.insert(node.key.to_hex());
+                continue;
+            }
             Err(_) => {
                 unreadable += 1;
                 continue;
@@ -134,7 +146,40 @@ pub fn rows(dag: &Dag, cache: &Cache) -> (Vec<Row>, usize) {
         }
     }
     rows.sort_by(|a, b| a.path.cmp(&b.path));
-    (rows, unreadable)
+    (rows, unreadable, elsewhere)
+}
+
+/// The rows of the catalog at `path` for clips in `elsewhere` whose files are all still in
+/// `output_dir`. A missing or unreadable catalog keeps nothing (it is rewritten whole).
+fn kept_rows(path: &Path, output_dir: &Path, elsewhere: &BTreeSet<String>) -> Vec<Row> {
+    let Ok(mut reader) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    reader
+        .deserialize::<Row>()
+        .filter_map(Result::ok)
+        .filter(|row| elsewhere.contains(&row.node_key))
+        .filter(|row| {
+            row.paths
+                .split(';')
+                .chain([row.sidecar.as_str()])
+                .filter(|file| !file.is_empty())
+                .all(|file| {
+                    crate::cache::safe_join(output_dir, Path::new(file))
+                        .is_ok_and(|full| full.is_file())
+                })
+        })
+        .collect()
+}
+
+/// An OS lock on the output folder itself (no lock file in the tree), held while the catalog
+/// is read, merged and replaced; released when dropped. Where a folder cannot be locked (not
+/// Unix, or a file system without locks), the write goes ahead unlocked: the catalog is then
+/// the last writer's, which is what a single run gives anyway.
+fn lock_folder(output_dir: &Path) -> Option<std::fs::File> {
+    let folder = std::fs::File::open(output_dir).ok()?;
+    folder.lock().ok()?;
+    Some(folder)
 }
 
 /// Paths in the catalog use `/` whatever the platform, as pandas and glob expect.
@@ -294,9 +339,14 @@ pub fn write(dag: &Dag, cache: &Cache, output_dir: &Path) -> Result<Catalog, Cat
         path: path.clone(),
         source,
     };
-    let (rows, unreadable) = rows(dag, cache);
-    let bytes = to_csv(&rows).map_err(|error| failed(std::io::Error::other(error)))?;
     std::fs::create_dir_all(output_dir).map_err(failed)?;
+    let _locked = lock_folder(output_dir);
+    let (mut rows, unreadable, elsewhere) = rows(dag, cache);
+    if !elsewhere.is_empty() {
+        rows.extend(kept_rows(&path, output_dir, &elsewhere));
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+    let bytes = to_csv(&rows).map_err(|error| failed(std::io::Error::other(error)))?;
     let temp = crate::temp::TempGuard::new(output_dir.join(crate::temp::unique_name(
         &format!(".{CATALOG_FILE}."),
         crate::temp::OUTPUT_TEMP_SUFFIX,
@@ -311,7 +361,9 @@ pub fn write(dag: &Dag, cache: &Cache, output_dir: &Path) -> Result<Catalog, Cat
         path,
         clips: rows.len(),
         gap_filled: gap_filled.len(),
-        gap_filled_seconds: gap_filled.iter().map(|row| row.filled_gap_s).sum(),
+        gap_filled_seconds: gap_filled
+            .iter()
+            .fold(0.0, |total, row| total + row.filled_gap_s),
         unreadable,
         outputs: rows
             .iter()

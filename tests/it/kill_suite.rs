@@ -195,6 +195,9 @@ fn tree(root: &Path) -> BTreeMap<String, String> {
             if rel.contains("/clips/") && rel.ends_with(".json") {
                 bytes = without_onc_ids(&bytes);
             }
+            if rel == "catalog.csv" {
+                bytes = crate::support::catalog_without_onc_ids(&bytes);
+            }
             out.insert(rel, blake3::hash(&bytes).to_hex().to_string());
         }
     }

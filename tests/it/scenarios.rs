@@ -53,8 +53,12 @@ fn run_scenario(name: &str, expected_files: usize) {
     assert_eq!(record["runs_downloaded"], record["runs_total"], "{name}");
 
     let output = folder.join(output_dir(&folder.join(name)));
+    // The catalog: one row per clip (checked in `catalog.rs`); the rest are ONC's files and clips.
+    let catalog = output.join("catalog.csv");
+    let rows = csv::Reader::from_path(&catalog).unwrap().records().count();
     let (clips, files): (Vec<_>, Vec<_>) = files_under(&output)
         .into_iter()
+        .filter(|path| *path != catalog)
         .partition(|path| path.components().any(|c| c.as_os_str() == "clips"));
     assert_eq!(files.len(), expected_files, "{name}: {files:#?}");
     for path in &files {
@@ -67,6 +71,7 @@ fn run_scenario(name: &str, expected_files: usize) {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .count();
     assert_eq!(sidecars, written, "{name}: {clips:#?}");
+    assert_eq!(rows, sidecars, "{name}: one catalog row per clip");
 }
 
 /// The manifest's `output.dir` (default `data`).

@@ -140,3 +140,28 @@ pub fn base_with(overrides: &[(&str, &str)]) -> String {
     }
     text
 }
+
+/// `catalog.csv`'s bytes with its ONC id columns blanked: two runs that ordered the same
+/// products get different dpRequestIds from ONC, and everything else in the catalog must match.
+pub fn catalog_without_onc_ids(bytes: &[u8]) -> Vec<u8> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader.headers().unwrap().clone();
+    let ids: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| matches!(*name, "dp_request_ids" | "dp_run_ids"))
+        .map(|(i, _)| i)
+        .collect();
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&header).unwrap();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let row: Vec<&str> = record
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| if ids.contains(&i) { "" } else { cell })
+            .collect();
+        writer.write_record(&row).unwrap();
+    }
+    writer.into_inner().unwrap()
+}
