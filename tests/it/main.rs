@@ -19,6 +19,7 @@ mod golden;
 mod hostile;
 mod keys;
 mod kill_suite;
+mod readme;
 mod recipes;
 mod robustness;
 mod run;
