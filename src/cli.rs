@@ -40,6 +40,11 @@ pub struct Cli {
     /// Print no warnings, only errors and results.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// More on stderr, each line with its UTC time: `-v` every request to ONC (its
+    /// parameters without the token, the status, the time it took), `-vv` every request to a
+    /// team store too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +157,7 @@ pub enum PlanFormat {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    crate::trace::set_level(cli.verbose);
     match cli.command {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
         Command::Plan {

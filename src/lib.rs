@@ -47,3 +47,4 @@ pub mod run;
 pub mod shard;
 pub mod simulator;
 pub mod temp;
+pub mod trace;

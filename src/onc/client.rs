@@ -20,7 +20,7 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use onc_format::query;
 use serde_json::Value;
@@ -509,16 +509,35 @@ impl OncClient {
             .filter(|(k, _)| !k.eq_ignore_ascii_case(query::TOKEN))
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        // What -v prints: the parameters as sent, the token left out (it is pushed after).
+        let traced = crate::trace::onc().then(|| {
+            let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (
+                format!("onc {method} {endpoint} {}", shown.join(" ")),
+                Instant::now(),
+            )
+        });
         pairs.push((query::TOKEN, self.inner.token.expose()));
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-        let response = self
+        let sent = self
             .inner
             .http
             .request(method, url)
             .query(&pairs)
             .send()
             .await
-            .map_err(|e| reqwest_error(e, endpoint, &self.inner.token))?;
+            .map_err(|e| reqwest_error(e, endpoint, &self.inner.token));
+        if let Some((what, started)) = traced {
+            let ms = started.elapsed().as_millis();
+            match &sent {
+                Ok(response) => crate::trace::line(&format!(
+                    "{what} -> {} ({ms} ms)",
+                    response.status().as_u16()
+                )),
+                Err(error) => crate::trace::line(&format!("{what} -> {error} ({ms} ms)")),
+            }
+        }
+        let response = sent?;
         self.note_answer(&response);
         Ok(response)
     }

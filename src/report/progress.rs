@@ -3,14 +3,20 @@
 //! Input: the events of one `run`, in order, and the number of ONC nodes and clips to expect.
 //! Output: on a terminal, two bars on stderr — ONC requests (queued / processing / done, with
 //! ONC's progress messages) and files (count, bytes, rate, ETA) — with failures and warnings
-//! printed above them; otherwise (`--no-progress`, a pipe, CI) one plain line per event, so logs
-//! stay greppable. `--quiet` keeps only failures.
+//! printed above them; otherwise (`--no-progress`, a pipe, CI) one plain line per event, each
+//! starting with its UTC time, so logs stay greppable. `--quiet` keeps only failures.
 
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::exec::{Event, RunStats, Update};
+
+/// The time a plain log line is printed, UTC to the second (`2026-12-06T05:45:50Z`): a batch
+/// job's log then says when each run was submitted, re-attached or downloaded.
+fn log_time() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
 
 /// Where events go.
 pub struct Reporter {
@@ -68,7 +74,7 @@ impl Reporter {
         match &self.output {
             Output::Plain => {
                 if important || !self.quiet {
-                    eprintln!("{}", super::event_line(event));
+                    eprintln!("{} {}", log_time(), super::event_line(event));
                 }
             }
             Output::Bars { requests, .. } => match event {

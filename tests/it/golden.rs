@@ -253,11 +253,24 @@ fn sort_run_log(stderr: &str) -> String {
         .iter()
         .position(|line| summary_start.is_match(line))
         .unwrap_or(lines.len());
+    // Event lines start with their UTC time (`2026-12-06T05:45:50Z `): dropped, once seen.
+    let stamp = Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ").unwrap();
     let mut log: Vec<&str> = lines[..split]
         .iter()
-        .copied()
+        .map(|line| match stamp.find(line) {
+            Some(found) => &line[found.end()..],
+            None => line,
+        })
         .filter(|line| !line.starts_with("status "))
         .collect();
+    let stamped = lines[..split]
+        .iter()
+        .filter(|line| stamp.is_match(line))
+        .count();
+    assert!(
+        split == 0 || stamped > 0,
+        "no event line has its time:\n{stderr}"
+    );
     log.sort_unstable();
     let mut summary = lines[split..].to_vec();
     let failed: Vec<usize> = (0..summary.len())

@@ -507,3 +507,49 @@ async fn overlapping_manifests_fetch_shared_files_once_and_the_token_never_leaks
     }
     sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_traces_every_onc_request_with_its_time_and_never_the_token() {
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.002,
+        ..SimConfig::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest(&sim.base_url, ""));
+    let dir = scratch.path().to_path_buf();
+    let ran = tokio::task::spawn_blocking(move || {
+        onc_pipe(&dir, &["run", "m.toml", "--no-progress", "-v", "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let stamp = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ onc (GET|HEAD) ").unwrap();
+    let traced: Vec<&str> = ran
+        .stderr
+        .lines()
+        .filter(|line| stamp.is_match(line))
+        .collect();
+    // One line per request the run sent: as many as its record counts.
+    assert_eq!(
+        traced.len() as u64,
+        record(&ran)["http_requests"].as_u64().unwrap(),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        traced.iter().any(
+            |line| line.contains("dataProductDelivery/request dataProductCode=HSD")
+                && line.ends_with(" ms)")
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains(TOKEN), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("token="), "{}", ran.stderr);
+    // -v and --quiet contradict each other: refused, naming both.
+    let quiet = onc_pipe(scratch.path(), &["run", "m.toml", "-v", "--quiet"]);
+    assert_eq!(quiet.code, 2, "{}", quiet.stderr);
+    assert!(quiet.stderr.contains("--quiet"), "{}", quiet.stderr);
+}

@@ -413,6 +413,14 @@ impl Remote {
     }
 
     /// The full store path of a cache key (`objects-v1/ab/…`).
+    /// [`Self::path`] of a request about to be sent, traced with `-vv`.
+    fn request_path(&self, operation: &str, key: &str) -> StorePath {
+        if crate::trace::store() {
+            crate::trace::line(&format!("store {operation} {}/{key}", self.url));
+        }
+        self.path(key)
+    }
+
     fn path(&self, key: &str) -> StorePath {
         if self.prefix.is_empty() {
             StorePath::from(key)
@@ -462,7 +470,11 @@ impl Remote {
         &self,
         key: &str,
     ) -> Result<Option<(Vec<u8>, object_store::UpdateVersion)>, RemoteError> {
-        let (store, path, counts) = (self.store.clone(), self.path(key), self.counts.clone());
+        let (store, path, counts) = (
+            self.store.clone(),
+            self.request_path("GET", key),
+            self.counts.clone(),
+        );
         let result = self.block(async move {
             counts.get.fetch_add(1, Ordering::Relaxed);
             let got = store.get(&path).await?;
@@ -485,7 +497,11 @@ impl Remote {
 
     /// Whether `key` exists (its size when it does).
     pub fn head(&self, key: &str) -> Result<Option<u64>, RemoteError> {
-        let (store, path, counts) = (self.store.clone(), self.path(key), self.counts.clone());
+        let (store, path, counts) = (
+            self.store.clone(),
+            self.request_path("HEAD", key),
+            self.counts.clone(),
+        );
         let result = self.block(async move {
             counts.head.fetch_add(1, Ordering::Relaxed);
             store.head(&path).await
@@ -505,7 +521,11 @@ impl Remote {
         bytes: Vec<u8>,
         mode: PutMode,
     ) -> Result<Option<object_store::UpdateVersion>, RemoteError> {
-        let (store, path, counts) = (self.store.clone(), self.path(key), self.counts.clone());
+        let (store, path, counts) = (
+            self.store.clone(),
+            self.request_path("PUT", key),
+            self.counts.clone(),
+        );
         let size = bytes.len() as u64;
         let result = self.block(async move {
             counts.put.fetch_add(1, Ordering::Relaxed);
@@ -554,7 +574,11 @@ impl Remote {
 
     /// Deletes `key`; an absent key is no error.
     pub fn delete(&self, key: &str) -> Result<(), RemoteError> {
-        let (store, path, counts) = (self.store.clone(), self.path(key), self.counts.clone());
+        let (store, path, counts) = (
+            self.store.clone(),
+            self.request_path("DELETE", key),
+            self.counts.clone(),
+        );
         let result = self.block(async move {
             counts.delete.fetch_add(1, Ordering::Relaxed);
             store.delete(&path).await
@@ -568,7 +592,11 @@ impl Remote {
     /// The keys under `folder` (relative to the cache, e.g. `coverage-v1/<identity>`), as cache
     /// keys. One request per thousand keys.
     pub fn list(&self, folder: &str) -> Result<Vec<String>, RemoteError> {
-        let (store, path, counts) = (self.store.clone(), self.path(folder), self.counts.clone());
+        let (store, path, counts) = (
+            self.store.clone(),
+            self.request_path("LIST", folder),
+            self.counts.clone(),
+        );
         let result = self.block(async move {
             use futures_util::StreamExt as _;
             counts.list.fetch_add(1, Ordering::Relaxed);
