@@ -103,10 +103,25 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Show what is cached, in flight (with ONC ids) and still to run, without contacting ONC.
+    /// Show what is cached, in flight (with ONC ids) and still to run, the clips (cut, to cut,
+    /// failed, skipped at gaps) and the outputs the manifest no longer produces, without
+    /// contacting ONC.
     Status {
         /// A manifest (.toml) or request file (.json, .csv).
         file: PathBuf,
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the outputs the manifest no longer produces (a renamed event's clips, a removed
+    /// stage's files) in onc-pipe's folders of the output tree; `--apply` removes them. The
+    /// cache is not touched.
+    Clean {
+        /// A manifest (.toml) or request file (.json, .csv).
+        file: PathBuf,
+        /// Remove them (without it, only list them).
+        #[arg(long)]
+        apply: bool,
         /// JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -190,6 +205,11 @@ pub fn run(cli: Cli) -> i32 {
             }
         }
         Command::Status { ref file, json } => status(&cli, file, json),
+        Command::Clean {
+            ref file,
+            apply,
+            json,
+        } => clean(&cli, file, apply, json),
         Command::Doctor { ref cache, json } => doctor(cache, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {
@@ -330,11 +350,131 @@ fn status(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
     let compiled = checked.compiled;
     let server = compiled.plan.settings.base_url.clone();
     let states = crate::exec::node_states(&compiled.dag, cache.as_ref(), &server);
+    let clips =
+        crate::exec::states::clip_status(&compiled.dag, cache.as_ref(), &compiled.loaded.file);
+    let stale = cache
+        .as_ref()
+        .map(|cache| {
+            crate::exec::outputs::stale_outputs(
+                &compiled.plan,
+                &compiled.dag,
+                cache,
+                &prepared.output_dir,
+            )
+        })
+        .unwrap_or_default();
     if json {
-        write_stdout(&report::status_json(&compiled, &states))
+        write_stdout(&report::status::status_json(
+            &compiled, &states, &clips, &stale,
+        ))
     } else {
-        write_stdout(&report::status_text(&compiled, &states))
+        write_stdout(&report::status::status_text(
+            &compiled, &states, &clips, &stale,
+        ))
     }
+}
+
+/// `clean`: the outputs the manifest no longer produces, listed (a dry run) or removed with
+/// `--apply`, under the cache lock so no run is placing files meanwhile. The cache is not
+/// touched: `onc-pipe gc` frees it.
+fn clean(cli: &Cli, file: &std::path::Path, apply: bool, json: bool) -> i32 {
+    let prepared = match prepare(cli, file, false) {
+        Ok(prepared) => prepared,
+        Err(error) => return report_error(&error),
+    };
+    if !prepared.cache_dir.is_dir() {
+        // No cache: nothing of the tree is known to be onc-pipe's, so nothing is stale.
+        return write_stdout(&clean_text(
+            &prepared.output_dir,
+            &Default::default(),
+            apply,
+            json,
+            0,
+        ));
+    }
+    let cache = match Cache::open(&prepared.cache_dir) {
+        Ok(cache) => cache,
+        Err(error) => return report_error(&Error::OpenCache(error)),
+    };
+    // Held for the whole clean: a run links a node's files before it records them, so a file
+    // placed meanwhile could look stale.
+    let _lock = match cache.lock() {
+        Ok(lock) => lock,
+        Err(error) => return report_error(&Error::CacheBusy(error)),
+    };
+    let checked = match crate::run::check_deployments_now(&prepared, true, Some(&cache)) {
+        Ok((checked, _)) => checked,
+        Err(error) => return report_error(&error),
+    };
+    let compiled = checked.compiled;
+    let stale = crate::exec::outputs::stale_outputs(
+        &compiled.plan,
+        &compiled.dag,
+        &cache,
+        &prepared.output_dir,
+    );
+    if !apply {
+        return write_stdout(&clean_text(&prepared.output_dir, &stale, false, json, 0));
+    }
+    let (removed, failed) = crate::exec::outputs::remove_stale(&prepared.output_dir, &stale);
+    for (file, error) in &failed {
+        eprintln!(
+            "onc-pipe: could not remove {}: {error}",
+            prepared.output_dir.join(file).display()
+        );
+    }
+    let code = write_stdout(&clean_text(
+        &prepared.output_dir,
+        &stale,
+        true,
+        json,
+        removed,
+    ));
+    if failed.is_empty() {
+        code
+    } else {
+        crate::error::EXIT_FAILED
+    }
+}
+
+/// What `clean` says: the stale files, and whether they were removed.
+fn clean_text(
+    output_dir: &std::path::Path,
+    stale: &crate::exec::outputs::StaleOutputs,
+    applied: bool,
+    json: bool,
+    removed: usize,
+) -> String {
+    if json {
+        let value = serde_json::json!({
+            "output_dir": output_dir.display().to_string(),
+            "files": stale.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "bytes": stale.bytes,
+            "applied": applied,
+            "removed": removed,
+        });
+        return serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+    }
+    let mut text = String::new();
+    for file in &stale.files {
+        let verb = if applied { "removed" } else { "would remove" };
+        text.push_str(&format!("{verb} {}\n", output_dir.join(file).display()));
+    }
+    let files = if stale.files.len() == 1 {
+        "file"
+    } else {
+        "files"
+    };
+    let bytes = indicatif::HumanBytes(stale.bytes);
+    text.push_str(&match (stale.files.is_empty(), applied) {
+        (true, _) => format!("{}: nothing stale\n", output_dir.display()),
+        (false, false) => format!(
+            "{} {files} ({bytes}) the manifest no longer produces; run again with --apply to remove them\n",
+            stale.files.len()
+        ),
+        (false, true) => format!("removed {removed} of {} {files} ({bytes})\n", stale.files.len()),
+    });
+    text
 }
 
 #[cfg(feature = "simulator")]

@@ -36,6 +36,7 @@ pub mod error;
 pub mod events;
 mod job;
 pub mod limits;
+pub mod outputs;
 mod product;
 pub mod scheduler;
 pub mod states;
@@ -48,7 +49,7 @@ pub use events::Event;
 pub use stats::{RunStats, StatsKeeper, Update};
 
 /// A node that failed, and why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Failure {
     pub node: String,
     pub kind: String,

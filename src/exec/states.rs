@@ -108,3 +108,74 @@ pub(super) fn node_status(
     }
     NodeState::Cached(FreshReason::AllFilesCached)
 }
+
+/// What `status` says of the clips, from the cache: how many are cut, still to cut (of which
+/// how many failed at the manifest's last run), and skipped at gaps.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ClipStatus {
+    pub total: usize,
+    pub cut: usize,
+    /// Not cut yet, the failed ones included.
+    pub to_cut: usize,
+    /// Failed at the manifest's last run and not cut since.
+    pub failed: usize,
+    /// Skipped at a gap (`gaps = "skip"`): stays so until its sources change.
+    pub skipped: usize,
+    /// The failed ones, with the reason the last run gave.
+    pub failures: Vec<super::Failure>,
+}
+
+/// The clips of `dag` as the cache and the manifest's last run record (`manifest` as the
+/// record names it) say; every clip is to cut without a cache.
+pub fn clip_status(dag: &Dag, cache: Option<&Cache>, manifest: &str) -> ClipStatus {
+    let last_failures = cache
+        .and_then(|cache| last_run_failures(cache, manifest))
+        .unwrap_or_default();
+    let mut status = ClipStatus::default();
+    for node in dag.nodes().filter(|node| node.kind == NodeKind::Clip) {
+        status.total += 1;
+        let key = node.key.to_hex();
+        let record = cache.and_then(|cache| cache.read_node_record(&key).ok().flatten());
+        match record {
+            Some(record) if record.detail.get("skipped").is_some_and(|v| v.is_string()) => {
+                status.skipped += 1;
+            }
+            Some(_) => status.cut += 1,
+            None => {
+                status.to_cut += 1;
+                if let Some(failure) = last_failures.iter().find(|f| f.node == key) {
+                    status.failed += 1;
+                    status.failures.push(failure.clone());
+                }
+            }
+        }
+    }
+    status
+}
+
+/// The clip failures of the newest run record of `manifest` in the cache, if there is one.
+fn last_run_failures(cache: &Cache, manifest: &str) -> Option<Vec<super::Failure>> {
+    let mut records: Vec<std::path::PathBuf> =
+        std::fs::read_dir(cache.root().join(crate::cache::RUNS_DIR))
+            .ok()?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+    // Named by start time: the newest sorts last.
+    records.sort();
+    records.iter().rev().find_map(|path| {
+        let value: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        if value.get("manifest").and_then(serde_json::Value::as_str) != Some(manifest) {
+            return None;
+        }
+        let failures = value.get("failures")?.as_array()?;
+        Some(
+            failures
+                .iter()
+                .filter(|f| f.get("kind").and_then(serde_json::Value::as_str) == Some("clip"))
+                .filter_map(|f| serde_json::from_value::<super::Failure>(f.clone()).ok())
+                .collect(),
+        )
+    })
+}

@@ -4,6 +4,7 @@
 pub mod estimate;
 pub mod progress;
 pub mod shards;
+pub mod status;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -123,76 +124,16 @@ fn state_of(states: &NodeStates, node: &Node) -> (&'static str, String) {
 }
 
 /// The ONC nodes (requests and listings) of a plan with their states, in plan order.
-fn onc_rows<'a>(compiled: &'a Compiled, states: &'a NodeStates) -> Vec<(&'a Node, &'a NodeState)> {
+pub(super) fn onc_rows<'a>(
+    compiled: &'a Compiled,
+    states: &'a NodeStates,
+) -> Vec<(&'a Node, &'a NodeState)> {
     compiled
         .dag
         .nodes()
         .filter(|node| matches!(node.kind, NodeKind::ProductRequest | NodeKind::ArchiveList))
         .filter_map(|node| Some((node, states.get(&node.key)?)))
         .collect()
-}
-
-/// `status`: a count line, then one line per ONC node with its state, ONC ids and reason.
-pub fn status_text(compiled: &Compiled, states: &NodeStates) -> String {
-    let rows = onc_rows(compiled, states);
-    let count = |word: &str| {
-        rows.iter()
-            .filter(|(_, state)| state_word(state) == word)
-            .count()
-    };
-    let mut text = format!(
-        "{}: {} ONC nodes: {} cached, {} in flight, {} to run\n",
-        compiled.loaded.file,
-        rows.len(),
-        count("cached"),
-        count("in flight"),
-        count("to run")
-    );
-    for (node, state) in &rows {
-        let ids = match state.onc_ids() {
-            (Some(request), Some(run)) => format!(" [dpRequestId {request}, dpRunId {run}]"),
-            (Some(request), None) => format!(" [dpRequestId {request}]"),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            text,
-            "  {:<9} {} {}{ids} ({})",
-            state_word(state),
-            node.key.short(),
-            describe(node),
-            reason_text(state)
-        );
-    }
-    text
-}
-
-/// `status --json`: one object per ONC node with its key, kind, what and status.
-pub fn status_json(compiled: &Compiled, states: &NodeStates) -> String {
-    let value: Vec<serde_json::Value> = onc_rows(compiled, states)
-        .iter()
-        .map(|(node, state)| {
-            let mut status = serde_json::json!({
-                "state": state_word(state),
-                "why": reason_text(state),
-            });
-            let (request, run) = state.onc_ids();
-            if let Some(object) = status.as_object_mut() {
-                if let Some(id) = request {
-                    object.insert("dp_request_id".into(), id.into());
-                }
-                if let Some(id) = run {
-                    object.insert("dp_run_id".into(), id.into());
-                }
-            }
-            serde_json::json!({
-                "key": node.key,
-                "kind": node.kind,
-                "what": describe(node),
-                "status": status,
-            })
-        })
-        .collect();
-    serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
 }
 
 /// `plan --format json`: settings, summary, `windows`, the `estimate` and `nodes` with state

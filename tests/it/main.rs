@@ -8,6 +8,7 @@
 mod architecture;
 mod archived;
 mod catalog;
+mod clean;
 mod cli;
 mod clips;
 mod deployments;
