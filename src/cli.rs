@@ -126,6 +126,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cancel at ONC the manifest's runs still in flight (those a stopped `run` journaled) and
+    /// clear them from the journal; the next `run` submits afresh. Stop a running `run` first.
+    Cancel {
+        /// A manifest (.toml) or request file (.json, .csv).
+        file: PathBuf,
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check that a team store can hold a shared cache: reach and credentials,
     /// create-if-absent, list-after-write, compare-and-swap; says which mode it can use.
     /// Exit 0 when it can, 3 when not.
@@ -210,6 +219,7 @@ pub fn run(cli: Cli) -> i32 {
             apply,
             json,
         } => clean(&cli, file, apply, json),
+        Command::Cancel { ref file, json } => cancel(&cli, file, json),
         Command::Doctor { ref cache, json } => doctor(cache, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {
@@ -434,6 +444,52 @@ fn clean(cli: &Cli, file: &std::path::Path, apply: bool, json: bool) -> i32 {
         code
     } else {
         crate::error::EXIT_FAILED
+    }
+}
+
+/// `cancel`: one line per journaled request and what ONC said; exit 1 when one could not be
+/// asked (it stays journaled).
+fn cancel(cli: &Cli, file: &std::path::Path, json: bool) -> i32 {
+    let prepared = match prepare(cli, file, false) {
+        Ok(prepared) => prepared,
+        Err(error) => return report_error(&error),
+    };
+    let done = match crate::run::cancel::cancel(&prepared) {
+        Ok(done) => done,
+        Err(error) => return report_error(&error),
+    };
+    let kept = done.iter().filter(|c| c.outcome == "kept").count();
+    let text = if json {
+        serde_json::to_string_pretty(&done).unwrap_or_default() + "\n"
+    } else {
+        let mut text = String::new();
+        for c in &done {
+            let run = c
+                .dp_run_id
+                .map(|id| format!(", dpRunId {id}"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{:<10} {} {} (dpRequestId {}{run}): {}\n",
+                c.outcome, c.node, c.what, c.dp_request_id, c.detail
+            ));
+        }
+        let cancelled = done.iter().filter(|c| c.outcome == "cancelled").count();
+        text.push_str(&if done.is_empty() {
+            format!("{}: no run in flight\n", file.display())
+        } else {
+            format!(
+                "{}: {cancelled} cancelled at ONC, {} cleared, {kept} kept (ONC could not be asked: run `cancel` again)\n",
+                file.display(),
+                done.len() - cancelled - kept
+            )
+        });
+        text
+    };
+    let code = write_stdout(&text);
+    if kept > 0 {
+        crate::error::EXIT_FAILED
+    } else {
+        code
     }
 }
 

@@ -33,6 +33,7 @@ use crate::plan::{KnownProducts, Settings};
 use crate::report;
 use crate::simulator::connect_or_simulate;
 
+pub mod cancel;
 mod estimates;
 mod team;
 pub use estimates::{estimate, free_space, record_value, sample_rates};

@@ -553,3 +553,93 @@ async fn verbose_traces_every_onc_request_with_its_time_and_never_the_token() {
     assert_eq!(quiet.code, 2, "{}", quiet.stderr);
     assert!(quiet.stderr.contains("--quiet"), "{}", quiet.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_stopped_runs_onc_jobs_and_the_next_run_submits_afresh() {
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.05,
+        ..SimConfig::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest(&sim.base_url, ""));
+    let dir = scratch.path().to_path_buf();
+    // A run killed once its three requests are at ONC.
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+            .args(["run", "m.toml", "--no-progress"])
+            .current_dir(&dir)
+            .env("ONC_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while journal_entries(&dir).len() < 3 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "never submitted"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(journal_entries(scratch.path()).len(), 3);
+
+    // Not while a run holds the cache: it would see its runs cancelled under it.
+    let cache = onc_pipe::cache::Cache::open(&scratch.path().join("cache")).unwrap();
+    let held = cache.lock_for_run().unwrap();
+    cache.share(&held).unwrap();
+    let dir = scratch.path().to_path_buf();
+    let blocked = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["cancel", "m.toml"]))
+        .await
+        .unwrap();
+    assert_eq!(blocked.code, 3, "{}", blocked.stderr);
+    assert_eq!(journal_entries(scratch.path()).len(), 3);
+    drop(held);
+
+    let dir = scratch.path().to_path_buf();
+    let cancelled = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["cancel", "m.toml"]))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.code, 0, "{}", cancelled.stderr);
+    assert!(
+        cancelled
+            .stdout
+            .contains("3 cancelled at ONC, 0 cleared, 0 kept"),
+        "{}",
+        cancelled.stdout
+    );
+    let stats = sim.stats();
+    assert_eq!(
+        stats.requests_by_endpoint.get("dataProductDelivery/cancel"),
+        Some(&3),
+        "{stats:?}"
+    );
+    assert!(journal_entries(scratch.path()).is_empty());
+    assert!(!cancelled.stdout.contains(TOKEN) && !cancelled.stderr.contains(TOKEN));
+    let dir = scratch.path().to_path_buf();
+    let again = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["cancel", "m.toml"]))
+        .await
+        .unwrap();
+    assert!(
+        again.stdout.contains("no run in flight"),
+        "{}",
+        again.stdout
+    );
+
+    // The next run submits the three afresh instead of re-attaching to cancelled runs.
+    let dir = scratch.path().to_path_buf();
+    let ran = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "m.toml", "--json"]))
+        .await
+        .unwrap();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let value = record(&ran);
+    assert_eq!(value["requests_submitted"], 3, "{value}");
+    assert_eq!(value["runs_reattached"], 0, "{value}");
+}
