@@ -236,10 +236,12 @@ fn row(value: &Value, sidecar: &str, files: &[String]) -> Row {
         .fold(0.0, |total, gap| total + gap);
     let gap_policy = text(value, "/gap_policy");
     let padded = seconds(&padded_start, &padded_end).unwrap_or(0.0);
-    let coverage = if padded > 0.0 {
-        (1.0 - gap_seconds / padded).clamp(0.0, 1.0)
-    } else {
-        1.0
+    // The sidecar's own figure (the samples or columns taken from sources); sidecars written
+    // before it was recorded: from the gaps they report.
+    let coverage = match value.get("coverage").and_then(Value::as_f64) {
+        Some(share) => share,
+        None if padded > 0.0 => (1.0 - gap_seconds / padded).clamp(0.0, 1.0),
+        None => 1.0,
     };
     let part = match (
         value.pointer("/part/index").and_then(Value::as_u64),

@@ -113,6 +113,9 @@ pub struct ClipSpec {
     pub media: Media,
     pub formats: Arc<[ClipFormat]>,
     pub gaps: GapPolicy,
+    /// Clips with data for less than this share of their padded window are skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_coverage: Option<f64>,
     /// The window as asked for (before padding); shown and written to sidecars, not keyed
     /// (the padded window is).
     #[serde(serialize_with = "instant_text")]
@@ -735,13 +738,18 @@ pub fn build(plan: &Plan) -> Dag {
                             .join(","),
                     ),
                 };
-                let key = KeyFields::new("clip")
+                let mut fields = KeyFields::new("clip")
                     .field("device", window.device.as_str())
                     .field("clip_start", clip_start_text.as_str())
                     .field("clip_end", clip_end_text.as_str())
                     .field("media", media.as_str())
                     .field("formats", format_list)
-                    .field("gaps", clip.gaps.as_str())
+                    .field("gaps", clip.gaps.as_str());
+                // Keyed only when set, so clips of stages without it keep their keys.
+                if let Some(share) = clip.min_coverage {
+                    fields = fields.field("min_coverage", share.to_string());
+                }
+                let key = fields
                     .field("label", window.label.as_deref().unwrap_or_default())
                     .field("name", name.as_str())
                     .inputs(inputs.iter().copied())
@@ -761,6 +769,7 @@ pub fn build(plan: &Plan) -> Dag {
                         media,
                         formats,
                         gaps: clip.gaps,
+                        min_coverage: clip.min_coverage,
                         window_start: window.start,
                         window_end: window.end,
                         clip_start,

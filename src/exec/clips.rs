@@ -182,15 +182,28 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
         Err(_) => return ClipEnd::Failed(ExecError::ClipWorkerStopped),
     };
 
+    let padded_s = (job.clip_end_ns - job.clip_start_ns) as f64 / 1e9;
     let (pieces, skipped) = match outcome {
-        CutOutcome::Pieces(pieces) => (pieces, None),
+        CutOutcome::Pieces(pieces) => match job.spec.min_coverage {
+            Some(least) if data_share(&pieces, padded_s) < least => {
+                let reason = format!(
+                    "ONC had data for {:.1} % of its padded window, less than min_coverage {} ({:.1} %)",
+                    data_share(&pieces, padded_s) * 100.0,
+                    least,
+                    least * 100.0
+                );
+                (Vec::new(), Some(reason))
+            }
+            _ => (pieces, None),
+        },
         CutOutcome::Skipped(reason) => (Vec::new(), Some(reason)),
     };
+    let covered = data_share(&pieces, padded_s);
     // Each piece's files, then its sidecar, by their path under the output root.
     let piece_count = pieces.len();
     let mut blobs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for (index, piece) in pieces.into_iter().enumerate() {
-        let sidecar = sidecar(job, &coverage, &files, &piece, index, piece_count);
+        let sidecar = sidecar(job, &coverage, &files, &piece, index, piece_count, covered);
         let text = serde_json::to_string_pretty(&sidecar).unwrap_or_default() + "\n";
         for (format, bytes) in piece.files {
             let name = format!("{}.{}", piece.name, format.as_str());
@@ -278,6 +291,33 @@ fn span_json(span: &Span) -> Value {
     })
 }
 
+/// The share of a clip's padded window (`padded_s` seconds) that its pieces have data for:
+/// the samples or columns taken from source files, over all pieces (filled silence or NaN
+/// columns are not taken from a source; overlaps are trimmed, so nothing counts twice).
+fn data_share(pieces: &[crate::clip::cut::CutPiece], padded_s: f64) -> f64 {
+    if padded_s <= 0.0 {
+        return 1.0;
+    }
+    let data_s: f64 = pieces
+        .iter()
+        .map(|piece| {
+            let facts = &piece.facts;
+            let step = facts
+                .sample_rate
+                .map(|rate| 1.0 / f64::from(rate.max(1)))
+                .or(facts.seconds_per_column)
+                .unwrap_or(0.0);
+            let units: u64 = facts
+                .sources
+                .iter()
+                .map(|used| used.end.saturating_sub(used.first))
+                .sum();
+            units as f64 * step
+        })
+        .fold(0.0, |total, seconds| total + seconds);
+    (data_s / padded_s).clamp(0.0, 1.0)
+}
+
 /// The sidecar of one piece (SPEC §6): what was asked, what was written, from which files.
 fn sidecar(
     job: &ClipJob,
@@ -286,6 +326,7 @@ fn sidecar(
     piece: &crate::clip::cut::CutPiece,
     index: usize,
     count: usize,
+    covered: f64,
 ) -> Value {
     let facts = &piece.facts;
     let sources: Vec<Value> = facts
@@ -319,6 +360,7 @@ fn sidecar(
         "requested_window": { "start": rfc3339(job.spec.window_start), "end": rfc3339(job.spec.window_end) },
         "padded_window": { "start": rfc3339(job.spec.clip_start), "end": rfc3339(job.spec.clip_end) },
         "gap_policy": job.spec.gaps,
+        "coverage": covered,
         "first": facts.first,
         "last": facts.last,
         "length": facts.length,

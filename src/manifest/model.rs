@@ -257,6 +257,12 @@ pub struct ClipStage {
     /// `skip` or `fail` (default `fill`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gaps: Option<String>,
+    /// Skip a clip whose padded window has data for less than this share of it, from 0 to 1
+    /// (as ObsPy's `minimum_length`): `0.9` keeps clips at least 90 % covered. Default: keep
+    /// every clip. A skipped clip is reported with its coverage, and stays skipped until its
+    /// sources change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_coverage: Option<f64>,
 }
 
 /// One name or a list of names.

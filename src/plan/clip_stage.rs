@@ -119,13 +119,29 @@ pub(super) fn clip_stage(
             let other = gaps_name;
             check
                 .error_at(
-                    &with_key(stage_path, "gaps"),
+                    &with_key(stage_path.clone(), "gaps"),
                     format!("unknown gap policy `{other}`"),
                 )
                 .help = Some("use fill, split, skip or fail".into());
             ok = false;
             GapPolicy::Fill
         }
+    };
+    let min_coverage = match stage.min_coverage {
+        Some(share) if !(0.0..=1.0).contains(&share) => {
+            check
+                .error_at(
+                    &with_key(stage_path.clone(), "min_coverage"),
+                    format!("`min_coverage` must lie between 0 and 1, not {share}"),
+                )
+                .help = Some(
+                "a share of the padded window that has data: 0.9 keeps clips at least 90 % covered"
+                    .into(),
+            );
+            ok = false;
+            None
+        }
+        other => other,
     };
     ok.then(|| Clip {
         name: name.to_owned(),
@@ -136,6 +152,7 @@ pub(super) fn clip_stage(
         spectrogram,
         audio,
         gaps,
+        min_coverage,
     })
 }
 

@@ -17,6 +17,7 @@ fn clip(pad_before_ms: i64, pad_after_ms: i64) -> Clip {
         spectrogram: vec![ClipFormat::Npz],
         audio: ClipFormat::Flac,
         gaps: GapPolicy::Fill,
+        min_coverage: None,
     }
 }
 

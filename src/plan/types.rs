@@ -255,6 +255,8 @@ pub struct Clip {
     /// The audio format (one of [`ClipFormat::AUDIO`]).
     pub audio: ClipFormat,
     pub gaps: GapPolicy,
+    /// Clips with data for less than this share of their padded window are skipped.
+    pub min_coverage: Option<f64>,
 }
 
 impl Clip {

@@ -109,14 +109,15 @@ fn every_run_writes_one_row_per_clip_with_its_paths_gaps_and_coverage() {
             "{row:?}"
         );
         let coverage = number(row, "coverage");
+        // Counted from the samples or columns taken from sources: within a column of it.
         assert!(
-            (coverage - (1.0 - reported / padded)).abs() < 0.001,
+            (coverage - (1.0 - reported / padded)).abs() < 0.01,
             "{row:?}"
         );
     }
     for row in rows.iter().filter(|row| row["name"] == "boundary") {
         assert_eq!(number(row, "filled_gap_s"), 0.0, "{row:?}");
-        assert_eq!(number(row, "coverage"), 1.0, "{row:?}");
+        assert!(number(row, "coverage") > 0.999, "{row:?}");
     }
     // The run says so, with a count, and its record lists the catalog and every clip file.
     assert!(
@@ -151,5 +152,58 @@ fn every_run_writes_one_row_per_clip_with_its_paths_gaps_and_coverage() {
     assert!(
         data.join("ICLISTENHF6324/events/clips/audio/gap.flac")
             .is_file()
+    );
+}
+
+#[test]
+fn min_coverage_skips_the_clips_with_too_little_data_and_says_why() {
+    let gap = a_gap_after("2024-04-02T00:00:00Z");
+    let gap_window = (gap.0 - 20_000, gap.1 + 20_000);
+    let scratch = Scratch::new();
+    let text = manifest("15s", gap_window).replace(
+        "audio = \"flac\"\n",
+        "audio = \"flac\"\nmin_coverage = 0.95\n",
+    );
+    assert!(text.contains("min_coverage"));
+    scratch.write("m.toml", &text);
+    let ran = onc_pipe(
+        scratch.path(),
+        &["run", "m.toml", "--json", "--no-progress"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let record: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    // The two clips across the gap (a 5-minute file missing from a window of about 6) are
+    // skipped; the two across a file boundary are whole.
+    assert_eq!(record["clips_written"], 2, "{record}");
+    assert_eq!(record["clips_skipped"], 2, "{record}");
+    assert!(
+        ran.stderr.contains("less than min_coverage 0.95 (95.0 %)"),
+        "{}",
+        ran.stderr
+    );
+    let rows = catalog(scratch.path());
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["name"], "boundary");
+        assert!(number(row, "coverage") > 0.999, "{row:?}");
+    }
+    assert!(
+        !scratch
+            .path()
+            .join("data/ICLISTENHF6324/events/clips/audio/gap.flac")
+            .exists()
+    );
+    // Out of range: refused before anything is ordered, at its line.
+    scratch.write(
+        "bad.toml",
+        &text.replace("min_coverage = 0.95", "min_coverage = 95"),
+    );
+    let bad = onc_pipe(scratch.path(), &["validate", "bad.toml"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("`min_coverage` must lie between 0 and 1, not 95"),
+        "{}",
+        bad.stderr
     );
 }
