@@ -521,7 +521,7 @@ fn clean_text(
     } else {
         "files"
     };
-    let bytes = indicatif::HumanBytes(stale.bytes);
+    let bytes = report::estimate::bytes_text(stale.bytes);
     text.push_str(&match (stale.files.is_empty(), applied) {
         (true, _) => format!("{}: nothing stale\n", output_dir.display()),
         (false, false) => format!(
@@ -581,8 +581,10 @@ fn validate(files: &[PathBuf], format: DiagnosticFormat, quiet: bool) -> i32 {
                 eprintln!();
             }
             let summary = format!(
-                "{} valid, {invalid} invalid ({errors} errors, {warnings} warnings)\n",
-                plural(files.len() - invalid, "file"),
+                "{} valid, {invalid} invalid ({}, {})\n",
+                report::count(files.len() - invalid, "file"),
+                report::count(errors, "error"),
+                report::count(warnings, "warning"),
             );
             write_stdout(&summary);
         }
@@ -591,14 +593,6 @@ fn validate(files: &[PathBuf], format: DiagnosticFormat, quiet: bool) -> i32 {
         }
     }
     if invalid > 0 { EXIT_INVALID } else { EXIT_OK }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 fn plan(

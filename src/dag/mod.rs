@@ -289,7 +289,7 @@ pub fn describe(node: &Node) -> String {
             estimated_files,
             ..
         } => format!(
-            "{} {} {}.{} {} .. {} (~{estimated_files} files)",
+            "{} {} {}.{} {} .. {} (~{estimated_files} file{})",
             query.device,
             if query.is_archive() {
                 "archive"
@@ -300,6 +300,7 @@ pub fn describe(node: &Node) -> String {
             query.source.extension(),
             onc_date(query.from),
             onc_date(query.to),
+            if *estimated_files == 1 { "" } else { "s" },
         ),
         NodeDetail::File {
             device,

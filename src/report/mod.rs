@@ -302,7 +302,10 @@ pub fn event_line(event: &crate::exec::Event) -> String {
         Event::Cached {
             node, what, files, ..
         } => {
-            format!("cached     {node} {what} ({files} files, no request)")
+            format!(
+                "cached     {node} {what} ({}, no request)",
+                count(*files, "file")
+            )
         }
         Event::Submitted {
             node,
@@ -341,20 +344,29 @@ pub fn event_line(event: &crate::exec::Event) -> String {
             node,
             dp_run_id,
             files,
-        } => format!("processed  {node} dpRunId {dp_run_id}: {files} files to download"),
+        } => format!(
+            "processed  {node} dpRunId {dp_run_id}: {} to download",
+            count(*files, "file")
+        ),
         Event::Listed {
             node,
             what,
             files,
             to_download,
-        } => format!("listed     {node} {what}: {files} files, {to_download} to download"),
+        } => format!(
+            "listed     {node} {what}: {}, {to_download} to download",
+            count(*files, "file")
+        ),
         Event::Downloaded { node, file, bytes } => {
-            format!("downloaded {node} {file} ({bytes} bytes)")
+            format!(
+                "downloaded {node} {file} ({})",
+                estimate::bytes_text(*bytes)
+            )
         }
         Event::FileReused { node, file } => format!("reused     {node} {file} (already stored)"),
         Event::Done {
             node, what, files, ..
-        } => format!("done       {node} {what} ({files} files)"),
+        } => format!("done       {node} {what} ({})", count(*files, "file")),
         Event::Failed {
             node, what, reason, ..
         }
@@ -414,23 +426,33 @@ fn plural(count: u64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
+/// A count and its noun, plural unless one: `1 file`, `0 files`, `12 HTTP requests`.
+pub fn count(n: impl std::fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    if n == "1" {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The end-of-run summary for people.
 pub fn summary_text(summary: &crate::exec::RunSummary, record: Option<&std::path::Path>) -> String {
     let mut out = String::new();
     let stats = &summary.stats;
     let _ = writeln!(
         out,
-        "{} ONC requests: {} downloaded, {} failed; {} nodes from the cache; {} files downloaded ({} bytes), {} files from the cache; {} submissions, {} resumed; {} HTTP requests; {:.1} s",
-        stats.runs_total,
+        "{}: {} downloaded, {} failed; {} from the cache; {} downloaded ({}), {} from the cache; {}, {} resumed; {}; {:.1} s",
+        count(stats.runs_total, "ONC request"),
         stats.runs_downloaded,
         stats.runs_errors,
-        stats.nodes_cached,
-        stats.files_downloaded,
-        stats.bytes_downloaded,
-        stats.files_cached,
-        stats.requests_submitted,
+        count(stats.nodes_cached, "node"),
+        count(stats.files_downloaded, "file"),
+        estimate::bytes_text(stats.bytes_downloaded),
+        count(stats.files_cached, "file"),
+        count(stats.requests_submitted, "submission"),
         stats.runs_reattached,
-        summary.http_requests,
+        count(summary.http_requests, "HTTP request"),
         summary.wall_seconds,
     );
     if stats.clips_written + stats.clips_cached + stats.clips_skipped > 0 {

@@ -7,8 +7,6 @@
 
 use std::fmt::Write as _;
 
-use indicatif::HumanBytes;
-
 use super::{NodeStates, onc_rows, reason_text, state_word};
 use crate::compile::Compiled;
 use crate::dag::describe;
@@ -81,7 +79,7 @@ pub fn status_text(
             } else {
                 "files"
             },
-            HumanBytes(stale.bytes),
+            super::estimate::bytes_text(stale.bytes),
             compiled.loaded.file
         );
         for file in stale.files.iter().take(STALE_SHOWN) {

@@ -20,7 +20,7 @@ fn typo_in_a_key_is_reported_with_position_caret_and_suggestion() {
     );
     assert_eq!(
         output.stdout,
-        "0 files valid, 1 invalid (1 errors, 0 warnings)\n"
+        "0 files valid, 1 invalid (1 error, 0 warnings)\n"
     );
 }
 

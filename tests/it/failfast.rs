@@ -287,7 +287,7 @@ async fn an_unknown_product_code_is_an_error_with_the_closest_code() {
     assert_eq!(validated.stderr, format!("{expected}\n"));
     assert_eq!(
         validated.stdout,
-        "0 files valid, 1 invalid (1 errors, 0 warnings)\n"
+        "0 files valid, 1 invalid (1 error, 0 warnings)\n"
     );
     // Online, `run` first looks the code up in ONC's own `dataProducts` list (one read-only
     // request), which knows more codes, but not this one.

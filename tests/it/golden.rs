@@ -220,7 +220,7 @@ fn redact(text: &str, scratch: &Path) -> String {
             r#""wall_seconds": [SECONDS]"#,
         ),
         // The summary's wall time.
-        (r"HTTP requests; \d+\.\d s", "HTTP requests; [SECONDS] s"),
+        (r"(HTTP requests?); \d+\.\d s", "$1; [SECONDS] s"),
         // ONC's ids: the simulator numbers them in submission order, which the scheduler's
         // interleaving decides.
         (r"dpRequestId \d+", "dpRequestId [ID]"),
@@ -229,7 +229,7 @@ fn redact(text: &str, scratch: &Path) -> String {
         (r#""(dp_request_id|dp_run_id)": \d+"#, r#""$1": [ID]"#),
         // Polls (and so HTTP requests) depend on the machine's speed; none is not redacted,
         // because "0 HTTP requests" on a cached re-run is a promise.
-        (r"\b[1-9]\d* HTTP requests", "[N] HTTP requests"),
+        (r"\b[1-9]\d* HTTP requests?\b", "[N] HTTP requests"),
     ];
     for (pattern, replacement) in rules {
         text = Regex::new(pattern)

@@ -569,7 +569,7 @@ fn a_million_row_request_file_with_one_bad_cell() {
     assert_eq!(ran.stderr.matches("error:").count(), 1, "{}", ran.stderr);
     assert!(
         ran.stdout
-            .contains("0 files valid, 1 invalid (1 errors, 0 warnings)")
+            .contains("0 files valid, 1 invalid (1 error, 0 warnings)")
     );
     // Bound: linear in the rows, about 0.9 KB per row (each row's request and its planned
     // window), 850 MB measured for 10⁶ rows in release; 1,536 MiB.
