@@ -65,6 +65,9 @@ pub enum Command {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
+        /// JSON on stdout (the same as `--format json`; every command spells it `--json`).
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
         /// Send no request: ONC's deployments from the cache only, whatever their age.
         #[arg(long)]
         offline: bool,
@@ -135,6 +138,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script: `onc-pipe completions bash > ~/.local/share/bash-completion/completions/onc-pipe`
+    /// (zsh: into a folder on `$fpath` as `_onc-pipe`; fish: `~/.config/fish/completions/onc-pipe.fish`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Check that a team store can hold a shared cache: reach and credentials,
     /// create-if-absent, list-after-write, compare-and-swap; says which mode it can use.
     /// Exit 0 when it can, 3 when not.
@@ -187,9 +196,13 @@ pub fn run(cli: Cli) -> i32 {
         Command::Plan {
             ref file,
             format,
+            json,
             offline,
             shards,
-        } => plan(&cli, file, format, offline, shards),
+        } => {
+            let format = if json { PlanFormat::Json } else { format };
+            plan(&cli, file, format, offline, shards)
+        }
         Command::Schema => write_stdout(&schema_json()),
         Command::Run {
             ref file,
@@ -220,6 +233,12 @@ pub fn run(cli: Cli) -> i32 {
             json,
         } => clean(&cli, file, apply, json),
         Command::Cancel { ref file, json } => cancel(&cli, file, json),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "onc-pipe", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script))
+        }
         Command::Doctor { ref cache, json } => doctor(cache, json),
         #[cfg(feature = "simulator")]
         Command::Simulate {

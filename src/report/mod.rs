@@ -22,6 +22,27 @@ struct NodeView<'a> {
     node: &'a Node,
     state: &'static str,
     why: String,
+    /// A clip's files, relative to the output root, for a workflow manager to declare (a clip
+    /// split at gaps is written as `NAME_part1`, … instead: the catalog lists those).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    outputs: Vec<String>,
+}
+
+/// The files a clip node writes (see [`NodeView::outputs`]); none for other nodes.
+fn clip_outputs(node: &Node) -> Vec<String> {
+    let NodeDetail::Clip(clip) = &node.detail else {
+        return Vec::new();
+    };
+    let media = match clip.media {
+        crate::clip::cut::Media::Spectrogram => "spectrograms",
+        crate::clip::cut::Media::Audio => "audio",
+    };
+    let folder = format!("{}/{}/clips/{media}/{}", clip.device, clip.tag, clip.name);
+    clip.formats
+        .iter()
+        .map(|format| format!("{folder}.{}", format.as_str()))
+        .chain([format!("{folder}.json")])
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -165,7 +186,12 @@ pub fn plan_json_with(
             .nodes()
             .map(|node| {
                 let (state, why) = state_of(states, node);
-                NodeView { node, state, why }
+                NodeView {
+                    node,
+                    state,
+                    why,
+                    outputs: clip_outputs(node),
+                }
             })
             .collect(),
     };

@@ -132,6 +132,32 @@ fn every_run_writes_one_row_per_clip_with_its_paths_gaps_and_coverage() {
         assert!(data.join(output.as_str().unwrap()).is_file(), "{output}");
     }
 
+    // `plan --json` names the same files before anything is cut: what a workflow manager
+    // declares.
+    let planned = onc_pipe(scratch.path(), &["plan", "m.toml", "--json", "--offline"]);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&planned.stdout).unwrap();
+    let mut declared: Vec<String> = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|node| node["outputs"].as_array().cloned().unwrap_or_default())
+        .map(|path| path.as_str().unwrap().to_owned())
+        .collect();
+    declared.sort();
+    let mut written: Vec<String> = rows
+        .iter()
+        .flat_map(|row| {
+            row["paths"]
+                .split(';')
+                .map(str::to_owned)
+                .chain([row["sidecar"].clone()])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    written.sort();
+    assert_eq!(declared, written);
+
     // A no-op re-run writes it again (here: after it was deleted), asking ONC nothing.
     std::fs::remove_file(data.join("catalog.csv")).unwrap();
     let (again, _) = run(scratch.path());

@@ -189,3 +189,67 @@ fn schema_command_prints_the_committed_schema() {
             .unwrap();
     assert_eq!(output.stdout, committed);
 }
+
+#[test]
+fn completions_are_valid_shell_and_know_every_command() {
+    let scratch = Scratch::new();
+    let bash = onc_pipe(scratch.path(), &["completions", "bash"]);
+    assert_eq!(bash.code, 0, "{}", bash.stderr);
+    for word in [
+        "run",
+        "plan",
+        "validate",
+        "status",
+        "clean",
+        "cancel",
+        "--shard",
+        "--offline",
+    ] {
+        assert!(bash.stdout.contains(word), "{word} missing");
+    }
+    scratch.write("onc-pipe.bash", &bash.stdout);
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(scratch.path().join("onc-pipe.bash"))
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let script = onc_pipe(scratch.path(), &["completions", shell]);
+        assert_eq!(script.code, 0, "{shell}: {}", script.stderr);
+        assert!(script.stdout.contains("onc-pipe"), "{shell}");
+    }
+    let unknown = onc_pipe(scratch.path(), &["completions", "tcsh"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("possible values"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn plan_spells_json_as_every_command_does() {
+    let scratch = Scratch::new();
+    let manifest = std::fs::read_to_string(crate::support::repo().join("manifests/demo.toml"))
+        .unwrap()
+        .replace("\"../demo-data\"", "\"data\"")
+        .replace("\"../.onc-pipe\"", "\"cache\"");
+    scratch.write("m.toml", &manifest);
+    let json = onc_pipe(scratch.path(), &["plan", "m.toml", "--json", "--offline"]);
+    let format = onc_pipe(
+        scratch.path(),
+        &["plan", "m.toml", "--format", "json", "--offline"],
+    );
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    assert_eq!(json.stdout, format.stdout);
+    let both = onc_pipe(
+        scratch.path(),
+        &["plan", "m.toml", "--json", "--format", "dot"],
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+}

@@ -214,5 +214,9 @@ fn a_run_that_cannot_fit_is_refused_before_any_request_unless_forced() {
         ran.stderr
     );
     assert!(!ran.stderr.contains("does not fit"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("1 submission, 0 resumed"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("1 submission, 0 resumed"),
+        "{}",
+        ran.stderr
+    );
 }
