@@ -643,3 +643,49 @@ async fn cancel_stops_a_stopped_runs_onc_jobs_and_the_next_run_submits_afresh() 
     assert_eq!(value["requests_submitted"], 3, "{value}");
     assert_eq!(value["runs_reattached"], 0, "{value}");
 }
+
+#[test]
+fn a_run_killed_on_the_in_process_simulator_resumes_without_taking_another_requests_files() {
+    // The in-process simulator starts anew with every run: a journal from a killed run names
+    // ids the next instance does not know (ONC never reuses ids; neither does the simulator).
+    let slow = "[onc.simulator]\nsample_rate = 8000\ntime_scale = 0.05";
+    let reference = Scratch::new();
+    reference.write("m.toml", &manifest("simulator", slow));
+    let ran = onc_pipe(reference.path(), &["run", "m.toml"]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let expected = crate::shards::outputs(&reference.path().join("data"));
+
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest("simulator", slow));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+        .args(["run", "m.toml", "--no-progress"])
+        .current_dir(scratch.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while journal_entries(scratch.path()).len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never submitted"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let resumed = onc_pipe(scratch.path(), &["run", "m.toml", "--json"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    // Every request ordered again (the old ids are unknown), each with its own files.
+    assert_eq!(
+        record(&resumed)["requests_submitted"],
+        3,
+        "{}",
+        resumed.stdout
+    );
+    assert_eq!(
+        crate::shards::outputs(&scratch.path().join("data")),
+        expected
+    );
+}

@@ -250,14 +250,28 @@ impl Drop for SimHandle {
     }
 }
 
+/// Where this instance's dpRequestIds and dpRunIds start above ONC-like bases: a different
+/// place for every instance (the clock and the process id, in steps of a million ids). ONC
+/// never hands out an id twice; a simulator restarted with the same ids would let a client's
+/// journal from an earlier instance re-attach to another request that happens to have its id
+/// (the in-process simulator of `base_url = "simulator"` starts anew with every run).
+fn id_offset() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 20);
+    // A million ids per instance, a million places: below 2^53, so JSON keeps them exact.
+    (mixed % 1_000_000) * 1_000_000
+}
+
 /// Starts the simulator on `address` (port 0 = any free port) inside the current tokio runtime.
 pub async fn start(config: SimConfig, address: SocketAddr) -> std::io::Result<SimHandle> {
     let shared: Shared = Arc::new(Mutex::new(Inner {
         model: RunModel::new(config.capacity),
         config,
         started: Instant::now(),
-        next_request_id: 28_900_001,
-        next_run_id: 56_100_001,
+        next_request_id: 28_900_001 + id_offset(),
+        next_run_id: 56_100_001 + id_offset(),
         requests: HashMap::new(),
         run_to_request: HashMap::new(),
         seen_submissions: HashMap::new(),
@@ -296,6 +310,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn instances_started_apart_hand_out_different_ids() {
+        let first = id_offset();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = id_offset();
+        assert_ne!(first, second);
+        assert_eq!(first % 1_000_000, 0);
+        assert!(28_900_001 + first < 1 << 53);
+    }
 
     #[test]
     fn a_token_label_is_8_hex_digits_stable_and_apart_from_the_token() {
