@@ -56,6 +56,18 @@ pub enum ExecError {
     NeverReady { index: u32, run_id: u64 },
     #[error("{name} is gone")]
     ArchiveFileGone { name: String },
+    /// ONC's run returned a file nowhere near the request's window: the run is not this
+    /// request's (or ONC misbehaved). Nothing is recorded, so the time is not marked covered.
+    #[error(
+        "ONC's run {run_id} (dpRequestId {request_id}) returned {name}, which lies outside the request's window {from} – {to}; nothing was recorded (run again: the request is submitted anew)"
+    )]
+    ForeignFile {
+        request_id: u64,
+        run_id: u64,
+        name: String,
+        from: String,
+        to: String,
+    },
     #[error("its source files could not be fetched (see the failed ONC node)")]
     SourcesNotFetched,
     #[error("no source file covers {start} – {end}")]

@@ -116,8 +116,29 @@ pub(super) async fn product_job(
                 };
                 match download_run(context, job, &source, run_id, file_count).await {
                     Ok(mut files) => {
-                        fill_file_ends(&mut files);
                         let (run_from, run_to) = (query.from_ms(), query.to_ms());
+                        // A file that cannot overlap the window is not this request's: its
+                        // extent must not mark hours as covered. Judged on the times its name
+                        // gives (before ends are filled in): one starting after the window, or
+                        // ending before it. A concatenated (daily, weekly) file may start long
+                        // before the window, but then it ends inside or after it.
+                        let reach = onc_format::grid::FILE_REACH_MS;
+                        if let Some(foreign) = files.iter().find(|f| {
+                            f.start_ms
+                                .is_some_and(|start| start >= run_to.saturating_add(reach))
+                                || f.end_ms
+                                    .is_some_and(|end| end <= run_from.saturating_sub(reach))
+                        }) {
+                            let _ = context.cache.journal_remove(&node_key);
+                            return Err(JobError::Failed(ExecError::ForeignFile {
+                                request_id,
+                                run_id,
+                                name: foreign.name.clone(),
+                                from: onc_date(query.from),
+                                to: onc_date(query.to),
+                            }));
+                        }
+                        fill_file_ends(&mut files);
                         // The files' own extents count as covered too: ONC returns the file
                         // straddling each edge of a query, so a later query that starts where
                         // this one ended need not fetch that file again.

@@ -689,3 +689,101 @@ fn a_run_killed_on_the_in_process_simulator_resumes_without_taking_another_reque
         expected
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_naming_another_requests_run_records_nothing_and_the_next_run_orders_anew() {
+    let sim = simulator(SimConfig {
+        sample_rate: 8_000,
+        time_scale: 0.002,
+        ..SimConfig::default()
+    })
+    .await;
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &manifest(&sim.base_url, ""));
+    let dir = scratch.path().to_path_buf();
+    let ran = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "m.toml"]))
+        .await
+        .unwrap();
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // The events' request (04:24): its dpRequestId and dpRunId, from its coverage entry.
+    let event_ids = std::fs::read_dir(scratch.path().join("cache/coverage-v1"))
+        .unwrap()
+        .flatten()
+        .flat_map(|source| std::fs::read_dir(source.path()).unwrap().flatten())
+        .filter_map(|entry| {
+            let value: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok()?;
+            (value["from_ms"].as_i64()? > 1_711_940_000_000 && value["dp_request_id"].is_u64())
+                .then(|| (value["dp_request_id"].clone(), value["dp_run_id"].clone()))
+        })
+        .next()
+        .unwrap();
+    // Another manifest (a survey an hour later) whose journal names that run, as a journal
+    // carried over from another server could.
+    let later = manifest(&sim.base_url, "")
+        .replace("2024-04-01T00:00:00Z", "2024-04-01T01:00:00Z")
+        .replace("2024-04-01T00:25:00Z", "2024-04-01T01:10:00Z");
+    scratch.write("later.toml", &later);
+    let dir = scratch.path().to_path_buf();
+    let planned = tokio::task::spawn_blocking(move || {
+        onc_pipe(&dir, &["plan", "later.toml", "--json", "--offline"])
+    })
+    .await
+    .unwrap();
+    let plan: serde_json::Value = serde_json::from_str(&planned.stdout).unwrap();
+    let survey = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| {
+            node["kind"] == "product_request"
+                && node["query"]["dateFrom"] == "2024-04-01T01:00:00.000Z"
+        })
+        .unwrap();
+    let key = survey["key"].as_str().unwrap();
+    scratch.write(
+        &format!("cache/journal-v1/{key}.json"),
+        &serde_json::json!({
+            "query": {},
+            "dp_request_id": event_ids.0,
+            "dp_run_id": event_ids.1,
+            "submitted_at": "2026-12-06T00:00:00.000Z",
+            "base_url": sim.base_url,
+        })
+        .to_string(),
+    );
+    let dir = scratch.path().to_path_buf();
+    let failed = tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "later.toml"]))
+        .await
+        .unwrap();
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("which lies outside the request's window 2024-04-01T01:00:00.000Z"),
+        "{}",
+        failed.stderr
+    );
+    // Nothing recorded for the survey, its journal entry gone: the next run orders it anew.
+    let dir = scratch.path().to_path_buf();
+    let again =
+        tokio::task::spawn_blocking(move || onc_pipe(&dir, &["run", "later.toml", "--json"]))
+            .await
+            .unwrap();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(record(&again)["requests_submitted"], 1, "{}", again.stdout);
+    let mats: Vec<String> =
+        std::fs::read_dir(scratch.path().join("data/ICLISTENHF6324/survey/mat"))
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+    assert!(
+        mats.iter().any(|name| name.contains("20240401T010")),
+        "{mats:?}"
+    );
+    assert!(
+        !mats.iter().any(|name| name.contains("20240401T042")),
+        "{mats:?}"
+    );
+}
