@@ -45,6 +45,15 @@ pub struct Cli {
     /// team store too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
+    /// Colour `error` and `warning` on stderr: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: crate::style::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +200,7 @@ pub enum PlanFormat {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     crate::trace::set_level(cli.verbose);
+    crate::style::set(cli.color);
     match cli.command {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
         Command::Plan {

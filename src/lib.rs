@@ -46,5 +46,6 @@ pub mod report;
 pub mod run;
 pub mod shard;
 pub mod simulator;
+pub mod style;
 pub mod temp;
 pub mod trace;

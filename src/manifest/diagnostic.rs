@@ -95,8 +95,8 @@ impl Diagnostic {
     /// The human form: `file:line:col: error: message`, the source line with a caret, and help.
     pub fn render_human(&self) -> String {
         let severity = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
+            Severity::Error => crate::style::error("error"),
+            Severity::Warning => crate::style::warning("warning"),
         };
         let mut out = format!("{}: {severity}: {}\n", self.position(), self.message);
         if let Location::Text {

@@ -397,7 +397,10 @@ pub fn event_line(event: &crate::exec::Event) -> String {
             node, what, reason, ..
         }
         | Event::ClipFailed { node, what, reason } => {
-            format!("FAILED     {node} {what}: {reason}")
+            format!(
+                "{}     {node} {what}: {reason}",
+                crate::style::error("FAILED")
+            )
         }
         Event::Clipped { node, what, pieces } if *pieces == 1 => {
             format!("clipped    {node} {what}")

@@ -246,10 +246,45 @@ fn plan_spells_json_as_every_command_does() {
         &["plan", "m.toml", "--format", "json", "--offline"],
     );
     assert_eq!(json.code, 0, "{}", json.stderr);
-    assert_eq!(json.stdout, format.stdout);
+    // The same document (but the free space measured at each call, which other tests move).
+    let parse = |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap() };
+    let (a, b) = (parse(&json.stdout), parse(&format.stdout));
+    for part in ["manifest", "settings", "summary", "windows", "nodes"] {
+        assert_eq!(a[part], b[part], "{part}");
+    }
     let both = onc_pipe(
         scratch.path(),
         &["plan", "m.toml", "--json", "--format", "dot"],
     );
     assert_eq!(both.code, 2, "{}", both.stderr);
+}
+
+#[test]
+fn colour_only_when_asked_and_never_in_machine_output() {
+    let scratch = Scratch::new();
+    scratch.write("m.toml", &format!("{GOOD_HEAD}[plan.a]\ndevise = 1\n"));
+    // Not a terminal (the test captures stderr): plain.
+    let plain = onc_pipe(scratch.path(), &["validate", "m.toml"]);
+    assert!(!plain.stderr.contains('\u{1b}'), "{}", plain.stderr);
+    let always = onc_pipe(scratch.path(), &["validate", "m.toml", "--color", "always"]);
+    assert!(
+        always.stderr.contains("\u{1b}[1;31merror\u{1b}[0m"),
+        "{}",
+        always.stderr
+    );
+    // Machine output stays plain whatever is asked.
+    let github = onc_pipe(
+        scratch.path(),
+        &[
+            "validate", "m.toml", "--color", "always", "--format", "github",
+        ],
+    );
+    assert!(!github.stdout.contains('\u{1b}') && !github.stderr.contains('\u{1b}'));
+    let never = onc_pipe(scratch.path(), &["validate", "m.toml", "--color", "never"]);
+    assert_eq!(never.stderr, plain.stderr);
+    let bad = onc_pipe(
+        scratch.path(),
+        &["validate", "m.toml", "--color", "sometimes"],
+    );
+    assert_eq!(bad.code, 2);
 }
