@@ -12,6 +12,11 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, Prog
 
 use crate::exec::{Event, RunStats, Update};
 
+/// The bars' templates; `wide_msg` cuts ONC's progress messages at the terminal's width
+/// instead of wrapping them, which would scroll the bars up the screen on every redraw.
+const REQUESTS_BAR: &str = "{spinner} ONC requests [{bar:30}] {pos}/{len} {wide_msg}";
+const FILES_BAR: &str = "  files        [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta}) {wide_msg}";
+
 /// The time a plain log line is printed, UTC to the second (`2026-12-06T05:45:50Z`): a batch
 /// job's log then says when each run was submitted, re-attached or downloaded.
 fn log_time() -> String {
@@ -43,12 +48,10 @@ impl Reporter {
         let output = if bars && !quiet {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let requests = multi.add(ProgressBar::new(stats.onc_nodes));
-            requests.set_style(style("{spinner} ONC requests [{bar:30}] {pos}/{len} {msg}"));
+            requests.set_style(style(REQUESTS_BAR));
             requests.enable_steady_tick(Duration::from_millis(200));
             let files = multi.add(ProgressBar::new(0));
-            files.set_style(style(
-                "  files        [{bar:30}] {pos}/{len} {msg} ({per_sec}, ETA {eta})",
-            ));
+            files.set_style(style(FILES_BAR));
             Output::Bars {
                 _multi: multi,
                 requests,
@@ -155,6 +158,14 @@ fn style(template: &str) -> ProgressStyle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bar_templates_parse() {
+        // `style` would fall back to indicatif's default silently.
+        for template in [REQUESTS_BAR, FILES_BAR] {
+            assert!(ProgressStyle::with_template(template).is_ok(), "{template}");
+        }
+    }
     use crate::dag::NodeKind;
     use crate::exec::StatsKeeper;
 
