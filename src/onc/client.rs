@@ -129,6 +129,18 @@ impl fmt::Debug for OncClient {
 /// Query parameters of one call, in order; `token` is added by `OncClient::send`.
 type Params = Vec<(String, String)>;
 
+/// The parameters of `download?dpRunId&index` for file `index` of run `dp_run_id`, and the
+/// name its file gets if ONC sends no usable `Content-Disposition`.
+fn download_query(dp_run_id: u64, index: FileIndex) -> (Params, String) {
+    let id = dp_run_id.to_string();
+    let index_text = index.query_value();
+    let query = params([
+        (query::DP_RUN_ID, id.as_str()),
+        (query::INDEX, index_text.as_str()),
+    ]);
+    (query, format!("dpRun{dp_run_id}_{index_text}"))
+}
+
 fn params<const N: usize>(pairs: [(&str, &str); N]) -> Params {
     pairs
         .into_iter()
@@ -290,14 +302,7 @@ impl OncClient {
         dir: &Path,
         wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<DownloadOutcome, OncError> {
-        let id = dp_run_id.to_string();
-        let index_text = index.query_value();
-        let query = params([
-            (query::DP_RUN_ID, id.as_str()),
-            (query::INDEX, index_text.as_str()),
-        ]);
-        // Used only if ONC sends no usable Content-Disposition.
-        let fallback = format!("dpRun{dp_run_id}_{index_text}");
+        let (query, fallback) = download_query(dp_run_id, index);
         let ep = endpoint::DOWNLOAD;
         let (query, fallback) = (&query, fallback.as_str());
         self.with_retry(move || async move {
@@ -331,13 +336,7 @@ impl OncClient {
         dp_run_id: u64,
         index: FileIndex,
     ) -> Result<DownloadOutcome, OncError> {
-        let id = dp_run_id.to_string();
-        let index_text = index.query_value();
-        let query = params([
-            (query::DP_RUN_ID, id.as_str()),
-            (query::INDEX, index_text.as_str()),
-        ]);
-        let fallback = format!("dpRun{dp_run_id}_{index_text}");
+        let (query, fallback) = download_query(dp_run_id, index);
         let ep = endpoint::DOWNLOAD;
         let (query, fallback) = (&query, fallback.as_str());
         self.with_retry(move || async move {

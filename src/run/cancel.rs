@@ -32,6 +32,25 @@ pub struct Cancelled {
     pub detail: String,
 }
 
+impl Cancelled {
+    fn of(
+        key: crate::dag::NodeKey,
+        what: String,
+        entry: &crate::cache::JournalEntry,
+        outcome: &'static str,
+        detail: String,
+    ) -> Self {
+        Cancelled {
+            node: key.short(),
+            what,
+            dp_request_id: entry.dp_request_id,
+            dp_run_id: entry.dp_run_id,
+            outcome,
+            detail,
+        }
+    }
+}
+
 /// Cancels the manifest's journaled runs (see the module doc).
 pub fn cancel(prepared: &Prepared) -> Result<Vec<Cancelled>, Error> {
     if !prepared.cache_dir.is_dir() {
@@ -63,14 +82,8 @@ pub fn cancel(prepared: &Prepared) -> Result<Vec<Cancelled>, Error> {
     if settings.base_url == SIMULATOR {
         for (key, what, entry) in journaled {
             let _ = cache.journal_remove(&key.to_hex());
-            done.push(Cancelled {
-                node: key.short(),
-                what,
-                dp_request_id: entry.dp_request_id,
-                dp_run_id: entry.dp_run_id,
-                outcome: "gone",
-                detail: "the in-process simulator's runs end with the run that started them".into(),
-            });
+            let detail = "the in-process simulator's runs end with the run that started them";
+            done.push(Cancelled::of(key, what, &entry, "gone", detail.into()));
         }
         return Ok(done);
     }
@@ -101,14 +114,7 @@ pub fn cancel(prepared: &Prepared) -> Result<Vec<Cancelled>, Error> {
         if outcome != "kept" {
             let _ = cache.journal_remove(&key.to_hex());
         }
-        done.push(Cancelled {
-            node: key.short(),
-            what,
-            dp_request_id: entry.dp_request_id,
-            dp_run_id: entry.dp_run_id,
-            outcome,
-            detail,
-        });
+        done.push(Cancelled::of(key, what, &entry, outcome, detail));
     }
     Ok(done)
 }

@@ -271,6 +271,29 @@ fn kill_then_resume(dir: &Path, ready: impl Fn(&Path) -> bool) {
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
 }
 
+/// Starts `run m.toml` in `dir` and kills it (SIGKILL) once `count` requests are journaled.
+fn kill_when_journaled(dir: &Path, count: usize) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
+        .args(["run", "m.toml", "--no-progress"])
+        .current_dir(dir)
+        .env("ONC_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while journal_entries(dir).len() < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never submitted"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 pub(crate) fn journal_entries(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_dir(dir.join("cache/journal-v1"))
         .into_iter()
@@ -566,29 +589,9 @@ async fn cancel_stops_a_stopped_runs_onc_jobs_and_the_next_run_submits_afresh() 
     scratch.write("m.toml", &manifest(&sim.base_url, ""));
     let dir = scratch.path().to_path_buf();
     // A run killed once its three requests are at ONC.
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
-            .args(["run", "m.toml", "--no-progress"])
-            .current_dir(&dir)
-            .env("ONC_TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while journal_entries(&dir).len() < 3 {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "never submitted"
-            );
-            assert!(child.try_wait().unwrap().is_none(), "finished too soon");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || kill_when_journaled(&dir, 3))
+        .await
+        .unwrap();
     assert_eq!(journal_entries(scratch.path()).len(), 3);
 
     // Not while a run holds the cache: it would see its runs cancelled under it.
@@ -657,24 +660,7 @@ fn a_run_killed_on_the_in_process_simulator_resumes_without_taking_another_reque
 
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest("simulator", slow));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
-        .args(["run", "m.toml", "--no-progress"])
-        .current_dir(scratch.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while journal_entries(scratch.path()).len() < 3 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "never submitted"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when_journaled(scratch.path(), 3);
     let resumed = onc_pipe(scratch.path(), &["run", "m.toml", "--json"]);
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     // Every request ordered again (the old ids are unknown), each with its own files.
