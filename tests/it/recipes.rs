@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser as _;
-use onc_sim::SimConfig;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use crate::run::{TOKEN, simulator};
+use crate::run::{TOKEN, fast_simulator};
 use crate::shards::{manifest, outputs, unsharded};
 use crate::support::{Scratch, repo};
 
@@ -70,12 +69,7 @@ async fn the_slurm_scripts_fetch_then_clip_to_the_unsharded_outputs() {
         clip_tasks > fetch_tasks,
         "the clip phase may use more tasks"
     );
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest(&sim.base_url, 4, 4));
     let dir = scratch.path().to_path_buf();

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use onc_sim::SimConfig;
 
-use crate::run::{TOKEN, record, simulator};
+use crate::run::{TOKEN, fast_simulator, record, simulator};
 use crate::support::Scratch;
 
 /// A survey in requests of three files, two events clipped across file boundaries (spectrogram
@@ -145,12 +145,7 @@ fn forget_onc_ids(value: &mut serde_json::Value) {
 
 /// The outputs and the record of an unsharded run against its own simulator.
 pub(crate) async fn unsharded() -> (Vec<(String, String)>, serde_json::Value) {
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest(&sim.base_url, 4, 4));
     let dir = scratch.path().to_path_buf();
@@ -171,12 +166,7 @@ pub(crate) async fn unsharded() -> (Vec<(String, String)>, serde_json::Value) {
 async fn four_shards_in_turn_give_the_unsharded_outputs_with_nothing_ordered_twice() {
     let (expected, whole) = unsharded().await;
     assert!(whole["clips_written"].as_u64().unwrap() >= 4, "{whole}");
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest(&sim.base_url, 4, 4));
     let dir = scratch.path().to_path_buf();
@@ -256,12 +246,7 @@ async fn four_shards_in_turn_give_the_unsharded_outputs_with_nothing_ordered_twi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_offline_phase_needs_the_fetch_phase_and_then_sends_nothing() {
     let (expected, _) = unsharded().await;
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     // max_runs 2: two fetch shards may share it, eight offline shards need no share.
     scratch.write("m.toml", &manifest(&sim.base_url, 2, 2));
@@ -528,12 +513,7 @@ pub(crate) fn run_together(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_shards_at_once_on_one_cache_order_nothing_twice_and_stay_within_the_limits() {
     let (expected, whole) = unsharded().await;
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest(&sim.base_url, 4, 4));
     let dir = scratch.path().to_path_buf();
@@ -597,12 +577,7 @@ async fn four_shards_at_once_on_one_cache_order_nothing_twice_and_stay_within_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_with_overlapping_manifests_at_once_on_one_cache_order_the_overlap_once() {
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     let first = manifest(&sim.base_url, 4, 4);
     // The second person: the same survey and events plus a window of their own, their own

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use onc_sim::SimConfig;
 
-use crate::run::{record, simulator};
+use crate::run::{fast_simulator, record, simulator};
 use crate::s3::MotoServer;
 use crate::shards::{manifest, onc_pipe_env, outputs, run_together, unsharded};
 use crate::support::Scratch;
@@ -47,12 +47,7 @@ async fn four_shards_on_four_machines_share_one_s3_cache_and_order_nothing_twice
     let bucket = moto.create_bucket().unwrap();
     let cache = format!("s3://{bucket}/lab/cache");
     let env = moto.env();
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest(&sim.base_url, 4, 4));
     let dir = scratch.path().to_path_buf();
@@ -137,12 +132,7 @@ async fn two_people_on_two_machines_order_the_overlap_once() {
     let moto = MotoServer::start().unwrap();
     let bucket = moto.create_bucket().unwrap();
     let cache = format!("s3://{bucket}/team");
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     let first = manifest(&sim.base_url, 4, 4);
     let second = first.replace("dir = \"data\"", "dir = \"theirs\"")
@@ -303,12 +293,7 @@ async fn a_wrong_s3_credential_stops_the_run_with_exit_3_before_anything_is_orde
     let moto = MotoServer::start().unwrap();
     let bucket = moto.create_bucket().unwrap();
     let cache = format!("s3://{bucket}/lab");
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     scratch.write("m.toml", &manifest(&sim.base_url, 4, 4));
     for env in [moto.wrong_credentials_env(), moto.unknown_key_env()] {
@@ -418,12 +403,7 @@ fn doctor_says_what_a_store_can_do_and_which_mode_it_allows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_store_serves_a_second_machine_and_a_manifest_names_it() {
-    let sim = simulator(SimConfig {
-        sample_rate: 8_000,
-        time_scale: 0.002,
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = fast_simulator().await;
     let scratch = Scratch::new();
     let team = scratch.path().join("team-store");
     let text = manifest(&sim.base_url, 4, 4).replace(
