@@ -292,7 +292,9 @@ pub fn run(cli: Cli) -> i32 {
 fn report_error(error: &Error) -> i32 {
     match error {
         Error::Invalid(diagnostics) => {
-            eprint!("{}", render_all(diagnostics, DiagnosticFormat::Human));
+            let mut diagnostics = diagnostics.clone();
+            crate::manifest::diagnostic::sort_by_position(&mut diagnostics);
+            eprint!("{}", render_all(&diagnostics, DiagnosticFormat::Human));
         }
         other => eprintln!("onc-pipe: {other}"),
     }
@@ -592,10 +594,11 @@ fn validate(files: &[PathBuf], format: DiagnosticFormat, quiet: bool) -> i32 {
     let mut all = Vec::new();
     let mut invalid = 0;
     for file in files {
-        let diagnostics = match crate::compile::compile(file) {
+        let mut diagnostics = match crate::compile::compile(file) {
             Ok(compiled) => compiled.warnings,
             Err(diagnostics) => diagnostics,
         };
+        crate::manifest::diagnostic::sort_by_position(&mut diagnostics);
         if diagnostics.iter().any(Diagnostic::is_error) {
             invalid += 1;
         }

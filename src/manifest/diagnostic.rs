@@ -82,6 +82,17 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
+    /// Where it sorts in its file: the file-wide ones first, then by line and column (or row);
+    /// JSON paths keep the order they were found in (a stable sort).
+    fn order(&self) -> (u8, usize, usize) {
+        match &self.location {
+            Location::File => (0, 0, 0),
+            Location::Text { line, column, .. } => (1, *line, *column),
+            Location::Row { row, .. } => (1, *row, 0),
+            Location::JsonPath { .. } => (2, 0, 0),
+        }
+    }
+
     /// `file:line:col`, `file:row N, field F` or `file:$.path`: the prefix of a human line.
     pub fn position(&self) -> String {
         match &self.location {
@@ -229,6 +240,21 @@ pub enum DiagnosticFormat {
     Github,
 }
 
+/// Sorts each file's diagnostics as a reader goes through the file (see `Diagnostic::order`),
+/// whichever check found them first; files stay in the order their first problem was found.
+pub fn sort_by_position(diagnostics: &mut [Diagnostic]) {
+    let mut files: Vec<String> = Vec::new();
+    for diagnostic in diagnostics.iter() {
+        if !files.contains(&diagnostic.file) {
+            files.push(diagnostic.file.clone());
+        }
+    }
+    diagnostics.sort_by_key(|diagnostic| {
+        let file = files.iter().position(|f| *f == diagnostic.file);
+        (file, diagnostic.order())
+    });
+}
+
 pub fn render_all(diagnostics: &[Diagnostic], format: DiagnosticFormat) -> String {
     match format {
         DiagnosticFormat::Human => diagnostics
@@ -249,6 +275,40 @@ pub fn render_all(diagnostics: &[Diagnostic], format: DiagnosticFormat) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_files_problems_read_from_top_to_bottom_whichever_check_found_them() {
+        let text = |line, column| Location::Text {
+            line,
+            column,
+            width: 1,
+            source_line: String::new(),
+        };
+        let mut found = vec![
+            Diagnostic::error("m.toml", text(40, 3), "found by the planner"),
+            Diagnostic::warning("m.toml", text(7, 1), "found by the loader"),
+            Diagnostic::error("m.toml", Location::File, "the file"),
+            Diagnostic::error("m.toml", text(7, 0), "same line, earlier column"),
+        ];
+        // Another file's problem stays apart, in the place its file came.
+        found.insert(
+            1,
+            Diagnostic::error("calls.json", text(1, 1), "another file"),
+        );
+        sort_by_position(&mut found);
+        assert_eq!(found[4].message, "another file");
+        found.pop();
+        let order: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "the file",
+                "same line, earlier column",
+                "found by the loader",
+                "found by the planner"
+            ]
+        );
+    }
 
     #[test]
     fn caret_points_at_span_in_characters() {
