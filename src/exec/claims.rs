@@ -59,6 +59,20 @@ pub(crate) struct TheirClaim {
 impl FileClaims {
     /// Claims `name` of `identity` unless another job already stored or is fetching it.
     pub(crate) fn claim(&self, identity: &str, name: &str) -> Claim<'_> {
+        self.claim_with(identity, name, false)
+    }
+
+    /// [`Self::claim`] for a file another run is likely fetching too (one at a shared edge):
+    /// once the claim is had, whether the file was stored meanwhile is looked at again. A run
+    /// records a file before it releases its claim, so a look after taking the claim cannot
+    /// miss it; the look before it can (the other run may store and release in between), and
+    /// the file would be fetched twice. One more look (with a team store, one GET) per such
+    /// file; other files, which only an overlapping manifest shares, are not looked at twice.
+    pub(crate) fn claim_shared(&self, identity: &str, name: &str) -> Claim<'_> {
+        self.claim_with(identity, name, true)
+    }
+
+    fn claim_with(&self, identity: &str, name: &str, look_again: bool) -> Claim<'_> {
         let key = (identity.to_owned(), name.to_owned());
         let mut claims = self
             .claims
@@ -79,7 +93,15 @@ impl FileClaims {
                 return Claim::Theirs(TheirClaim { receiver });
             }
             match cache.try_claim_file(identity, name) {
-                Ok(Ok(claim)) => across_runs = Some(claim),
+                Ok(Ok(claim)) => {
+                    if look_again && let Some(file) = cache.stored_file(identity, name) {
+                        drop(claim);
+                        let (sender, receiver) = watch::channel(State::Stored(file));
+                        claims.insert(key, sender);
+                        return Claim::Theirs(TheirClaim { receiver });
+                    }
+                    across_runs = Some(claim);
+                }
                 Ok(Err(_holder)) => {
                     let (sender, receiver) = watch::channel(State::Downloading);
                     claims.insert(key.clone(), sender.clone());

@@ -163,6 +163,7 @@ pub(super) async fn download_one(
 ) -> Result<Option<StoredFile>, DownloadError> {
     let started = Instant::now();
     let mut sync_waits = 0;
+    let shared_edge = name_first;
     let mut name_first = name_first;
     loop {
         if context.cancelled() {
@@ -184,7 +185,12 @@ pub(super) async fn download_one(
                 *known = Some(Known::Stored(file));
                 return false;
             }
-            match context.claims.claim(source.identity, name) {
+            let claimed = if shared_edge {
+                context.claims.claim_shared(source.identity, name)
+            } else {
+                context.claims.claim(source.identity, name)
+            };
+            match claimed {
                 Claim::Mine(claim) => {
                     *known = Some(Known::Mine(claim));
                     true
