@@ -11,6 +11,6 @@ ONC_PIPE_FUZZ_SEEDS="$corpus/flac_clip" cargo test --lib clip::audio::tests::wri
 mkdir -p "$corpus/manifest_text" "$corpus/request_json" "$corpus/request_csv" "$corpus/onc_answers"
 cp manifests/*.toml "$corpus/manifest_text/"
 cp manifests/requests/*.json "$corpus/request_json/"
-cp manifests/requests/*.csv "$corpus/request_csv/"
+cp manifests/requests/*.csv manifests/requests/*.txt "$corpus/request_csv/"
 cp fuzz/seeds/onc_answers/* "$corpus/onc_answers/"
 du -sh "$corpus"/*

@@ -45,6 +45,12 @@ pub struct Catalog {
     /// Every clip file the catalog lists, relative to the output root: what a workflow
     /// manager (Snakemake, Nextflow, DVC) declares as onc-pipe's outputs.
     pub outputs: Vec<String>,
+    /// The annotation files beside the audio clips (Audacity label tracks, Raven selection
+    /// tables; see [`crate::annotations`]), relative to the output root.
+    pub annotations: Vec<String>,
+    /// The rows written, for the writers that follow the catalog (annotations).
+    #[serde(skip)]
+    pub rows: Vec<Row>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,7 +378,24 @@ pub fn write(dag: &Dag, cache: &Cache, output_dir: &Path) -> Result<Catalog, Cat
             .flat_map(|row| row.paths.split(';').filter(|p| !p.is_empty()))
             .map(str::to_owned)
             .collect(),
+        annotations: Vec::new(),
+        rows,
     })
+}
+
+/// Writes the annotation files of `catalog`'s rows (see [`crate::annotations`]) and lists them
+/// in it; a failure to write one is the catalog's failure (the run warns, naming the file).
+pub fn with_annotations(
+    catalog: Result<Catalog, CatalogError>,
+    output_dir: &Path,
+) -> Result<Catalog, CatalogError> {
+    let mut catalog = catalog?;
+    catalog.annotations =
+        crate::annotations::write(&catalog.rows, output_dir).map_err(|error| CatalogError {
+            path: error.path,
+            source: error.source,
+        })?;
+    Ok(catalog)
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub struct Cli {
 pub enum Command {
     /// Check manifests and request files offline: syntax, schema, times, references, options.
     Validate {
-        /// Manifests (.toml) and request files (.json, .csv).
+        /// Manifests (.toml) and request files (.json, .csv, .tsv, Raven .txt).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "human")]
@@ -70,7 +70,7 @@ pub enum Command {
     /// files and clips, with each node's state. Orders nothing; checks every window against
     /// ONC's deployments (read-only, cached for a week).
     Plan {
-        /// A manifest (.toml) or request file (.json, .csv).
+        /// A manifest (.toml) or request file (.json, .csv, .tsv, Raven .txt).
         file: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
@@ -90,7 +90,7 @@ pub enum Command {
     /// Run a manifest or request file: order, poll and download what is not cached yet. Run it
     /// again to resume after any failure or interruption.
     Run {
-        /// A manifest (.toml) or request file (.json, .csv).
+        /// A manifest (.toml) or request file (.json, .csv, .tsv, Raven .txt).
         file: PathBuf,
         /// Print the run record as JSON on stdout.
         #[arg(long)]
@@ -119,7 +119,7 @@ pub enum Command {
     /// failed, skipped at gaps) and the outputs the manifest no longer produces, without
     /// contacting ONC.
     Status {
-        /// A manifest (.toml) or request file (.json, .csv).
+        /// A manifest (.toml) or request file (.json, .csv, .tsv, Raven .txt).
         file: PathBuf,
         /// JSON on stdout.
         #[arg(long)]
@@ -129,7 +129,7 @@ pub enum Command {
     /// stage's files) in onc-pipe's folders of the output tree; `--apply` removes them. The
     /// cache is not touched.
     Clean {
-        /// A manifest (.toml) or request file (.json, .csv).
+        /// A manifest (.toml) or request file (.json, .csv, .tsv, Raven .txt).
         file: PathBuf,
         /// Remove them (without it, only list them).
         #[arg(long)]
@@ -141,7 +141,7 @@ pub enum Command {
     /// Cancel at ONC the manifest's runs still in flight (those a stopped `run` journaled) and
     /// clear them from the journal; the next `run` submits afresh. Stop a running `run` first.
     Cancel {
-        /// A manifest (.toml) or request file (.json, .csv).
+        /// A manifest (.toml) or request file (.json, .csv, .tsv, Raven .txt).
         file: PathBuf,
         /// JSON on stdout.
         #[arg(long)]

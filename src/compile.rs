@@ -1,6 +1,7 @@
 //! The manifest compiler's front door: a file path → [`Compiled`] (plan + DAG), or diagnostics.
 //!
-//! Input: a `.toml` manifest, or a request file (`.json`, `.csv`) in the seed tool's formats,
+//! Input: a `.toml` manifest, or a request file (`.json`, `.csv`, `.tsv`, a Raven selection
+//! table `.txt`) in the seed tool's formats or Raven's,
 //! which becomes one request plan with the fetch and clip stages the seed tool would run.
 //! Output: the plan, its DAG and any warnings; or every problem found (errors and warnings).
 //! In steps, for commands that consult ONC between them: [`plan_file`] (offline), then
@@ -67,8 +68,10 @@ pub fn load(path: &Path) -> Result<(Loaded, Vec<Diagnostic>), Vec<Diagnostic>> {
         .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     if !is_toml {
         return Err(vec![
-            Diagnostic::error(&shown, Location::File, "unknown input type")
-                .with_help("give a manifest (.toml) or a request file (.json, .csv)"),
+            Diagnostic::error(&shown, Location::File, "unknown input type").with_help(format!(
+                "give a manifest (.toml) or a request file ({})",
+                crate::manifest::requests::REQUEST_FILE_TYPES
+            )),
         ]);
     }
     load_toml_text(&shown, path, text)

@@ -27,6 +27,7 @@
 //! the `onc-format` crate; the simulator in `onc-sim` (its server behind the default-on
 //! `simulator` feature).
 
+pub mod annotations;
 pub mod cache;
 pub mod catalog;
 pub mod cli;

@@ -1,5 +1,6 @@
 //! CSV request-file fuzz target: any text → `manifest::requests::parse_requests` (the seed
-//! tool's CSV format) must return requests and diagnostics, never panic. Every request returned
+//! tool's CSV format, comma- or tab-separated, and Raven selection tables, read both as sniffed
+//! and as Raven whatever the header) must return requests and diagnostics, never panic. Every request returned
 //! must be well formed (a window that does not end before it starts, padding >= 0, a device or
 //! a site, `output_name`/`output_tag` already sanitised: at most 120 safe characters, no `..`),
 //! and every diagnostic must render.
@@ -13,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (requests, diagnostics) = parse_requests("fuzz.csv", text, RequestFormat::Csv);
+    let (mut requests, mut diagnostics) = parse_requests("fuzz.csv", text, RequestFormat::Csv);
+    let (raven_requests, raven_diagnostics) =
+        parse_requests("fuzz.txt", text, RequestFormat::Raven);
+    requests.extend(raven_requests);
+    diagnostics.extend(raven_diagnostics);
     for request in &requests {
         assert!(request.end >= request.start, "{request:?}");
         assert!(

@@ -57,12 +57,16 @@ fn produced(plan: &Plan, dag: &Dag, cache: &Cache, output_dir: &Path) -> Option<
     for node in dag.nodes().filter(|node| node.kind == NodeKind::Clip) {
         match cache.read_node_record(&node.key.to_hex()) {
             Ok(Some(record)) => {
-                produced.extend(
-                    record
-                        .outputs
-                        .iter()
-                        .map(|output| PathBuf::from(&output.name)),
-                );
+                for output in &record.outputs {
+                    let file = PathBuf::from(&output.name);
+                    // An audio clip's label track and its folder's selection table are ours.
+                    produced.extend(
+                        crate::annotations::annotation_files(&file)
+                            .into_iter()
+                            .flatten(),
+                    );
+                    produced.insert(file);
+                }
             }
             Ok(None) => {}
             Err(_) => return None,

@@ -225,7 +225,10 @@ fn request_windows(
     if RequestFormat::from_path(&request_path).is_none() {
         check.error_at(
             &with_key(stage_path, "requests"),
-            format!("request file `{file}` is neither .json nor .csv"),
+            format!(
+                "request file `{file}` is not one: expected {}",
+                requests::REQUEST_FILE_TYPES
+            ),
         );
         return windows;
     }

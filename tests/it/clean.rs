@@ -44,6 +44,8 @@ fn clean_lists_then_removes_exactly_what_the_manifest_no_longer_produces() {
     let old: Vec<String> = [
         "audio/boundary.flac",
         "audio/boundary.json",
+        // Its Audacity label track goes with it (the folder's Raven table stays: it is rewritten).
+        "audio/boundary.labels.txt",
         "spectrograms/boundary.json",
         "spectrograms/boundary.mat",
         "spectrograms/boundary.npz",
@@ -59,7 +61,7 @@ fn clean_lists_then_removes_exactly_what_the_manifest_no_longer_produces() {
     assert_eq!(value["clips"]["cut"], 4, "{value}");
     let text = onc_pipe(scratch.path(), &["status", "m.toml"]).stdout;
     assert!(
-        text.contains("stale outputs: 6 files") && text.contains("onc-pipe clean m.toml"),
+        text.contains("stale outputs: 7 files") && text.contains("onc-pipe clean m.toml"),
         "{text}"
     );
 
@@ -91,7 +93,7 @@ fn clean_lists_then_removes_exactly_what_the_manifest_no_longer_produces() {
     let applied = onc_pipe(scratch.path(), &["clean", "m.toml", "--apply", "--json"]);
     assert_eq!(applied.code, 0, "{}", applied.stderr);
     let value: serde_json::Value = serde_json::from_str(&applied.stdout).unwrap();
-    assert_eq!(value["removed"], 6, "{value}");
+    assert_eq!(value["removed"], 7, "{value}");
     for file in &old {
         assert!(!scratch.path().join("data").join(file).exists(), "{file}");
     }

@@ -5,6 +5,7 @@
 // Test code panics on purpose: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod annotations;
 mod architecture;
 mod archived;
 mod catalog;

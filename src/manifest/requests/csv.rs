@@ -1,6 +1,7 @@
 //! CSV request files: a header row of field names and one request per row → [`EventRequest`]s.
 //!
-//! Input: the file's text (byte-order mark already removed). Output: one request per valid row, in
+//! Input: the file's text (byte-order mark already removed) and its delimiter (a comma, or a tab
+//! for tab-separated files, told from the header line by the caller). Output: one request per valid row, in
 //! file order; blank rows are skipped and an empty cell means "not given". Errors: header problems
 //! (a missing `deviceCode` or time column, the same field twice) once for the file, then every bad
 //! row and cell as diagnostics at `row N, field X`; unknown and nameless columns are warnings.
@@ -13,9 +14,10 @@ use super::request::{Place, Quiet, build_request};
 use super::sink::Sink;
 use crate::manifest::diagnostic::{Diagnostic, Location};
 
-pub(super) fn parse_csv(sink: &mut Sink, text: &str) -> Vec<EventRequest> {
+pub(super) fn parse_csv(sink: &mut Sink, text: &str, delimiter: u8) -> Vec<EventRequest> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
+        .delimiter(delimiter)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -107,7 +109,12 @@ pub(super) fn parse_csv(sink: &mut Sink, text: &str) -> Vec<EventRequest> {
                 record.len(),
                 headers.len()
             );
-            sink.error_help(&at, message, "quote cells that contain commas");
+            let help = if delimiter == b'\t' {
+                "a tab-separated file has one tab between cells: quote cells that contain tabs"
+            } else {
+                "quote cells that contain commas"
+            };
+            sink.error_help(&at, message, help);
             continue;
         }
         let mut own = Fields::new();

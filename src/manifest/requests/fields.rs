@@ -51,6 +51,16 @@ pub(super) fn canonical(name: &str) -> Option<&'static str> {
         .map(|(field, _)| *field)
 }
 
+/// [`canonical`], ignoring ASCII case: Raven users write `Device` or `Label` as column titles.
+pub(super) fn canonical_any_case(name: &str) -> Option<&'static str> {
+    FIELDS
+        .iter()
+        .find(|(field, aliases)| {
+            field.eq_ignore_ascii_case(name) || aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        })
+        .map(|(field, _)| *field)
+}
+
 fn all_field_names() -> impl Iterator<Item = &'static str> {
     FIELDS
         .iter()

@@ -3,7 +3,8 @@
 //! Input: the text of a request file as the Python tool (`onc-hydrophone-data`) reads it. JSON in one
 //! of three layouts, told apart by shape: `{"defaults": {...}, "requests": [...]}`, the legacy map
 //! `{"DEVICE": [[Y, M, D, h, m, s], ...]}`, or a bare list of request objects; or CSV with a header
-//! row of field names and one request per row.
+//! row of field names and one request per row, separated by commas or tabs (told from the header
+//! line); or a Raven Pro selection table (tab-separated, told by Raven's column names, see `raven`).
 //!
 //! Output: one [`EventRequest`] per valid request, in file order, with every default applied, times
 //! in UTC at millisecond precision and padding in milliseconds. An empty CSV cell, an empty JSON
@@ -16,7 +17,8 @@
 //!
 //! Layout, in the order a file is read: `json` tells the JSON layouts apart and reads the
 //! `{defaults, requests}` payload and the bare list, `legacy` reads the old `{DEVICE: [...]}` map,
-//! and `csv` reads a header row and one request per row. All three turn what they read into
+//! `csv` reads a header row and one request per row, and `raven` reads Raven Pro selection tables
+//! (one request per selection, its times from Raven's columns). All four turn what they read into
 //! `fields` (canonical field names, their aliases, and each value as given with where it was
 //! given). `request` checks one request's fields, with `values` for settings and `time` for times,
 //! and builds the [`EventRequest`]. Every problem goes to one `sink`, which also remembers what was
@@ -26,6 +28,7 @@ mod csv;
 mod fields;
 mod json;
 mod legacy;
+mod raven;
 mod request;
 mod sink;
 mod time;
@@ -92,20 +95,35 @@ pub struct EventRequest {
     pub options: BTreeMap<String, String>,
 }
 
-/// The two request-file syntaxes; the JSON layouts are told apart by their shape.
+/// The request-file syntaxes. The JSON layouts are told apart by their shape; a table's
+/// delimiter and layout by its header line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestFormat {
     Json,
+    /// A table with a header row: the seed's CSV layout separated by commas or tabs, or a Raven
+    /// Pro selection table (Raven's column names in the header), whatever the file's extension.
     Csv,
+    /// A Raven Pro selection table, whatever its header says (for callers that know it is one).
+    Raven,
 }
 
+/// The file extensions read as tables: `.csv`, `.tsv`, and `.txt` (what Raven saves).
+const TABLE_EXTENSIONS: [&str; 3] = ["csv", "tsv", "txt"];
+
+/// What a request file may be called, for messages.
+pub const REQUEST_FILE_TYPES: &str = ".json, .csv, .tsv, or a Raven selection table (.txt)";
+
 impl RequestFormat {
-    /// `.json` or `.csv`, in any case; anything else is not a request file.
+    /// `.json`, or a table (`.csv`, `.tsv`, `.txt`), in any case; anything else is not a
+    /// request file.
     pub fn from_path(path: &Path) -> Option<Self> {
         let extension = path.extension()?.to_str()?;
         if extension.eq_ignore_ascii_case("json") {
             Some(Self::Json)
-        } else if extension.eq_ignore_ascii_case("csv") {
+        } else if TABLE_EXTENSIONS
+            .iter()
+            .any(|known| extension.eq_ignore_ascii_case(known))
+        {
             Some(Self::Csv)
         } else {
             None
@@ -113,10 +131,40 @@ impl RequestFormat {
     }
 }
 
+/// How a table's text is laid out, told from its header line (its first line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableLayout {
+    /// The seed's columns, separated by this byte.
+    Seed(u8),
+    /// Raven's columns, separated by this byte (a tab as Raven writes it; a comma when a
+    /// spreadsheet re-saved it).
+    Raven(u8),
+}
+
+/// The delimiter is whichever of tab and comma the header line holds more of (a comma on a
+/// tie: the seed's CSV); Raven's own column names make it a Raven table.
+fn table_layout(text: &str) -> TableLayout {
+    let header = text.lines().next().unwrap_or_default();
+    let tabs = header.matches('\t').count();
+    let delimiter = if tabs > header.matches(',').count() {
+        b'\t'
+    } else {
+        b','
+    };
+    let is_raven = header
+        .split(char::from(delimiter))
+        .any(|name| raven::is_raven_column(name.trim().trim_matches('"')));
+    if is_raven {
+        TableLayout::Raven(delimiter)
+    } else {
+        TableLayout::Seed(delimiter)
+    }
+}
+
 /// Read and parse a file; an unreadable file is one diagnostic with [`Location::File`].
 pub fn read_requests(path: &Path, file: &str) -> (Vec<EventRequest>, Vec<Diagnostic>) {
     let Some(format) = RequestFormat::from_path(path) else {
-        let message = "unknown request file type: expected a .json or .csv file";
+        let message = format!("unknown request file type: expected {REQUEST_FILE_TYPES}");
         return (
             Vec::new(),
             vec![Diagnostic::error(file, Location::File, message)],
@@ -147,7 +195,15 @@ pub fn parse_requests(
     let mut sink = Sink::new(file);
     let requests = match format {
         RequestFormat::Json => json::parse_json(&mut sink, text),
-        RequestFormat::Csv => csv::parse_csv(&mut sink, text),
+        RequestFormat::Csv => match table_layout(text) {
+            TableLayout::Seed(delimiter) => csv::parse_csv(&mut sink, text, delimiter),
+            TableLayout::Raven(delimiter) => raven::parse_raven(&mut sink, text, delimiter),
+        },
+        RequestFormat::Raven => match table_layout(text) {
+            TableLayout::Seed(delimiter) | TableLayout::Raven(delimiter) => {
+                raven::parse_raven(&mut sink, text, delimiter)
+            }
+        },
     };
     (requests, sink.diagnostics)
 }

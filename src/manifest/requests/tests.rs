@@ -1045,6 +1045,7 @@ proptest! {
     fn any_text_parses_without_panicking(text in any::<String>()) {
         let _ = parse_requests("f", &text, RequestFormat::Json);
         let _ = parse_requests("f", &text, RequestFormat::Csv);
+        let _ = parse_requests("f", &text, RequestFormat::Raven);
         let _ = parse_timestamp(&text, Some(&text));
     }
 }
@@ -1086,4 +1087,129 @@ fn rows_may_name_a_site_instead_of_a_device() {
         rows[0].site.as_ref().map(|s| s.location.as_str()),
         Some("FGPD")
     );
+}
+
+fn raven(text: &str) -> (Vec<EventRequest>, Vec<Diagnostic>) {
+    parse_requests("sel.txt", text, RequestFormat::Csv)
+}
+
+const RAVEN_HEADER: &str = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tDelta Time (s)\tBegin File\tFile Offset (s)\tAnnotation";
+
+#[test]
+fn raven_tables_give_one_request_per_selection_from_the_onc_file_and_offset() {
+    let text = format!(
+        "{RAVEN_HEADER}\n\
+         1\tWaveform 1\t1\t10.5\t12.75\t0\t4000\t2.25\tICLISTENHF6324_20240401T042134.421Z.flac\t10.5\thumpback\n\
+         1\tSpectrogram 1\t1\t10.5\t12.75\t100\t900\t2.25\tICLISTENHF6324_20240401T042134.421Z.flac\t10.5\thumpback\n\
+         2\tSpectrogram 1\t1\t400\t400\t0\t4000\t0\tICLISTENHF6324_20240401T042634.421Z.flac\t100.0004\t\n"
+    );
+    let requests = clean(raven(&text));
+    let mut first = base(
+        "row 1",
+        "2024-04-01T04:21:44.921Z",
+        "2024-04-01T04:21:47.171Z",
+        false,
+    );
+    first.download_audio = true;
+    first.clip = true;
+    first.label = Some("humpback".into());
+    // A zero-length selection is an instant; the offset is rounded to the millisecond.
+    let mut second = base(
+        "row 3",
+        "2024-04-01T04:28:14.421Z",
+        "2024-04-01T04:28:14.421Z",
+        true,
+    );
+    second.download_audio = true;
+    second.clip = true;
+    assert_eq!(requests, [first, second]);
+}
+
+#[test]
+fn raven_clock_times_need_a_device_column_and_read_the_timezone() {
+    let text = "Selection\tView\tBegin Date\tBegin Clock Time\tBegin Time (s)\tEnd Time (s)\tDevice\ttimezone\tClass\n\
+                7\tSpectrogram 1\t2024/4/1\t4:21:34.5\t0\t1.5\tICLISTENHF6324\t-07:00\tfin\n";
+    let requests = clean(raven(text));
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].start, utc("2024-04-01T11:21:34.500Z"));
+    assert_eq!(requests[0].end, utc("2024-04-01T11:21:36Z"));
+    assert_eq!(requests[0].label.as_deref(), Some("fin"));
+
+    let (_, diagnostics) = raven(
+        "Selection\tBegin Date\tBegin Clock Time\tDelta Time (s)\n1\t2024/04/01\t04:00:00\t1\n",
+    );
+    assert_eq!(
+        errors(&diagnostics),
+        ["sel.txt: no column naming the device"]
+    );
+    assert!(
+        rendered(&diagnostics).contains("`Device` column"),
+        "{}",
+        rendered(&diagnostics)
+    );
+}
+
+#[test]
+fn raven_errors_name_the_row_and_column_and_say_what_is_valid() {
+    let text = format!(
+        "{RAVEN_HEADER}\n\
+         1\tSpectrogram 1\t1\t1\t2\t0\t1\tabc\tICLISTENHF6324_20240401T042134.421Z.flac\t1\tx\n\
+         2\tSpectrogram 1\t1\t1\t2\t0\t1\t1\tmy_recording.wav\t1\tx\n\
+         3\tSpectrogram 1\t1\t1\t2\t0\t1\t1\tICLISTENHF6324_20240401T042134.421Z.flac\tsoon\tx\n\
+         three\tSpectrogram 1\t1\t1\t2\t0\t1\t1\tICLISTENHF6324_20240401T042134.421Z.flac\t1\tx\n\
+         5\tSpectrogram 1\t1\t1\t2\t0\t1\t-1\tICLISTENHF6324_20240401T042134.421Z.flac\t1\tx\n"
+    );
+    let (requests, diagnostics) = raven(&text);
+    assert!(requests.is_empty(), "{requests:?}");
+    assert_eq!(
+        errors(&diagnostics),
+        [
+            "sel.txt:row 1, field `Delta Time (s)`: invalid number \"abc\": expected seconds such as 12.5",
+            "sel.txt:row 2, field `Begin File`: \"my_recording.wav\" is not an ONC file name",
+            "sel.txt:row 3, field `File Offset (s)`: invalid number \"soon\": expected seconds such as 12.5",
+            "sel.txt:row 4, field `Selection`: invalid selection number \"three\"",
+            "sel.txt:row 5, field `Delta Time (s)`: the selection ends before it begins (-1.000 s)",
+        ]
+    );
+    let shown = rendered(&diagnostics);
+    assert!(
+        shown.contains("ICLISTENHF6324_20240401T042134.421Z.flac, or give `Begin Date`"),
+        "{shown}"
+    );
+
+    // Missing columns: once for the file, each saying what to add.
+    let (_, diagnostics) = raven("Selection\tView\tAnnotation\n1\tSpectrogram 1\tx\n");
+    assert_eq!(
+        errors(&diagnostics),
+        [
+            "sel.txt: no column giving when selections start",
+            "sel.txt: no column giving how long selections last",
+            "sel.txt: no column naming the device",
+        ]
+    );
+    let (_, diagnostics) = raven(
+        "Selection\tBegin File\tDelta Time (s)\n1\tICLISTENHF6324_20240401T042134.421Z.flac\t1\n",
+    );
+    assert_eq!(
+        errors(&diagnostics),
+        ["sel.txt: column `Begin File` without `File Offset (s)`"]
+    );
+}
+
+#[test]
+fn tab_separated_request_files_in_the_seed_layout_are_read_like_csv() {
+    let tabs = clean(raven(
+        "deviceCode\ttimestamp\tlabel\nICLISTENHF6324\t2024-04-01T12:30:00Z\twhale, call\n",
+    ));
+    let commas = clean(csv(
+        "deviceCode,timestamp,label\nICLISTENHF6324,2024-04-01T12:30:00Z,\"whale, call\"\n",
+    ));
+    assert_eq!(tabs, commas);
+    assert_eq!(tabs[0].label.as_deref(), Some("whale, call"));
+    for name in ["x.txt", "x.TSV", "x.csv"] {
+        assert_eq!(
+            RequestFormat::from_path(std::path::Path::new(name)),
+            Some(RequestFormat::Csv)
+        );
+    }
 }
