@@ -364,6 +364,13 @@ pub fn write(dag: &Dag, cache: &Cache, output_dir: &Path) -> Result<Catalog, Cat
     file.sync_all().map_err(failed)?;
     std::fs::rename(temp.path(), &path).map_err(failed)?;
     temp.disarm();
+    // Under the same lock: a shard finishing meanwhile waits, then writes the tables and
+    // labels of the merged rows, not of its own only.
+    let annotations =
+        crate::annotations::write(&rows, output_dir).map_err(|error| CatalogError {
+            path: error.path,
+            source: error.source,
+        })?;
     let gap_filled: Vec<&Row> = rows.iter().filter(|row| row.filled_gap_s > 0.0).collect();
     Ok(Catalog {
         path,
@@ -378,24 +385,9 @@ pub fn write(dag: &Dag, cache: &Cache, output_dir: &Path) -> Result<Catalog, Cat
             .flat_map(|row| row.paths.split(';').filter(|p| !p.is_empty()))
             .map(str::to_owned)
             .collect(),
-        annotations: Vec::new(),
+        annotations,
         rows,
     })
-}
-
-/// Writes the annotation files of `catalog`'s rows (see [`crate::annotations`]) and lists them
-/// in it; a failure to write one is the catalog's failure (the run warns, naming the file).
-pub fn with_annotations(
-    catalog: Result<Catalog, CatalogError>,
-    output_dir: &Path,
-) -> Result<Catalog, CatalogError> {
-    let mut catalog = catalog?;
-    catalog.annotations =
-        crate::annotations::write(&catalog.rows, output_dir).map_err(|error| CatalogError {
-            path: error.path,
-            source: error.source,
-        })?;
-    Ok(catalog)
 }
 
 #[cfg(test)]

@@ -657,7 +657,6 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         // Every run, no-op and interrupted ones included, leaves the catalog of every clip the
         // manifest has cut so far (whichever shard cut it).
         let catalog = crate::catalog::write(&compiled.dag, &cache, output_dir);
-        let catalog = crate::catalog::with_annotations(catalog, output_dir);
         if summary.interrupted {
             summary.interrupted_by = heard.get().copied();
         }
