@@ -188,7 +188,7 @@ fn prepare_with(
 /// Where the cache is: the override (a folder or a store's URL), else the manifest's
 /// `output.cache` relative to its folder. With a store, the local folder in front of it: the
 /// override, else `.onc-pipe-remote/<name of the store>` beside the manifest.
-fn cache_place(
+pub fn cache_place(
     overrides: &Overrides,
     base_dir: &Path,
     from_manifest: &Path,

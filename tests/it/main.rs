@@ -16,6 +16,7 @@ mod estimates;
 mod examples;
 mod failfast;
 mod faults;
+mod gc;
 mod golden;
 mod hostile;
 mod keys;
