@@ -227,6 +227,9 @@ pub enum PlanFormat {
 pub fn run(cli: Cli) -> i32 {
     crate::trace::set_level(cli.verbose);
     crate::style::set(cli.color);
+    if let Err(code) = housekeeping::load_user_config(&cli) {
+        return code;
+    }
     match cli.command {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
         Command::Plan {

@@ -42,6 +42,15 @@ fn overrides(cli: &Cli) -> Overrides {
     }
 }
 
+/// The cache without a manifest: `--cache-dir`, `ONC_PIPE_CACHE`, the user config's `cache`,
+/// else `.onc-pipe` in the current folder.
+fn cache_without_manifest(
+    cli: &Cli,
+) -> Result<(PathBuf, Option<crate::cache::remote::RemoteUrl>), Error> {
+    let default = crate::run::user_cache().unwrap_or_else(|| crate::plan::DEFAULT_CACHE_DIR.into());
+    crate::run::cache_place(&overrides(cli), std::path::Path::new(""), &default)
+}
+
 /// `gc`: what the manifests no longer reference, listed or removed under the exclusive lock.
 pub(super) fn gc(
     cli: &Cli,
@@ -51,13 +60,7 @@ pub(super) fn gc(
     json: bool,
 ) -> i32 {
     let prepare = |file: &std::path::Path| prepare(cli, file, false);
-    let default_cache = || {
-        crate::run::cache_place(
-            &overrides(cli),
-            std::path::Path::new(""),
-            std::path::Path::new(crate::plan::DEFAULT_CACHE_DIR),
-        )
-    };
+    let default_cache = || cache_without_manifest(cli);
     let mut outcome =
         match crate::housekeeping::gc(files, &prepare, &default_cache, older_than, apply) {
             Ok(outcome) => outcome,
@@ -84,11 +87,7 @@ pub(super) fn cache_command(cli: &Cli, what: &CacheCommand) -> i32 {
     };
     let place = match file {
         Some(file) => prepare(cli, file, false).map(|p| (p.cache_dir, p.remote)),
-        None => crate::run::cache_place(
-            &overrides(cli),
-            std::path::Path::new(""),
-            std::path::Path::new(crate::plan::DEFAULT_CACHE_DIR),
-        ),
+        None => cache_without_manifest(cli),
     };
     let (dir, remote) = match place {
         Ok(place) => place,
@@ -119,4 +118,31 @@ pub(super) fn cache_command(cli: &Cli, what: &CacheCommand) -> i32 {
         }
     };
     write_stdout(&text)
+}
+
+/// Reads the user config file for the commands that use a cache or a token, and installs it;
+/// a bad file stops them with exit 2 and every problem at its line and column. A token others
+/// can read is a warning.
+pub(super) fn load_user_config(cli: &Cli) -> Result<(), i32> {
+    use super::Command;
+    if matches!(
+        cli.command,
+        Command::Validate { .. }
+            | Command::Schema
+            | Command::Doctor { .. }
+            | Command::Completions { .. }
+    ) {
+        return Ok(());
+    }
+    match crate::config::load() {
+        Ok(Some(config)) => {
+            if let Some(warning) = config.permission_warning().filter(|_| !cli.quiet) {
+                eprintln!("onc-pipe: {warning}");
+            }
+            crate::config::install(config);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(problems) => Err(report_error(&Error::Invalid(problems))),
+    }
 }

@@ -32,3 +32,4 @@ mod signals;
 mod sim;
 mod support;
 mod team;
+mod user_config;
