@@ -689,6 +689,10 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         );
     }
     let record = cache.write_run_record(&value, started).ok();
+    if let Some(written) = &record {
+        // Best effort: a record left over is only history.
+        let _ = cache.prune_run_records(crate::config::keep_runs(), written);
+    }
     drop(lock);
     // A refusal by the team store during the run (after the probe passed: credentials expired,
     // a policy changed) is never a silent miss: the run says so and exits 3.

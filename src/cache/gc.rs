@@ -468,6 +468,32 @@ pub fn usage(root: &Path) -> Result<Usage, CacheError> {
     Ok(usage)
 }
 
+impl Cache {
+    /// Keeps the newest `keep` run records (by name, which is their start time) and
+    /// `written`, the one just written, whatever its rank; removes the older ones. Returns how
+    /// many went. Records of runs sharing the cache may be pruned by any of them: they are
+    /// history, not state (`status` reads only the newest of a manifest's). Errors: listing
+    /// `runs/`; a record that cannot be removed is left for the next run.
+    pub fn prune_run_records(&self, keep: usize, written: &Path) -> Result<usize, CacheError> {
+        let mut records: Vec<Listed> = list_plain(&self.root.join(super::RUNS_DIR))?
+            .into_iter()
+            .filter(|l| !l.is_dir && l.name.ends_with(".json"))
+            .collect();
+        // Newest first.
+        records.sort_by(|a, b| b.name.cmp(&a.name));
+        let mut removed = 0;
+        for record in records.iter().skip(keep.max(1)) {
+            if record.path == written {
+                continue;
+            }
+            if fs::remove_file(&record.path).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,5 +595,34 @@ mod tests {
         cache.share(&run).unwrap();
         let other = Cache::open(cache.root()).unwrap();
         assert!(matches!(other.lock(), Err(CacheError::Locked { .. })));
+    }
+
+    #[test]
+    fn run_records_are_pruned_to_the_newest_but_never_the_one_just_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let at = |minute: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, minute, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let value = serde_json::json!({});
+        let mut paths: Vec<PathBuf> = (10..15)
+            .map(|m| cache.write_run_record(&value, at(m)).unwrap())
+            .collect();
+        // A record whose start sorts before the others (a long run that started first).
+        let early = cache.write_run_record(&value, at(1)).unwrap();
+        assert_eq!(cache.prune_run_records(3, &early).unwrap(), 2);
+        let left: Vec<PathBuf> = list_plain(&dir.path().join(super::super::RUNS_DIR))
+            .unwrap()
+            .into_iter()
+            .map(|l| l.path)
+            .collect();
+        paths.drain(..2);
+        let mut expected = vec![early];
+        expected.extend(paths);
+        assert_eq!(left, expected);
     }
 }

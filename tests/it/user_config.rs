@@ -204,3 +204,33 @@ fn a_bad_config_names_its_line_and_a_readable_token_warns() {
     let tight = onc_pipe(&work, &home, &[], &["cache", "dir", "m.toml"]);
     assert!(!tight.stderr.contains("chmod"), "{}", tight.stderr);
 }
+
+#[test]
+fn run_records_are_pruned_to_keep_runs() {
+    let scratch = Scratch::new();
+    let home = scratch.path().join("home");
+    let work = scratch.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("m.toml"), manifest(Some("cache"))).unwrap();
+    write_config(&home, "keep_runs = 2\n", 0o600);
+    let mut written = Vec::new();
+    for _ in 0..3 {
+        let ran = onc_pipe(&work, &home, &[], &["run", "m.toml", "--quiet"]);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let mut names: Vec<String> = std::fs::read_dir(work.join("cache/runs"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        written.push(names.last().cloned().unwrap());
+        assert!(names.len() <= 2, "{names:?}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(work.join("cache/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, written[1..], "the two newest");
+}
