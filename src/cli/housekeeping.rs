@@ -42,6 +42,14 @@ fn overrides(cli: &Cli) -> Overrides {
     }
 }
 
+/// A folder as printed: absolute, and without `..` when it exists (scripts use it:
+/// `du -sh "$(onc-pipe cache dir m.toml)"`).
+fn shown(dir: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&dir)
+        .or_else(|_| std::path::absolute(&dir))
+        .unwrap_or(dir)
+}
+
 /// The cache without a manifest: `--cache-dir`, `ONC_PIPE_CACHE`, the user config's `cache`,
 /// else `.onc-pipe` in the current folder.
 fn cache_without_manifest(
@@ -66,7 +74,7 @@ pub(super) fn gc(
             Ok(outcome) => outcome,
             Err(error) => return report_error(&error),
         };
-    outcome.cache = std::path::absolute(&outcome.cache).unwrap_or(outcome.cache);
+    outcome.cache = shown(outcome.cache);
     let text = if json {
         report::housekeeping::gc_json(&outcome)
     } else {
@@ -93,7 +101,7 @@ pub(super) fn cache_command(cli: &Cli, what: &CacheCommand) -> i32 {
         Ok(place) => place,
         Err(error) => return report_error(&error),
     };
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let dir = shown(dir);
     let remote = remote.map(|url| url.to_string());
     let text = match what {
         CacheCommand::Dir { .. } if json => {
