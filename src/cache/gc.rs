@@ -14,6 +14,8 @@
 //!   ([`super::Coverage::uncovered`], [`super::Coverage::files_overlapping`]), so a kept
 //!   request stays cached even when another manifest's entry is what covers it;
 //! * every **object** a kept record names;
+//! * but never a record one of whose objects is already gone (deleted by hand, lost): it
+//!   vouches for nothing, and a run redoes its node whether or not it is there;
 //! * with `older_than`, also every record and object written at or after that time (a grace
 //!   period, like git's `gc.pruneExpire`): an object is removed only when it is unreferenced
 //!   *and* older. With no manifest given, nothing is referenced, so age alone decides.
@@ -233,13 +235,18 @@ impl Cache {
             let Some(key) = listed.name.strip_suffix(".json") else {
                 continue; // not a name the cache writes: not ours to judge
             };
-            if options.keep.node_keys.contains(key) || young(&listed) {
-                if let Lookup::Found(record) = read_json_record::<NodeRecord>(&listed.path) {
+            let record = read_json_record::<NodeRecord>(&listed.path);
+            let wanted = options.keep.node_keys.contains(key) || young(&listed);
+            match record {
+                // A record whose objects are gone vouches for nothing: a run would redo its
+                // node anyway, so it goes too.
+                Lookup::Found(record) if wanted && self.all_stored(&record.outputs) => {
                     keep_outputs(&record.outputs);
                 }
-            } else {
-                plan.remove
-                    .push(self.garbage(GarbageKind::NodeRecord, &listed));
+                Lookup::Corrupt(_) | Lookup::Missing if wanted => {}
+                _ => plan
+                    .remove
+                    .push(self.garbage(GarbageKind::NodeRecord, &listed)),
             }
         }
 
@@ -254,11 +261,11 @@ impl Cache {
                 }
                 match read_json_record::<CoverageEntry>(&listed.path) {
                     Lookup::Found(entry) => {
-                        if young(&listed)
+                        let wanted = young(&listed)
                             || options
                                 .keep
-                                .covers(&identity.name, entry.from_ms, entry.to_ms)
-                        {
+                                .covers(&identity.name, entry.from_ms, entry.to_ms);
+                        if wanted && self.all_stored(&entry.files) {
                             keep_outputs(&entry.files);
                         } else {
                             plan.remove
@@ -394,6 +401,11 @@ impl Cache {
             }
         }
         Ok(done)
+    }
+
+    /// Whether every file a record names is stored with its size (a `stat` each).
+    fn all_stored(&self, files: &[StoredFile]) -> bool {
+        files.iter().all(|f| self.has_object(&f.blake3, f.size))
     }
 
     /// A listed file as garbage, its path relative to the root.
@@ -588,6 +600,18 @@ mod tests {
         assert!(coverage.problems.is_empty(), "{:?}", coverage.problems);
         assert!(cache.has_object(&near.blake3, near.size));
         assert!(cache.stored_file("source", "far.flac").is_none());
+
+        // An object lost by other means: the kept entry naming it goes too.
+        let lost = cache.object_path(&near.blake3);
+        super::super::store::make_writable(&lost);
+        fs::remove_file(&lost).unwrap();
+        let plan = cache.gc_plan(&lock, &options).unwrap();
+        let listed: Vec<String> = plan
+            .remove
+            .iter()
+            .map(|g| g.path.display().to_string())
+            .collect();
+        assert_eq!(listed, vec!["coverage-v1/source/aa.json".to_owned()]);
 
         // A shared lock (a run's) is refused.
         drop(lock);
