@@ -20,7 +20,7 @@ pub fn gc_text(outcome: &GcOutcome) -> String {
         text.push_str(&format!(
             "{verb} {} ({})\n",
             outcome.cache.join(&garbage.path).display(),
-            indicatif::HumanBytes(garbage.bytes)
+            crate::report::estimate::bytes_text(garbage.bytes)
         ));
     }
     let parts: Vec<String> = [
@@ -36,12 +36,12 @@ pub fn gc_text(outcome: &GcOutcome) -> String {
         (count > 0 || kind == K::Object).then(|| format!("{count} {}", kind.noun(count)))
     })
     .collect();
-    let bytes = indicatif::HumanBytes(outcome.plan.bytes());
+    let bytes = crate::report::estimate::bytes_text(outcome.plan.bytes());
     let kept = format!(
         "{} {} ({}) kept",
         outcome.plan.kept_objects,
         K::Object.noun(outcome.plan.kept_objects),
-        indicatif::HumanBytes(outcome.plan.kept_object_bytes)
+        crate::report::estimate::bytes_text(outcome.plan.kept_object_bytes)
     );
     let cache = outcome.cache.display();
     text.push_str(&match &outcome.done {
@@ -52,7 +52,7 @@ pub fn gc_text(outcome: &GcOutcome) -> String {
         ),
         Some(done) => format!(
             "{cache}: freed {}: {}; {kept}\n",
-            indicatif::HumanBytes(done.removed_bytes),
+            crate::report::estimate::bytes_text(done.removed_bytes),
             parts.join(", ")
         ),
     });
@@ -86,9 +86,9 @@ pub fn size_text(cache: &Path, usage: &Usage) -> String {
     format!(
         "{}: {} in all; {} ({}), {}, {}, {}\n",
         cache.display(),
-        indicatif::HumanBytes(usage.total_bytes),
+        crate::report::estimate::bytes_text(usage.total_bytes),
         noun(usage.objects, "object", "objects"),
-        indicatif::HumanBytes(usage.object_bytes),
+        crate::report::estimate::bytes_text(usage.object_bytes),
         noun(usage.node_records, "node record", "node records"),
         noun(usage.coverage_entries, "coverage entry", "coverage entries"),
         noun(usage.run_records, "run record", "run records"),

@@ -383,9 +383,9 @@ fn cache_dir_and_size_say_where_and_how_much() {
     );
     let text = onc_pipe(scratch.path(), &["cache", "size", "m.toml"]);
     ok(&text);
-    // Humanised: "1.23 MiB", never a raw byte count.
+    // Humanised as every size onc-pipe prints ("4.7 MB"), never a raw byte count.
     assert!(
-        text.stdout.contains("iB in all") && text.stdout.contains("1 run record"),
+        text.stdout.contains("B in all") && text.stdout.contains("1 run record"),
         "{}",
         text.stdout
     );
