@@ -14,8 +14,12 @@ use crate::manifest::diagnostic::{DiagnosticFormat, render_all};
 use crate::manifest::{Diagnostic, schema_json};
 use crate::report;
 use crate::run::{Overrides, Prepared, RunOptions};
+pub use housekeeping::CacheCommand;
+use housekeeping::{cache_command, gc};
 #[cfg(feature = "simulator")]
 use onc_sim::SimConfig;
+
+mod housekeeping;
 
 /// Declarative, resumable pipelines for Ocean Networks Canada hydrophone data.
 #[derive(Debug, Parser)]
@@ -153,6 +157,28 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// Free the cache of what the manifests given no longer reference (a removed stage's
+    /// files and clips, an old manifest's data): lists what it would remove; `--apply`
+    /// removes it. Not while a run holds the cache (exit 3). A later `run` of any manifest
+    /// fetches again what it needs.
+    Gc {
+        /// The manifests (.toml) or request files whose data to keep; with none, only
+        /// `--older-than` decides.
+        files: Vec<PathBuf>,
+        /// Remove only what was stored before this: a date (2026-11-01), an RFC 3339 time, or
+        /// an age (30d, 12h). What the manifests reference is kept whatever its age.
+        #[arg(long, value_name = "DATE", value_parser = crate::housekeeping::parse_older_than)]
+        older_than: Option<std::time::SystemTime>,
+        /// Remove them (without it, only list them).
+        #[arg(long)]
+        apply: bool,
+        /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where the cache is and what it holds.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Check that a team store can hold a shared cache: reach and credentials,
     /// create-if-absent, list-after-write, compare-and-swap; says which mode it can use.
     /// Exit 0 when it can, 3 when not.
@@ -201,6 +227,9 @@ pub enum PlanFormat {
 pub fn run(cli: Cli) -> i32 {
     crate::trace::set_level(cli.verbose);
     crate::style::set(cli.color);
+    if let Err(code) = housekeeping::load_user_config(&cli) {
+        return code;
+    }
     match cli.command {
         Command::Validate { ref files, format } => validate(files, format, cli.quiet),
         Command::Plan {
@@ -250,6 +279,13 @@ pub fn run(cli: Cli) -> i32 {
             write_stdout(&String::from_utf8_lossy(&script))
         }
         Command::Doctor { ref cache, json } => doctor(cache, json),
+        Command::Gc {
+            ref files,
+            older_than,
+            apply,
+            json,
+        } => gc(&cli, files, older_than, apply, json),
+        Command::Cache(ref what) => cache_command(&cli, what),
         #[cfg(feature = "simulator")]
         Command::Simulate {
             port,

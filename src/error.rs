@@ -122,6 +122,9 @@ pub enum Error {
         free: u64,
         needed: u64,
     },
+    /// `gc` cannot collect (its own exit code: 2 for what was asked, 3 for what is missing).
+    #[error("{0}")]
+    Gc(crate::housekeeping::GcError),
 }
 
 /// A folder a run writes to, as named to the user.
@@ -179,6 +182,7 @@ impl Error {
             | Error::Unwritable { .. }
             | Error::NoSpace { .. }
             | Error::NotFetched { .. } => EXIT_CANNOT_START,
+            Error::Gc(error) => error.exit_code(),
         }
     }
 }

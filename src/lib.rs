@@ -17,6 +17,8 @@
 //! interrupt   SIGINT, SIGTERM, SIGHUP ──► which one stopped a run, and its exit code
 //! preflight   writable folders and free space, checked before anything is ordered
 //! run         `onc-pipe run` as one call: cache lock, token, connection, reporter, record
+//! config      the user config file (cache, token, keep_runs) ──► config::UserConfig
+//! housekeeping  manifests + cache ──► what `gc` removes (under the exclusive lock); `cache dir|size`
 //! shard       DAG + `--shard k/N` ──► the nodes one shard runs, and its share of the limits
 //! simulator   `base_url = "simulator"` ──► an in-process onc-sim server and a client for it
 //! error       what stops a command before its work, with its exit code
@@ -33,11 +35,13 @@ pub mod catalog;
 pub mod cli;
 pub mod clip;
 pub mod compile;
+pub mod config;
 pub mod dag;
 pub mod discover;
 pub mod error;
 pub mod estimate;
 pub mod exec;
+pub mod housekeeping;
 pub mod interrupt;
 pub mod manifest;
 pub mod onc;

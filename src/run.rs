@@ -28,7 +28,7 @@ use crate::estimate::Estimate;
 use crate::exec::{RunStats, RunSummary, Work};
 use crate::interrupt::{Interrupt, Signals};
 use crate::manifest::Diagnostic;
-use crate::onc::{ConnectError, ConnectOptions, OncClient, SIMULATOR, find_token};
+use crate::onc::{ConnectError, ConnectOptions, OncClient, SIMULATOR};
 use crate::plan::{KnownProducts, Settings};
 use crate::report;
 use crate::simulator::connect_or_simulate;
@@ -110,14 +110,10 @@ fn products_listed_by_onc(
         .or_else(|| loaded.manifest.onc.base_url.clone())
         .unwrap_or_else(|| crate::plan::DEFAULT_BASE_URL.to_owned());
     let folder = loaded.path.parent().map(PathBuf::from).unwrap_or_default();
-    let from_manifest = PathBuf::from(
-        loaded
-            .manifest
-            .output
-            .cache
-            .as_deref()
-            .unwrap_or(crate::plan::DEFAULT_CACHE_DIR),
-    );
+    let from_manifest = match (&loaded.manifest.output.cache, user_cache()) {
+        (None, Some(cache)) => cache,
+        (cache, _) => PathBuf::from(cache.as_deref().unwrap_or(crate::plan::DEFAULT_CACHE_DIR)),
+    };
     // The local folder (in front of a team store, when the cache is one): never a path made of
     // a URL.
     let cache_dir = cache_place(overrides, &folder, &from_manifest).ok()?.0;
@@ -135,7 +131,7 @@ fn products_listed_by_onc(
         timeout: std::time::Duration::from_secs(60),
         max_attempts: 3,
     };
-    let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env")).ok()?;
+    let token = crate::config::find_token().ok()?;
     let runtime = tokio::runtime::Runtime::new().ok()?;
     let answer = runtime.block_on(async {
         let simulator_config = onc_sim::SimConfig::default();
@@ -176,7 +172,12 @@ fn prepare_with(
         .output_dir
         .clone()
         .unwrap_or_else(|| base_dir.join(&planned.plan.settings.output_dir));
-    let (cache_dir, remote) = cache_place(overrides, &base_dir, &planned.plan.settings.cache_dir)?;
+    // A manifest's own `output.cache` wins over the user config's personal default.
+    let from_manifest = match (&planned.loaded.manifest.output.cache, user_cache()) {
+        (None, Some(cache)) => cache,
+        _ => planned.plan.settings.cache_dir.clone(),
+    };
+    let (cache_dir, remote) = cache_place(overrides, &base_dir, &from_manifest)?;
     Ok(Prepared {
         planned,
         output_dir,
@@ -185,10 +186,15 @@ fn prepare_with(
     })
 }
 
+/// The user config's `cache`, when it has one.
+pub fn user_cache() -> Option<PathBuf> {
+    crate::config::user().and_then(|config| config.cache.clone())
+}
+
 /// Where the cache is: the override (a folder or a store's URL), else the manifest's
 /// `output.cache` relative to its folder. With a store, the local folder in front of it: the
 /// override, else `.onc-pipe-remote/<name of the store>` beside the manifest.
-fn cache_place(
+pub fn cache_place(
     overrides: &Overrides,
     base_dir: &Path,
     from_manifest: &Path,
@@ -268,7 +274,7 @@ pub fn check_deployments_now(
         if offline {
             return Ok((check_deployments(planned, None, cache).await?, None));
         }
-        let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
+        let token = crate::config::find_token()?;
         let connected =
             connect_or_simulate(&connect_options(settings), token, &settings.simulator).await;
         let (client, simulator) = match connected {
@@ -539,7 +545,7 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
     let token = if offline_phase {
         None
     } else {
-        find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?
+        crate::config::find_token()?
     };
     let settings = &planned.plan.settings;
     let connect = connect_options(settings);
@@ -683,6 +689,10 @@ pub fn run(prepared: &Prepared, options: RunOptions) -> Result<RunOutcome, Error
         );
     }
     let record = cache.write_run_record(&value, started).ok();
+    if let Some(written) = &record {
+        // Best effort: a record left over is only history.
+        let _ = cache.prune_run_records(crate::config::keep_runs(), written);
+    }
     drop(lock);
     // A refusal by the team store during the run (after the probe passed: credentials expired,
     // a policy changed) is never a silent miss: the run says so and exits 3.

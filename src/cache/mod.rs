@@ -38,6 +38,7 @@
 
 mod coverage;
 mod discovery;
+mod gc;
 mod journal;
 mod links;
 mod lock;
@@ -55,6 +56,7 @@ use crate::temp::TempGuard;
 
 pub use coverage::{Coverage, CoverageEntry, StoredFile};
 pub use discovery::DiscoveryRecord;
+pub use gc::{Garbage, GarbageKind, GcDone, GcOptions, GcPlan, Keep, Usage, usage};
 pub use journal::{JournalEntry, JournalScan};
 pub use links::{link_output, safe_join};
 pub use lock::CacheLock;

@@ -225,7 +225,7 @@ fn make_read_only(path: &Path) -> Result<(), CacheError> {
 }
 
 /// Best effort: only used before deleting a damaged object.
-fn make_writable(path: &Path) {
+pub(super) fn make_writable(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;

@@ -2,6 +2,7 @@
 //! people and machines; commands just print what it returns.
 
 pub mod estimate;
+pub mod housekeeping;
 pub mod progress;
 pub mod shards;
 pub mod status;

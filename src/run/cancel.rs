@@ -8,12 +8,10 @@
 //! longer knows, or already cancelled, is cleared from the journal all the same; one ONC could
 //! not be asked about (network) stays journaled, and the command exits 1.
 
-use std::path::Path;
-
 use crate::cache::Cache;
 use crate::dag::{NodeKind, describe};
 use crate::error::Error;
-use crate::onc::{OncError, SIMULATOR, find_token};
+use crate::onc::{OncError, SIMULATOR};
 
 use super::{Prepared, connect_options};
 
@@ -87,7 +85,7 @@ pub fn cancel(prepared: &Prepared) -> Result<Vec<Cancelled>, Error> {
         }
         return Ok(done);
     }
-    let token = find_token(std::env::var("ONC_TOKEN").ok(), Path::new(".env"))?;
+    let token = crate::config::find_token()?;
     let client = crate::onc::connect(&connect_options(settings), token)?;
     let runtime = tokio::runtime::Runtime::new().map_err(Error::Runtime)?;
     for (key, what, entry) in journaled {

@@ -27,8 +27,21 @@ fn blocks(language: &str) -> Vec<(usize, String)> {
 
 #[test]
 fn every_readme_manifest_validates() {
-    let manifests = blocks("toml");
+    let (configs, manifests): (Vec<_>, Vec<_>) = blocks("toml")
+        .into_iter()
+        .partition(|(_, body)| body.starts_with("# user config:"));
     assert!(!manifests.is_empty());
+    // User config file examples: read as onc-pipe reads the file.
+    assert!(!configs.is_empty());
+    for (line, body) in configs {
+        let scratch = Scratch::new();
+        let path = scratch.write("config.toml", &body);
+        let read = onc_pipe::config::load_from(&path);
+        assert!(
+            matches!(read, Ok(Some(_))),
+            "README.md:{line}: the user config example is not valid: {read:?}"
+        );
+    }
     for (line, body) in manifests {
         assert!(
             body.contains("version = 1"),
