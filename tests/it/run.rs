@@ -67,6 +67,10 @@ pub(crate) fn onc_pipe(dir: &Path, args: &[&str]) -> Ran {
     let output = Command::new(env!("CARGO_BIN_EXE_onc-pipe"))
         .args(args)
         .current_dir(dir)
+        .env(
+            crate::support::NO_USER_CONFIG.0,
+            crate::support::NO_USER_CONFIG.1,
+        )
         .env("ONC_TOKEN", TOKEN)
         .env_remove("ONC_BASE_URL")
         .output()

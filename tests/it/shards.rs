@@ -75,6 +75,10 @@ pub(crate) fn onc_pipe_env(
     command
         .args(args)
         .current_dir(dir)
+        .env(
+            crate::support::NO_USER_CONFIG.0,
+            crate::support::NO_USER_CONFIG.1,
+        )
         .env_remove("ONC_BASE_URL");
     for name in [
         "ONC_TOKEN",

@@ -78,11 +78,17 @@ pub fn onc_pipe_with_token(dir: &Path, args: &[&str], token: &str) -> Output {
     run_binary(dir, args, Some(token))
 }
 
+/// A user config file that does not exist: tests never read the developer's own
+/// (`~/.config/onc-pipe/config.toml` could hold a token or a cache).
+pub const NO_USER_CONFIG: (&str, &str) =
+    ("ONC_PIPE_CONFIG", "/nonexistent/onc-pipe-tests/config.toml");
+
 fn run_binary(dir: &Path, args: &[&str], token: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onc-pipe"));
     command
         .args(args)
         .current_dir(dir)
+        .env(NO_USER_CONFIG.0, NO_USER_CONFIG.1)
         .env_remove("ONC_BASE_URL");
     if let Some(token) = token {
         command.env("ONC_TOKEN", token);
