@@ -183,22 +183,25 @@ pub(super) async fn run_clip(context: &Context, job: &ClipJob) -> ClipEnd {
     };
 
     let padded_s = (job.clip_end_ns - job.clip_start_ns) as f64 / 1e9;
-    let (pieces, skipped) = match outcome {
-        CutOutcome::Pieces(pieces) => match job.spec.min_coverage {
-            Some(least) if data_share(&pieces, padded_s) < least => {
-                let reason = format!(
-                    "ONC had data for {:.1} % of its padded window, less than min_coverage {} ({:.1} %)",
-                    data_share(&pieces, padded_s) * 100.0,
-                    least,
-                    least * 100.0
-                );
-                (Vec::new(), Some(reason))
+    // The share of the window with data: computed once, for min_coverage and the sidecars.
+    let (pieces, skipped, covered) = match outcome {
+        CutOutcome::Pieces(pieces) => {
+            let covered = data_share(&pieces, padded_s);
+            match job.spec.min_coverage {
+                Some(least) if covered < least => {
+                    let reason = format!(
+                        "ONC had data for {:.1} % of its padded window, less than min_coverage {} ({:.1} %)",
+                        covered * 100.0,
+                        least,
+                        least * 100.0
+                    );
+                    (Vec::new(), Some(reason), covered)
+                }
+                _ => (pieces, None, covered),
             }
-            _ => (pieces, None),
-        },
-        CutOutcome::Skipped(reason) => (Vec::new(), Some(reason)),
+        }
+        CutOutcome::Skipped(reason) => (Vec::new(), Some(reason), 0.0),
     };
-    let covered = data_share(&pieces, padded_s);
     // Each piece's files, then its sidecar, by their path under the output root.
     let piece_count = pieces.len();
     let mut blobs: Vec<(PathBuf, Vec<u8>)> = Vec::new();

@@ -428,7 +428,7 @@ pub fn catalog_lines(
     match catalog {
         Ok(catalog) => {
             if !quiet {
-                let clips = plural(catalog.clips as u64, "clip", "clips");
+                let clips = count(catalog.clips, "clip");
                 text.push_str(&format!("catalog: {} ({clips})\n", catalog.path.display()));
             }
             if catalog.gap_filled > 0 {
@@ -442,7 +442,7 @@ pub fn catalog_lines(
             if catalog.unreadable > 0 {
                 text.push_str(&format!(
                     "warning: {} left out of the catalog: its record or sidecar in the cache could not be read\n",
-                    plural(catalog.unreadable as u64, "clip", "clips")
+                    count(catalog.unreadable, "clip")
                 ));
             }
         }
@@ -451,9 +451,14 @@ pub fn catalog_lines(
     text
 }
 
-/// `1 clip`, `2 clips`.
-fn plural(count: u64, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
+/// `1 clip`, `2 clips`, for nouns whose plural is not the singular with an `s`
+/// (`clip has gaps`, `clips have gaps`); regular ones use [`count`].
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// A count and its noun, plural unless one: `1 file`, `0 files`, `12 HTTP requests`.
